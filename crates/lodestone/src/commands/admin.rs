@@ -1,0 +1,879 @@
+//! Server administration: INFO, CONFIG, TIME, LASTSAVE, DEBUG, SHUTDOWN,
+//! SLOWLOG, MEMORY and LOLWUT.
+
+use super::{err, Ctx, Handler};
+use crate::config::{self, SetError, HOT};
+use crate::keyspace::{Str, Value};
+use crate::server::{now_us, Server};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use strutil::parse_i64;
+
+pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+    v.extend_from_slice(&[
+        ("info", info as Handler),
+        ("config|get", config_get),
+        ("config|set", config_set),
+        ("config|resetstat", config_resetstat),
+        ("config|rewrite", config_rewrite),
+        ("config|help", config_help),
+        ("time", time),
+        ("lastsave", lastsave),
+        ("debug", debug),
+        ("shutdown", shutdown),
+        ("slowlog|get", slowlog_get),
+        ("slowlog|len", slowlog_len),
+        ("slowlog|reset", slowlog_reset),
+        ("slowlog|help", slowlog_help),
+        ("memory|usage", memory_usage),
+        ("memory|doctor", memory_doctor),
+        ("memory|purge", memory_purge),
+        ("memory|help", memory_help),
+        ("lolwut", lolwut),
+    ]);
+}
+
+/// Memory figures from the allocator and the kernel.
+pub struct MemInfo {
+    pub allocated: u64,
+    pub resident: u64,
+    pub rss: u64,
+}
+
+pub fn mem_info() -> MemInfo {
+    let _ = tikv_jemalloc_ctl::epoch::advance();
+    let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64;
+    let resident = tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0) as u64;
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|x| x.parse::<u64>().ok())
+        })
+        .map(|pages| pages * 4096)
+        .unwrap_or(resident);
+    MemInfo {
+        allocated,
+        resident,
+        rss,
+    }
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+fn rusage() -> (f64, f64) {
+    // SAFETY: getrusage fills the struct we pass; zeroed is a valid start.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_stime), t(ru.ru_utime))
+}
+
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Builds the INFO text for the requested sections (Redis 7 accepts several).
+pub fn info_text(srv: &Server, args: &[&[u8]], now_ms: u64) -> String {
+    let mut wanted: Vec<String> = Vec::new();
+    if args.is_empty() {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    for a in args {
+        let a = String::from_utf8_lossy(a).to_ascii_lowercase();
+        match a.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" => wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string())),
+            "everything" => {
+                wanted.extend(ALL_SECTIONS.iter().map(|s| s.to_string()));
+                wanted.push("latencystats".into());
+            }
+            _ => wanted.push(a),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    wanted.retain(|s| seen.insert(s.clone()));
+    let mut out = String::new();
+    for s in &wanted {
+        let before = out.len();
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        if !info_section(srv, s, now_ms, &mut out) {
+            out.truncate(before);
+        }
+    }
+    out
+}
+
+fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
+    let st = &srv.stats;
+    let uptime = srv.started.elapsed().as_secs();
+    macro_rules! line {
+        ($($arg:tt)*) => {{ let _ = write!(o, $($arg)*); o.push_str("\r\n"); }};
+    }
+    match name {
+        "server" => {
+            o.push_str("# Server\r\n");
+            line!("redis_version:{}", crate::REDIS_VERSION);
+            line!("redis_git_sha1:00000000");
+            line!("redis_git_dirty:0");
+            line!("redis_build_id:0");
+            line!("lodestone_version:{}", env!("CARGO_PKG_VERSION"));
+            line!("redis_mode:standalone");
+            line!("os:{} {}", std::env::consts::OS, std::env::consts::ARCH);
+            line!("arch_bits:64");
+            line!("monotonic_clock:POSIX clock_gettime");
+            line!("multiplexing_api:epoll");
+            line!("atomicvar_api:c11-builtin");
+            line!("gcc_version:0.0.0");
+            line!("process_id:{}", std::process::id());
+            line!("process_supervised:no");
+            line!("run_id:{}", srv.run_id);
+            line!("tcp_port:{}", srv.tcp_port.load(Ordering::Relaxed));
+            line!("server_time_usec:{}", now_us());
+            line!("uptime_in_seconds:{}", uptime);
+            line!("uptime_in_days:{}", uptime / 86400);
+            line!("hz:{}", srv.config.num(HOT.hz));
+            line!("configured_hz:{}", srv.config.num(HOT.hz));
+            line!("lru_clock:{}", super::strings::lru_clock(now_ms));
+            line!("executable:{}", srv.executable);
+            line!(
+                "config_file:{}",
+                srv.config_file.clone().unwrap_or_default()
+            );
+            line!("io_threads_active:0");
+            line!("threads:{}", srv.worker_count.load(Ordering::Relaxed));
+        }
+        "clients" => {
+            o.push_str("# Clients\r\n");
+            line!(
+                "connected_clients:{}",
+                srv.connected.load(Ordering::Relaxed)
+            );
+            line!("cluster_connections:0");
+            line!("maxclients:{}", srv.config.num(HOT.maxclients));
+            line!("client_recent_max_input_buffer:0");
+            line!("client_recent_max_output_buffer:0");
+            line!("blocked_clients:0");
+            line!("tracking_clients:0");
+            line!("clients_in_timeout_table:0");
+            line!("total_blocking_keys:0");
+            line!("total_blocking_keys_on_nokey:0");
+        }
+        "memory" => {
+            let m = mem_info();
+            let maxmem = srv.config.num(HOT.maxmemory) as u64;
+            o.push_str("# Memory\r\n");
+            line!("used_memory:{}", m.allocated);
+            line!("used_memory_human:{}", human(m.allocated));
+            line!("used_memory_rss:{}", m.rss);
+            line!("used_memory_rss_human:{}", human(m.rss));
+            line!("used_memory_peak:{}", m.allocated);
+            line!("used_memory_peak_human:{}", human(m.allocated));
+            line!("used_memory_peak_perc:100.00%");
+            line!("used_memory_overhead:0");
+            line!("used_memory_startup:0");
+            line!("used_memory_dataset:{}", m.allocated);
+            line!("allocator_allocated:{}", m.allocated);
+            line!("allocator_resident:{}", m.resident);
+            line!("used_memory_lua:31744");
+            line!("used_memory_vm_eval:31744");
+            line!("used_memory_scripts:0");
+            line!("maxmemory:{}", maxmem);
+            line!("maxmemory_human:{}", human(maxmem));
+            line!(
+                "maxmemory_policy:{}",
+                srv.config.get_str("maxmemory-policy")
+            );
+            let frag = if m.allocated > 0 {
+                m.rss as f64 / m.allocated as f64
+            } else {
+                1.0
+            };
+            line!("mem_fragmentation_ratio:{:.2}", frag);
+            line!(
+                "mem_fragmentation_bytes:{}",
+                m.rss as i64 - m.allocated as i64
+            );
+            line!("mem_allocator:jemalloc");
+            line!("lazyfree_pending_objects:0");
+            line!("lazyfreed_objects:0");
+        }
+        "persistence" => {
+            o.push_str("# Persistence\r\n");
+            line!("loading:0");
+            line!("async_loading:0");
+            line!("current_cow_peak:0");
+            line!("current_cow_size:0");
+            line!("current_fork_perc:0.00");
+            line!("current_save_keys_processed:0");
+            line!("current_save_keys_total:0");
+            line!(
+                "rdb_changes_since_last_save:{}",
+                srv.dirty.load(Ordering::Relaxed)
+            );
+            line!("rdb_bgsave_in_progress:0");
+            line!(
+                "rdb_last_save_time:{}",
+                srv.lastsave.load(Ordering::Relaxed)
+            );
+            line!("rdb_last_bgsave_status:ok");
+            line!("rdb_last_bgsave_time_sec:-1");
+            line!("rdb_current_bgsave_time_sec:-1");
+            line!("aof_enabled:0");
+            line!("aof_rewrite_in_progress:0");
+            line!("aof_rewrite_scheduled:0");
+            line!("aof_last_rewrite_time_sec:-1");
+            line!("aof_current_rewrite_time_sec:-1");
+            line!("aof_last_bgrewrite_status:ok");
+            line!("aof_rewrites:0");
+            line!("aof_last_write_status:ok");
+            line!("module_fork_in_progress:0");
+            line!("module_fork_last_cow_size:0");
+        }
+        "stats" => {
+            let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            o.push_str("# Stats\r\n");
+            line!("total_connections_received:{}", g(&st.total_connections));
+            line!("total_commands_processed:{}", g(&st.total_commands));
+            line!("instantaneous_ops_per_sec:0");
+            line!("total_net_input_bytes:{}", g(&st.net_input_bytes));
+            line!("total_net_output_bytes:{}", g(&st.net_output_bytes));
+            line!("total_net_repl_input_bytes:0");
+            line!("total_net_repl_output_bytes:0");
+            line!("instantaneous_input_kbps:0.00");
+            line!("instantaneous_output_kbps:0.00");
+            line!("rejected_connections:{}", g(&st.rejected_connections));
+            line!("sync_full:0");
+            line!("sync_partial_ok:0");
+            line!("sync_partial_err:0");
+            line!("expired_keys:{}", g(&st.expired_keys));
+            line!("expired_stale_perc:0.00");
+            line!("expired_time_cap_reached_count:0");
+            line!("expire_cycle_cpu_milliseconds:0");
+            line!("evicted_keys:{}", g(&st.evicted_keys));
+            line!("evicted_clients:0");
+            line!("total_eviction_exceeded_time:0");
+            line!("current_eviction_exceeded_time:0");
+            line!("keyspace_hits:{}", g(&st.keyspace_hits));
+            line!("keyspace_misses:{}", g(&st.keyspace_misses));
+            line!("pubsub_channels:0");
+            line!("pubsub_patterns:0");
+            line!("pubsubshard_channels:0");
+            line!("latest_fork_usec:0");
+            line!("total_forks:0");
+            line!("migrate_cached_sockets:0");
+            line!("slave_expires_tracked_keys:0");
+            line!("active_defrag_hits:0");
+            line!("active_defrag_misses:0");
+            line!("active_defrag_key_hits:0");
+            line!("active_defrag_key_misses:0");
+            line!("total_active_defrag_time:0");
+            line!("current_active_defrag_time:0");
+            line!("tracking_total_keys:0");
+            line!("tracking_total_items:0");
+            line!("tracking_total_prefixes:0");
+            line!(
+                "unexpected_error_replies:{}",
+                g(&st.unexpected_error_replies)
+            );
+            line!("total_error_replies:{}", g(&st.total_error_replies));
+            line!("dump_payload_sanitizations:0");
+            line!("total_reads_processed:0");
+            line!("total_writes_processed:0");
+            line!("io_threaded_reads_processed:0");
+            line!("io_threaded_writes_processed:0");
+            line!(
+                "client_query_buffer_limit_disconnections:{}",
+                g(&st.client_qbuf_limit_disconnections)
+            );
+            line!(
+                "client_output_buffer_limit_disconnections:{}",
+                g(&st.client_outbuf_limit_disconnections)
+            );
+            line!("reply_buffer_shrinks:0");
+            line!("reply_buffer_expands:0");
+            line!("eventloop_cycles:0");
+            line!("eventloop_duration_sum:0");
+            line!("eventloop_duration_cmd_sum:0");
+            line!("instantaneous_eventloop_cycles_per_sec:0");
+            line!("instantaneous_eventloop_duration_usec:0");
+            line!("acl_access_denied_auth:0");
+            line!("acl_access_denied_cmd:0");
+            line!("acl_access_denied_key:0");
+            line!("acl_access_denied_channel:0");
+        }
+        "replication" => {
+            o.push_str("# Replication\r\n");
+            line!("role:master");
+            line!("connected_slaves:0");
+            line!("master_failover_state:no-failover");
+            line!("master_replid:{}", srv.run_id);
+            line!("master_replid2:0000000000000000000000000000000000000000");
+            line!("master_repl_offset:0");
+            line!("second_repl_offset:-1");
+            line!("repl_backlog_active:0");
+            line!(
+                "repl_backlog_size:{}",
+                srv.config.get_num("repl-backlog-size")
+            );
+            line!("repl_backlog_first_byte_offset:0");
+            line!("repl_backlog_histlen:0");
+        }
+        "cpu" => {
+            let (sys, user) = rusage();
+            o.push_str("# CPU\r\n");
+            line!("used_cpu_sys:{:.6}", sys);
+            line!("used_cpu_user:{:.6}", user);
+            line!("used_cpu_sys_children:0.000000");
+            line!("used_cpu_user_children:0.000000");
+            line!("used_cpu_sys_main_thread:{:.6}", sys);
+            line!("used_cpu_user_main_thread:{:.6}", user);
+        }
+        "modules" => {
+            o.push_str("# Modules\r\n");
+        }
+        "commandstats" => {
+            o.push_str("# Commandstats\r\n");
+            for c in &srv.commands.cmds {
+                let calls = c.stats.calls.load(Ordering::Relaxed);
+                let rejected = c.stats.rejected.load(Ordering::Relaxed);
+                let failed = c.stats.failed.load(Ordering::Relaxed);
+                if calls == 0 && rejected == 0 && failed == 0 {
+                    continue;
+                }
+                let usec = c.stats.usec.load(Ordering::Relaxed);
+                let per = if calls > 0 {
+                    usec as f64 / calls as f64
+                } else {
+                    0.0
+                };
+                line!(
+                    "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
+                    c.name,
+                    calls,
+                    usec,
+                    per,
+                    rejected,
+                    failed
+                );
+            }
+        }
+        "errorstats" => {
+            o.push_str("# Errorstats\r\n");
+            for (k, v) in st.errors.lock().iter() {
+                line!("errorstat_{}:count={}", k, v);
+            }
+        }
+        "cluster" => {
+            o.push_str("# Cluster\r\n");
+            line!("cluster_enabled:0");
+        }
+        "keyspace" => {
+            o.push_str("# Keyspace\r\n");
+            for db in 0..srv.keyspace.db_count() {
+                let (keys, expires) = srv.keyspace.db(db).counts();
+                if keys > 0 {
+                    line!("db{}:keys={},expires={},avg_ttl=0", db, keys, expires);
+                }
+            }
+        }
+        "latencystats" => {
+            o.push_str("# Latencystats\r\n");
+        }
+        _ => return false,
+    }
+    // Sections end without the final CRLF; the joiner adds separators.
+    if o.ends_with("\r\n") {
+        o.truncate(o.len() - 2);
+    }
+    true
+}
+
+fn info(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mut text = info_text(ctx.srv, &argv[1..], ctx.now_ms);
+    text.push_str("\r\n");
+    ctx.r().verbatim(text.as_bytes(), "txt");
+}
+
+fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mut pairs: Vec<(&'static str, String)> = Vec::new();
+    for pat in &argv[2..] {
+        for (k, v) in ctx.srv.config.matching(pat) {
+            if !pairs.iter().any(|(n, _)| *n == k) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    let mut r = ctx.r();
+    r.map(pairs.len());
+    for (k, v) in pairs {
+        r.bulk(k.as_bytes());
+        r.bulk(v.as_bytes());
+    }
+}
+
+fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let args = &argv[2..];
+    if args.len() % 2 != 0 {
+        return ctx.error("ERR wrong number of arguments for 'config|set' command");
+    }
+    let cfg = &ctx.srv.config;
+    let mut names: Vec<&'static str> = Vec::new();
+    // Validate everything first so a failed CONFIG SET changes nothing.
+    for pair in args.chunks(2) {
+        let name = String::from_utf8_lossy(pair[0]).into_owned();
+        let value = String::from_utf8_lossy(pair[1]).into_owned();
+        let Some((_, p)) = config::lookup(&name) else {
+            return ctx.error(&format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        if names.contains(&p.name) {
+            return ctx.error(&format!("ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"));
+        }
+        names.push(p.name);
+        match cfg.check(&name, &value, false) {
+            Ok(()) => {}
+            Err(SetError::Immutable) => {
+                return ctx.error(&format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"))
+            }
+            Err(SetError::Invalid(why)) => {
+                return ctx.error(&format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"))
+            }
+            Err(SetError::Unknown) => unreachable!(),
+        }
+    }
+    for pair in args.chunks(2) {
+        let name = String::from_utf8_lossy(pair[0]).into_owned();
+        let value = String::from_utf8_lossy(pair[1]).into_owned();
+        if let Err(SetError::Invalid(why)) = cfg.set(&name, &value) {
+            return ctx.error(&format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+            ));
+        }
+    }
+    ctx.ok();
+}
+
+fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.srv.stats.reset();
+    for c in &ctx.srv.commands.cmds {
+        c.stats.reset();
+    }
+    ctx.ok();
+}
+
+fn config_rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    match config::rewrite(&ctx.srv.config) {
+        Ok(()) => ctx.ok(),
+        Err(e) => ctx.error(&format!("ERR {e}")),
+    }
+}
+
+fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    super::introspect::help_reply(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
+}
+
+fn time(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let us = now_us();
+    let mut r = ctx.r();
+    r.array(2);
+    r.bulk_int((us / 1_000_000) as i64);
+    r.bulk_int((us % 1_000_000) as i64);
+}
+
+fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let t = ctx.srv.lastsave.load(Ordering::Relaxed);
+    ctx.r().int(t as i64);
+}
+
+/// A digest of one key and value, independent of encoding (DEBUG DIGEST).
+fn key_digest(key: &[u8], value: &Value, expire: Option<u64>) -> [u8; 20] {
+    let mut h = sha1_smol::Sha1::new();
+    h.update(key);
+    match value {
+        Value::Str(s) => s.with_bytes(|b| h.update(b)),
+    }
+    if let Some(t) = expire {
+        h.update(b"!!expire!!");
+        h.update(&t.to_le_bytes());
+    }
+    h.digest().bytes()
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// XOR of per-key digests over every database: order-independent, and all
+/// zeros for an empty server, like Redis's DEBUG DIGEST.
+pub fn dataset_digest(ctx: &mut Ctx) -> [u8; 20] {
+    let mut acc = [0u8; 20];
+    let now = ctx.now_ms;
+    for db in 0..ctx.srv.keyspace.db_count() {
+        ctx.locks.for_each_shard(db, |_, sh| {
+            for e in sh.iter().filter(|e| !e.is_expired(now)) {
+                let mut d = key_digest(e.key(), &e.value, e.expire_at());
+                d[0] ^= db as u8;
+                for (a, b) in acc.iter_mut().zip(d.iter()) {
+                    *a ^= b;
+                }
+            }
+            true
+        });
+    }
+    acc
+}
+
+fn debug_allowed(ctx: &Ctx) -> bool {
+    match ctx.srv.config.get_str("enable-debug-command").as_str() {
+        "yes" => true,
+        "local" => {
+            ctx.client.handle.addr.starts_with("127.")
+                || ctx.client.handle.addr.starts_with("[::1]")
+        }
+        _ => false,
+    }
+}
+
+fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if !debug_allowed(ctx) {
+        return ctx.error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+    }
+    let sub = argv[1].to_ascii_lowercase();
+    let now = ctx.now_ms;
+    let db = ctx.client.db;
+    match sub.as_slice() {
+        b"help" => super::introspect::help_reply(
+            ctx,
+            "DEBUG",
+            &[
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "OBJECT <key>",
+                "    Show low level info about the internal encoding of <key>.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        ),
+        b"sleep" if argv.len() == 3 => {
+            let secs = strutil::parse_f64(argv[2]).unwrap_or(0.0).max(0.0);
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+            ctx.ok();
+        }
+        b"log" if argv.len() == 3 => {
+            eprintln!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2]));
+            ctx.ok();
+        }
+        b"set-active-expire" if argv.len() == 3 => {
+            crate::keyspace::expire::ACTIVE_EXPIRE_ENABLED
+                .store(argv[2] != b"0", Ordering::Relaxed);
+            ctx.ok();
+        }
+        b"object" if argv.len() == 3 => {
+            let mut locks = crate::keyspace::Locks::new(&ctx.srv.keyspace);
+            let mut ids = vec![(db as u32, crate::keyspace::shard_of(argv[2]) as u32)];
+            let outer = ctx.locks.holds_any();
+            if !outer {
+                locks.acquire(&mut ids);
+            }
+            let sh = if outer {
+                ctx.locks.shard(db, argv[2])
+            } else {
+                locks.shard(db, argv[2])
+            };
+            let line = sh.get_mut(argv[2], now).map(|e| {
+                let (enc, len) = (e.value.encoding(), match &e.value {
+                    Value::Str(s) => s.len(),
+                });
+                format!(
+                    "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
+                    enc,
+                    len,
+                    e.lru()
+                )
+            });
+            drop(locks);
+            match line {
+                Some(l) => ctx.r().simple(&l),
+                None => ctx.error(err::NO_SUCH_KEY),
+            }
+        }
+        b"digest" if argv.len() == 2 => {
+            let d = dataset_digest(ctx);
+            ctx.r().simple(&hex(&d));
+        }
+        b"digest-value" => {
+            let mut out = Vec::new();
+            for key in &argv[2..] {
+                let mut locks = crate::keyspace::Locks::new(&ctx.srv.keyspace);
+                let outer = ctx.locks.holds_any();
+                if !outer {
+                    locks.acquire(&mut vec![(
+                        db as u32,
+                        crate::keyspace::shard_of(key) as u32,
+                    )]);
+                }
+                let sh = if outer {
+                    ctx.locks.shard(db, key)
+                } else {
+                    locks.shard(db, key)
+                };
+                let d = sh
+                    .get_mut(key, now)
+                    .map(|e| key_digest(b"", &e.value, None))
+                    .unwrap_or([0; 20]);
+                out.push(hex(&d));
+            }
+            let mut r = ctx.r();
+            r.array(out.len());
+            for d in out {
+                r.simple(&d);
+            }
+        }
+        b"protocol" if argv.len() == 3 => debug_protocol(ctx, &argv[2].to_ascii_lowercase()),
+        b"stringmatch-len" => ctx.ok(),
+        b"quicklist-packed-threshold"
+        | b"listpack"
+        | b"change-repl-id"
+        | b"replybuffer"
+        | b"pause-cron" => ctx.ok(),
+        b"jmap" => ctx.ok(),
+        _ => ctx.error(&format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(argv[1])
+        )),
+    }
+}
+
+fn debug_protocol(ctx: &mut Ctx, t: &[u8]) {
+    let mut r = ctx.r();
+    match t {
+        b"string" => r.bulk(b"Hello World"),
+        b"integer" => r.int(12345),
+        b"double" => r.double_text(b"3.141"),
+        b"bignum" => r.big_number(b"1234567999999999999999999999999999999"),
+        b"null" => r.null(),
+        b"array" => {
+            r.array(3);
+            for i in 0..3 {
+                r.int(i);
+            }
+        }
+        b"set" => {
+            r.set(3);
+            for i in 0..3 {
+                r.int(i);
+            }
+        }
+        b"map" => {
+            r.map(3);
+            for i in 0..3 {
+                r.int(i);
+                r.boolean(i == 1);
+            }
+        }
+        b"attrib" => {
+            if r.is_resp3() {
+                r.raw(b"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n");
+            }
+            r.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !r.is_resp3() {
+                return r.error("ERR RESP2 is not supported by this command");
+            }
+            r.push(2);
+            r.bulk(b"server-cpu-usage");
+            r.int(42);
+            r.bulk(b"Some real reply following the push reply");
+        }
+        b"true" => r.boolean(true),
+        b"false" => r.boolean(false),
+        b"verbatim" => r.verbatim(b"This is a verbatim\nstring", "txt"),
+        _ => r.error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
+    }
+}
+
+fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) {
+    for a in &argv[1..] {
+        match a.to_ascii_lowercase().as_slice() {
+            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"abort" => return ctx.error("ERR No shutdown in progress."),
+            _ => return ctx.error(err::SYNTAX),
+        }
+    }
+    ctx.srv.shutdown.store(true, Ordering::SeqCst);
+    ctx.srv.broadcast(|| crate::server::WorkerMsg::Unpause);
+    ctx.client.close_after_reply = true;
+}
+
+fn slowlog_get(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let count = match argv.get(2) {
+        None => 10,
+        Some(a) => match parse_i64(a) {
+            Some(-1) => usize::MAX,
+            Some(n) if n >= 0 => n as usize,
+            _ => return ctx.error("ERR count should be greater than or equal to -1"),
+        },
+    };
+    let log = ctx.srv.slowlog.lock();
+    let entries: Vec<_> = log.entries.iter().take(count).collect();
+    let mut r = resp::Reply::new(ctx.out, ctx.client.proto);
+    r.array(entries.len());
+    for e in entries {
+        r.array(6);
+        r.int(e.id as i64);
+        r.int(e.time as i64);
+        r.int(e.duration_us as i64);
+        r.array(e.args.len());
+        for a in &e.args {
+            r.bulk(a);
+        }
+        r.bulk(e.peer.as_bytes());
+        r.bulk(e.name.as_bytes());
+    }
+}
+
+fn slowlog_len(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let n = ctx.srv.slowlog.lock().entries.len();
+    ctx.r().int(n as i64);
+}
+
+fn slowlog_reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.srv.slowlog.lock().entries.clear();
+    ctx.ok();
+}
+
+fn slowlog_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    super::introspect::help_reply(
+        ctx,
+        "SLOWLOG",
+        &[
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "    Entries are made of:",
+            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+            "    client name",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+        ],
+    );
+}
+
+fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len() == 5 {
+        if !argv[3].eq_ignore_ascii_case(b"samples") || parse_i64(argv[4]).is_none() {
+            return ctx.error(err::SYNTAX);
+        }
+    } else if argv.len() != 3 {
+        return ctx.error(err::SYNTAX);
+    }
+    let (db, now) = (ctx.client.db, ctx.now_ms);
+    let sh = ctx.locks.shard(db, argv[2]);
+    let size = sh.get_mut(argv[2], now).map(|e| {
+        let base = 16 + e.key().len() + std::mem::size_of::<crate::keyspace::Entry>();
+        base + match &e.value {
+            Value::Str(Str::Int(_)) => 0,
+            Value::Str(s) => s.len(),
+        }
+    });
+    match size {
+        Some(n) => ctx.r().int(n as i64),
+        None => ctx.r().null(),
+    }
+}
+
+fn memory_doctor(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.r().verbatim(b"Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.", "txt");
+}
+
+fn memory_purge(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.ok();
+}
+
+fn memory_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    super::introspect::help_reply(
+        ctx,
+        "MEMORY",
+        &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    );
+}
+
+fn lolwut(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let text = format!(
+        "Lodestone ver. {} (Redis ver. {})\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::REDIS_VERSION
+    );
+    ctx.r().verbatim(text.as_bytes(), "txt");
+}

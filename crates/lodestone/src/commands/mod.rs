@@ -1,0 +1,656 @@
+//! The command table and dispatch.
+//!
+//! [`table::TABLE`] holds every command's metadata; each family module
+//! (`strings`, `keys`, `connection`, `admin`, ...) registers handlers by
+//! name in [`CommandTable::build`]. Dispatch looks the command up, checks
+//! arity and authentication, locks the shards of the command's keys in
+//! ascending order, runs the handler to completion and records statistics.
+
+pub mod admin;
+pub mod connection;
+pub mod introspect;
+pub mod keys;
+pub mod strings;
+pub mod table;
+
+use crate::keyspace::{shard_of, Locks, ShardId, SHARDS};
+use crate::server::client::{Client, ReplyMode};
+use crate::server::stats::CommandStats;
+use crate::server::Server;
+use hashbrown::HashMap;
+use resp::Reply;
+use std::sync::atomic::Ordering;
+
+/// A command handler. `argv[0]` is the command name as the client sent it.
+pub type Handler = fn(&mut Ctx, &[&[u8]]);
+
+/// Command flags, as COMMAND INFO names them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const ASKING: u32 = 1 << 11;
+    pub const FAST: u32 = 1 << 12;
+    pub const NO_AUTH: u32 = 1 << 13;
+    pub const MAY_REPLICATE: u32 = 1 << 14;
+    pub const SENTINEL: u32 = 1 << 15;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
+    pub const PROTECTED: u32 = 1 << 17;
+    pub const NO_ASYNC_LOADING: u32 = 1 << 18;
+    pub const NO_MULTI: u32 = 1 << 19;
+    pub const MOVABLE_KEYS: u32 = 1 << 20;
+    pub const ALLOW_BUSY: u32 = 1 << 21;
+    pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 22;
+
+    /// (bit, name) in the order Redis lists them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (ASKING, "asking"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (SENTINEL, "sentinel"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (PROTECTED, "protected"),
+        (NO_ASYNC_LOADING, "no_async_loading"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLE_KEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories, in Redis's order.
+pub const ACL_CATEGORIES: &[&str] = &[
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+];
+
+fn acl_bit(name: &str) -> u32 {
+    1 << ACL_CATEGORIES
+        .iter()
+        .position(|c| *c == name)
+        .unwrap_or_else(|| panic!("unknown ACL category {name}"))
+}
+
+/// Key positions in the argument vector (Redis's legacy first/last/step).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KeyRange {
+    pub first: i32,
+    pub last: i32,
+    pub step: i32,
+}
+
+/// Which shards a command needs, computed before it runs.
+pub enum LockSet {
+    /// These shards (possibly none).
+    Shards(Vec<ShardId>),
+    /// The command walks whole databases: outside a transaction it locks
+    /// shards one at a time itself; inside one, everything is locked.
+    All,
+}
+
+/// One command or subcommand.
+pub struct Command {
+    pub id: usize,
+    /// Full name, `parent|sub` for subcommands.
+    pub name: String,
+    pub group: String,
+    pub arity: i32,
+    pub since: String,
+    pub flags: u32,
+    pub acl: u32,
+    pub keys: Option<KeyRange>,
+    pub summary: String,
+    pub handler: Option<Handler>,
+    /// Overrides the key-derived lock set (MOVE, SWAPDB, KEYS, ...).
+    pub lockset: Option<fn(&[&[u8]], usize, &Server) -> LockSet>,
+    pub subcommands: Vec<usize>,
+    pub parent: Option<usize>,
+    pub stats: CommandStats,
+}
+
+impl Command {
+    pub fn has(&self, f: u32) -> bool {
+        self.flags & f != 0
+    }
+
+    /// The positions of this command's keys in `argv`.
+    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
+        let Some(k) = self.keys else {
+            return Vec::new();
+        };
+        let last = if k.last < 0 {
+            argc as i32 + k.last
+        } else {
+            k.last
+        };
+        let mut out = Vec::new();
+        let mut i = k.first;
+        while i <= last && (i as usize) < argc {
+            out.push(i as usize);
+            i += k.step.max(1);
+        }
+        out
+    }
+
+    /// Name as Redis prints it in errors and stats: `config|get`.
+    pub fn full_name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// All commands, indexed by name.
+pub struct CommandTable {
+    pub cmds: Vec<Command>,
+    by_name: HashMap<Vec<u8>, usize>,
+}
+
+/// Registers the handlers of every family.
+fn handlers() -> Vec<(&'static str, Handler)> {
+    let mut v = Vec::new();
+    strings::register(&mut v);
+    keys::register(&mut v);
+    connection::register(&mut v);
+    admin::register(&mut v);
+    introspect::register(&mut v);
+    v
+}
+
+fn locksets() -> Vec<(&'static str, fn(&[&[u8]], usize, &Server) -> LockSet)> {
+    let mut v = Vec::new();
+    keys::locksets(&mut v);
+    v
+}
+
+impl CommandTable {
+    pub fn build() -> CommandTable {
+        let mut cmds: Vec<Command> = Vec::new();
+        for line in table::TABLE.lines().filter(|l| !l.trim().is_empty()) {
+            let mut f: Vec<&str> = line.split('|').collect();
+            let name = if f.len() == 9 {
+                let n = format!("{}|{}", f[0], f[1]);
+                f.drain(..2);
+                n
+            } else {
+                let n = f[0].to_string();
+                f.remove(0);
+                n
+            };
+            assert_eq!(f.len(), 7, "bad command table row: {line}");
+            let mut fl = 0;
+            for w in f[3].split(',').filter(|w| *w != "-") {
+                fl |= match w {
+                    "touches_arbitrary_keys" => flags::TOUCHES_ARBITRARY_KEYS,
+                    _ => {
+                        flags::NAMES
+                            .iter()
+                            .find(|(_, n)| *n == w)
+                            .unwrap_or_else(|| panic!("flag {w}"))
+                            .0
+                    }
+                };
+            }
+            let mut acl = 0;
+            for w in f[4].split(',').filter(|w| *w != "-") {
+                acl |= acl_bit(w);
+            }
+            // Redis's implicit categories (setImplicitACLCategories).
+            if fl & flags::WRITE != 0 {
+                acl |= acl_bit("write");
+            }
+            if fl & flags::READONLY != 0 && acl & acl_bit("scripting") == 0 {
+                acl |= acl_bit("read");
+            }
+            if fl & flags::ADMIN != 0 {
+                acl |= acl_bit("admin") | acl_bit("dangerous");
+            }
+            if fl & flags::PUBSUB != 0 {
+                acl |= acl_bit("pubsub");
+            }
+            if fl & flags::FAST != 0 {
+                acl |= acl_bit("fast");
+            }
+            if fl & flags::BLOCKING != 0 {
+                acl |= acl_bit("blocking");
+            }
+            if acl & acl_bit("fast") == 0 {
+                acl |= acl_bit("slow");
+            }
+            let keys = if f[5] == "-" {
+                None
+            } else {
+                let k: Vec<i32> = f[5].split(',').map(|x| x.parse().unwrap()).collect();
+                Some(KeyRange {
+                    first: k[0],
+                    last: k[1],
+                    step: k[2],
+                })
+            };
+            let id = cmds.len();
+            cmds.push(Command {
+                id,
+                name,
+                group: f[0].to_string(),
+                arity: f[1].parse().unwrap(),
+                since: f[2].to_string(),
+                flags: fl,
+                acl,
+                keys,
+                summary: f[6].to_string(),
+                handler: None,
+                lockset: None,
+                subcommands: Vec::new(),
+                parent: None,
+                stats: CommandStats::default(),
+            });
+        }
+        let mut by_name = HashMap::new();
+        for c in &cmds {
+            by_name.insert(c.name.as_bytes().to_vec(), c.id);
+        }
+        for i in 0..cmds.len() {
+            if let Some((parent, _)) = cmds[i].name.split_once('|') {
+                let p = by_name[parent.as_bytes()];
+                cmds[p].subcommands.push(i);
+                cmds[i].parent = Some(p);
+            }
+        }
+        for (name, h) in handlers() {
+            let id = *by_name
+                .get(name.as_bytes())
+                .unwrap_or_else(|| panic!("handler for unknown command {name}"));
+            cmds[id].handler = Some(h);
+        }
+        for (name, l) in locksets() {
+            cmds[by_name[name.as_bytes()]].lockset = Some(l);
+        }
+        CommandTable { cmds, by_name }
+    }
+
+    /// Finds a top-level command by name, case-insensitively.
+    pub fn lookup(&self, name: &[u8]) -> Option<&Command> {
+        let mut buf = [0u8; 64];
+        if name.len() > buf.len() {
+            return None;
+        }
+        for (i, c) in name.iter().enumerate() {
+            buf[i] = c.to_ascii_lowercase();
+        }
+        self.by_name
+            .get(&buf[..name.len()])
+            .map(|&i| &self.cmds[i])
+            .filter(|c| c.parent.is_none())
+    }
+
+    /// Finds `parent|sub`.
+    pub fn lookup_sub(&self, parent: &Command, sub: &[u8]) -> Option<&Command> {
+        let mut name = parent.name.as_bytes().to_vec();
+        name.push(b'|');
+        name.extend(sub.iter().map(|c| c.to_ascii_lowercase()));
+        self.by_name.get(&name).map(|&i| &self.cmds[i])
+    }
+
+    /// Finds a command or subcommand by its full name (`config|get`).
+    pub fn by_full_name(&self, name: &str) -> Option<&Command> {
+        self.by_name
+            .get(name.to_ascii_lowercase().as_bytes())
+            .map(|&i| &self.cmds[i])
+    }
+
+    /// Top-level commands that have a handler (or subcommands with handlers).
+    pub fn top_level(&self) -> impl Iterator<Item = &Command> {
+        self.cmds.iter().filter(|c| c.parent.is_none())
+    }
+
+    /// Resolves argv to the command (or subcommand) that will run it,
+    /// or the error reply Redis gives.
+    pub fn resolve(&self, argv: &[&[u8]]) -> Result<&Command, String> {
+        let Some(cmd) = self.lookup(argv[0]) else {
+            return Err(unknown_command_error(argv));
+        };
+        if cmd.subcommands.is_empty() {
+            return Ok(cmd);
+        }
+        if argv.len() < 2 {
+            if cmd.handler.is_some() {
+                return Ok(cmd);
+            }
+            return Err(format!(
+                "ERR wrong number of arguments for '{}' command",
+                cmd.name
+            ));
+        }
+        match self.lookup_sub(cmd, argv[1]) {
+            Some(sub) => Ok(sub),
+            None => Err(format!(
+                "ERR unknown subcommand '{}'. Try {} HELP.",
+                sanitize_for_error(argv[1], 128),
+                cmd.name.to_ascii_uppercase()
+            )),
+        }
+    }
+}
+
+/// Shortens and cleans a client argument for an error message (Redis
+/// replaces newlines with spaces and truncates to 128 bytes).
+pub fn sanitize_for_error(a: &[u8], max: usize) -> String {
+    let s = &a[..a.len().min(max)];
+    String::from_utf8_lossy(s).replace(['\r', '\n'], " ")
+}
+
+fn unknown_command_error(argv: &[&[u8]]) -> String {
+    let mut args = String::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let remaining = 128 - args.len();
+        args.push_str(&format!("'{}' ", sanitize_for_error(a, remaining)));
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        sanitize_for_error(argv[0], 128),
+        args
+    )
+}
+
+/// Common error replies.
+pub mod err {
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const DB_RANGE: &str = "ERR DB index is out of range";
+    pub const NOAUTH: &str = "NOAUTH Authentication required.";
+}
+
+/// Everything a handler needs: the server, the calling client, its reply
+/// buffer and the shard locks the dispatcher took for it.
+pub struct Ctx<'a> {
+    pub srv: &'a Server,
+    pub client: &'a mut Client,
+    pub out: &'a mut Vec<u8>,
+    pub locks: Locks<'a>,
+    /// The time the command started, in Unix milliseconds; all expiry
+    /// decisions of one command use this one instant.
+    pub now_ms: u64,
+    /// True while EXEC runs its queue (some commands behave differently).
+    pub in_exec: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// The reply writer for this client.
+    #[inline]
+    pub fn r(&mut self) -> Reply<'_> {
+        Reply::new(self.out, self.client.proto)
+    }
+
+    pub fn error(&mut self, msg: &str) {
+        self.r().error(msg);
+    }
+
+    pub fn ok(&mut self) {
+        self.r().ok();
+    }
+
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    /// The shard holding `key` in the client's database.
+    #[inline]
+    pub fn shard(&mut self, key: &[u8]) -> &mut crate::keyspace::Shard {
+        let db = self.client.db;
+        self.locks.shard(db, key)
+    }
+}
+
+/// The shards a command needs in database `db`.
+pub fn lockset_for(srv: &Server, cmd: &Command, argv: &[&[u8]], db: usize) -> LockSet {
+    if let Some(f) = cmd.lockset {
+        return f(argv, db, srv);
+    }
+    let pos = cmd.key_positions(argv.len());
+    LockSet::Shards(
+        pos.into_iter()
+            .map(|i| (db as u32, shard_of(argv[i]) as u32))
+            .collect(),
+    )
+}
+
+/// Checks arity the way Redis does: exact for positive, minimum for negative.
+pub fn arity_ok(cmd: &Command, argc: usize) -> bool {
+    let a = cmd.arity;
+    (a > 0 && argc as i32 == a) || (a < 0 && argc as i32 >= -a)
+}
+
+/// Runs one command from a client, with all of Redis's checks in order.
+pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    let reply_start = ctx.out.len();
+    let cmd = match srv.commands.resolve(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            // Unknown commands inside MULTI abort the transaction.
+            if ctx.client.multi.is_some() {
+                ctx.client.multi_error = true;
+            }
+            ctx.error(&e);
+            srv.stats.error(e.as_bytes());
+            return;
+        }
+    };
+    if cmd.handler.is_none() {
+        let e = unknown_command_error(argv);
+        ctx.error(&e);
+        srv.stats.error(e.as_bytes());
+        return;
+    }
+    let reject = |ctx: &mut Ctx, msg: &str| {
+        if ctx.client.multi.is_some() {
+            ctx.client.multi_error = true;
+        }
+        ctx.error(msg);
+        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        srv.stats.error(msg.as_bytes());
+    };
+    if !arity_ok(cmd, argv.len()) {
+        reject(
+            ctx,
+            &format!("ERR wrong number of arguments for '{}' command", cmd.name),
+        );
+        return;
+    }
+    if !ctx.client.authenticated && !cmd.has(flags::NO_AUTH) {
+        reject(ctx, err::NOAUTH);
+        return;
+    }
+    if ctx.client.multi.is_some() && !is_multi_control(cmd) {
+        if cmd.has(flags::NO_MULTI) {
+            reject(
+                ctx,
+                &format!("ERR Command not allowed inside a transaction"),
+            );
+            return;
+        }
+        let q = ctx.client.multi.as_mut().unwrap();
+        q.push(crate::server::client::Queued {
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+        });
+        ctx.client
+            .handle
+            .multi
+            .store(q.len() as i64, Ordering::Relaxed);
+        ctx.r().simple("QUEUED");
+        return;
+    }
+    run_command(ctx, cmd, argv, reply_start);
+}
+
+/// Executes a resolved, checked command: locks, runs, unlocks, counts.
+pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: usize) {
+    let srv = ctx.srv;
+    let start = std::time::Instant::now();
+    let handler = cmd.handler.expect("resolved commands have handlers");
+    ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
+    if !ctx.locks.holds_any() {
+        if let LockSet::Shards(mut ids) = lockset_for(srv, cmd, argv, ctx.client.db) {
+            ctx.locks.acquire(&mut ids);
+        }
+        handler(ctx, argv);
+        ctx.locks.release();
+    } else {
+        handler(ctx, argv);
+    }
+    let us = start.elapsed().as_micros() as u64;
+    cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
+    cmd.stats.usec.fetch_add(us, Ordering::Relaxed);
+    srv.stats.total_commands.fetch_add(1, Ordering::Relaxed);
+    if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
+        cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
+        let end = ctx.out[reply_start..]
+            .iter()
+            .position(|&c| c == b'\r')
+            .map_or(ctx.out.len(), |p| reply_start + p);
+        srv.stats.error(&ctx.out[reply_start..end]);
+    }
+    let slower = srv.config.num(crate::config::HOT.slowlog_slower_than);
+    if slower >= 0 && us >= slower as u64 && !cmd.has(flags::SKIP_SLOWLOG) {
+        let max = srv.config.num(crate::config::HOT.slowlog_max_len) as usize;
+        let name = ctx.client.handle.name.lock().clone();
+        srv.slowlog
+            .lock()
+            .push(argv, us, ctx.client.handle.addr.clone(), name, max);
+    }
+    if ctx.client.reply_mode != ReplyMode::On {
+        // CLIENT REPLY OFF/SKIP: drop what this command wrote.
+        if ctx.client.reply_mode == ReplyMode::Skip {
+            ctx.client.reply_mode = ReplyMode::On;
+        } else if ctx.client.reply_mode == ReplyMode::SkipNext {
+            ctx.client.reply_mode = ReplyMode::Skip;
+            return;
+        }
+        ctx.out.truncate(reply_start);
+    }
+}
+
+fn is_multi_control(cmd: &Command) -> bool {
+    matches!(
+        cmd.name.as_str(),
+        "exec" | "discard" | "multi" | "watch" | "unwatch" | "quit" | "reset"
+    )
+}
+
+/// Locks every shard of `db` one at a time, for whole-database walks.
+pub fn all_shards(db: usize) -> Vec<ShardId> {
+    (0..SHARDS as u32).map(|s| (db as u32, s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let t = CommandTable::build();
+        for c in &t.cmds {
+            assert!(
+                c.handler.is_some() || !c.subcommands.is_empty(),
+                "command {} has no handler",
+                c.name
+            );
+        }
+        let get = t.lookup(b"GeT").unwrap();
+        assert_eq!(get.arity, 2);
+        assert!(get.has(flags::READONLY | flags::FAST));
+        assert_eq!(get.key_positions(2), vec![1]);
+        let mset = t.lookup(b"mset").unwrap();
+        assert_eq!(mset.key_positions(5), vec![1, 3]);
+        assert!(t.resolve(&[b"config", b"get", b"x"]).unwrap().name == "config|get");
+        assert_eq!(
+            t.resolve(&[b"config", b"nope"]).err().unwrap(),
+            "ERR unknown subcommand 'nope'. Try CONFIG HELP."
+        );
+        assert_eq!(
+            t.resolve(&[b"foo", b"a", b"b"]).err().unwrap(),
+            "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+        );
+    }
+
+    /// Compares the table with the shared Redis 7.2 command list when it is
+    /// present beside the project (it is in CI and on developer machines).
+    #[test]
+    fn table_matches_redis_metadata() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/redis-7.2-commands.tsv"
+        );
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let t = CommandTable::build();
+        let mut checked = 0;
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split('\t').collect();
+            let Some(c) = t.by_full_name(f[0]) else {
+                continue;
+            };
+            assert_eq!(c.arity.to_string(), f[2], "arity of {}", f[0]);
+            assert_eq!(c.group, f[1], "group of {}", f[0]);
+            let mut want: Vec<&str> = f[4].split(',').filter(|x| *x != "-").collect();
+            want.sort();
+            let mut have: Vec<&str> = flags::NAMES
+                .iter()
+                .filter(|(b, _)| c.flags & b != 0)
+                .map(|(_, n)| *n)
+                .chain(
+                    (c.flags & flags::TOUCHES_ARBITRARY_KEYS != 0)
+                        .then_some("touches_arbitrary_keys"),
+                )
+                .collect();
+            have.sort();
+            assert_eq!(have, want, "flags of {}", f[0]);
+            checked += 1;
+        }
+        assert!(checked > 50);
+    }
+}

@@ -1,0 +1,273 @@
+//! The keyspace: databases split into shards, and the lock discipline
+//! every command goes through.
+//!
+//! A database holds `SHARDS` shards, each a contiguous range of the 16384
+//! cluster hash slots behind its own mutex. A command declares the shards
+//! it needs (from its keys, see `commands::lockset`), and [`Locks`] takes
+//! them in ascending `(db, shard)` order, which is what makes multi-key
+//! commands, MULTI/EXEC and scripts atomic without deadlocks.
+
+pub mod entry;
+pub mod expire;
+pub mod shard;
+
+pub use entry::{Entry, Str, Value};
+pub use shard::Shard;
+
+use parking_lot::{Mutex, MutexGuard};
+
+/// log2 of the number of shards per database.
+pub const SHARD_BITS: u32 = 10;
+/// Shards per database (each owns 16384 / SHARDS hash slots).
+pub const SHARDS: usize = 1 << SHARD_BITS;
+/// Redis Cluster's number of hash slots.
+pub const SLOTS: usize = 16384;
+
+const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+
+/// The part of a key that is hashed: the content of the first `{...}`
+/// when it is non-empty, else the whole key (Redis Cluster's hash tags).
+pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&c| c == b'{') {
+        if let Some(len) = key[open + 1..].iter().position(|&c| c == b'}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+/// The cluster hash slot of a key (CRC16-XMODEM of its hash tag, mod 16384).
+#[inline]
+pub fn key_slot(key: &[u8]) -> usize {
+    (CRC16.checksum(hash_tag(key)) as usize) & (SLOTS - 1)
+}
+
+/// The shard that holds a key.
+#[inline]
+pub fn shard_of(key: &[u8]) -> usize {
+    key_slot(key) >> (14 - SHARD_BITS)
+}
+
+/// One logical database (SELECT n).
+pub struct Db {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Db {
+    fn new() -> Db {
+        Db {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+
+    /// Number of keys, expired-but-not-yet-deleted ones included (as
+    /// Redis's DBSIZE). Locks each shard briefly.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// (keys, keys with a TTL), for INFO keyspace.
+    pub fn counts(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(k, v), s| {
+            let s = s.lock();
+            (k + s.len(), v + s.volatile_len())
+        })
+    }
+
+    pub fn shard(&self, i: usize) -> &Mutex<Shard> {
+        &self.shards[i]
+    }
+}
+
+/// All databases of the server.
+pub struct Keyspace {
+    dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Keyspace {
+        Keyspace {
+            dbs: (0..databases).map(|_| Db::new()).collect(),
+        }
+    }
+
+    pub fn db_count(&self) -> usize {
+        self.dbs.len()
+    }
+
+    pub fn db(&self, i: usize) -> &Db {
+        &self.dbs[i]
+    }
+}
+
+/// A shard address: (database, shard index).
+pub type ShardId = (u32, u32);
+
+/// The shard locks a command (or a whole transaction) holds while it runs.
+///
+/// Locks are taken once, in ascending order, by [`Locks::acquire`]. Commands
+/// then reach shards through [`Locks::shard`], which finds the held guard.
+/// Commands that walk a whole database (KEYS, SCAN, FLUSHDB) use
+/// [`Locks::for_each_shard`], which uses held guards where it has them and
+/// otherwise locks one shard at a time.
+pub struct Locks<'a> {
+    ks: &'a Keyspace,
+    held: Vec<(ShardId, MutexGuard<'a, Shard>)>,
+}
+
+impl<'a> Locks<'a> {
+    pub fn new(ks: &'a Keyspace) -> Locks<'a> {
+        Locks {
+            ks,
+            held: Vec::new(),
+        }
+    }
+
+    pub fn keyspace(&self) -> &'a Keyspace {
+        self.ks
+    }
+
+    /// Locks the given shards in ascending order. Must be called while
+    /// holding nothing (once per command or transaction).
+    pub fn acquire(&mut self, ids: &mut Vec<ShardId>) {
+        debug_assert!(self.held.is_empty());
+        ids.sort_unstable();
+        ids.dedup();
+        self.held.reserve(ids.len());
+        for &(db, sh) in ids.iter() {
+            let g = self.ks.dbs[db as usize].shards[sh as usize].lock();
+            self.held.push(((db, sh), g));
+        }
+    }
+
+    /// Locks every shard of the given databases (FLUSHALL/SWAPDB inside a
+    /// transaction, scripts that must see everything).
+    pub fn acquire_all(&mut self, dbs: &[usize]) {
+        let mut ids: Vec<ShardId> = dbs
+            .iter()
+            .flat_map(|&d| (0..SHARDS as u32).map(move |s| (d as u32, s)))
+            .collect();
+        self.acquire(&mut ids);
+    }
+
+    pub fn holds_any(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Releases every lock.
+    pub fn release(&mut self) {
+        self.held.clear();
+    }
+
+    fn position(&self, id: ShardId) -> Result<usize, usize> {
+        // Most commands hold one or two shards: a linear scan beats bisection.
+        if self.held.len() <= 8 {
+            for (i, (h, _)) in self.held.iter().enumerate() {
+                if *h == id {
+                    return Ok(i);
+                }
+            }
+            return Err(0);
+        }
+        self.held.binary_search_by(|(h, _)| h.cmp(&id))
+    }
+
+    /// The shard of `key` in database `db`. The command's lock set must
+    /// have included it; if it did not, the shard is locked now (a bug in a
+    /// key spec, caught in debug builds).
+    pub fn shard(&mut self, db: usize, key: &[u8]) -> &mut Shard {
+        self.shard_at((db as u32, shard_of(key) as u32))
+    }
+
+    pub fn shard_at(&mut self, id: ShardId) -> &mut Shard {
+        match self.position(id) {
+            Ok(i) => &mut self.held[i].1,
+            Err(_) => {
+                debug_assert!(false, "shard {id:?} used without being locked");
+                let g = self.ks.dbs[id.0 as usize].shards[id.1 as usize].lock();
+                self.held.push((id, g));
+                self.held.sort_by_key(|(h, _)| *h);
+                let i = self.position(id).ok().unwrap();
+                &mut self.held[i].1
+            }
+        }
+    }
+
+    /// Visits every shard of a database in order; `f` returns false to stop.
+    pub fn for_each_shard(&mut self, db: usize, mut f: impl FnMut(usize, &mut Shard) -> bool) {
+        for i in 0..SHARDS {
+            let id = (db as u32, i as u32);
+            let go_on = match self.position(id) {
+                Ok(p) => f(i, &mut self.held[p].1),
+                Err(_) => {
+                    let mut g = self.ks.dbs[db].shards[i].lock();
+                    f(i, &mut g)
+                }
+            };
+            if !go_on {
+                break;
+            }
+        }
+    }
+
+    /// Runs `f` on one shard by index (SCAN's cursor), locking it if needed.
+    pub fn with_shard_index<R>(
+        &mut self,
+        db: usize,
+        i: usize,
+        f: impl FnOnce(&mut Shard) -> R,
+    ) -> R {
+        let id = (db as u32, i as u32);
+        match self.position(id) {
+            Ok(p) => f(&mut self.held[p].1),
+            Err(_) => {
+                let mut g = self.ks.dbs[db].shards[i].lock();
+                f(&mut g)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_match_redis() {
+        // Values from Redis's CLUSTER KEYSLOT.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_eq!(hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
+        assert_eq!(hash_tag(b"foo{{bar}}zap"), b"{bar");
+        assert_eq!(hash_tag(b"foo{bar}{zap}"), b"bar");
+        assert_eq!(CRC16.checksum(b"123456789"), 0x31c3);
+    }
+
+    #[test]
+    fn locks_in_order_and_find_shards() {
+        let ks = Keyspace::new(2);
+        let mut l = Locks::new(&ks);
+        let mut ids = vec![
+            (1, shard_of(b"b") as u32),
+            (0, shard_of(b"a") as u32),
+            (0, shard_of(b"a") as u32),
+        ];
+        l.acquire(&mut ids);
+        assert_eq!(ids.len(), 2);
+        l.shard(0, b"a").insert(b"a", Value::Str(Str::Int(1)), None);
+        l.shard(1, b"b").insert(b"b", Value::Str(Str::Int(2)), None);
+        l.release();
+        assert_eq!(ks.db(0).len(), 1);
+        assert_eq!(ks.db(1).len(), 1);
+        let mut n = 0;
+        Locks::new(&ks).for_each_shard(0, |_, s| {
+            n += s.len();
+            true
+        });
+        assert_eq!(n, 1);
+    }
+}

@@ -1,0 +1,18 @@
+//! Lodestone: a Redis-compatible in-memory data store.
+//!
+//! The crate is laid out like the server it implements:
+//! - [`config`]: the parameter table behind the config file, the command
+//!   line and CONFIG GET/SET.
+//! - [`keyspace`]: databases, shards, entries, expiry and the lock
+//!   discipline that makes multi-key commands atomic.
+//! - [`commands`]: the command table and one module per command family.
+//! - [`server`]: shared server state, clients and the per-thread event loops.
+
+pub mod commands;
+pub mod config;
+pub mod keyspace;
+pub mod server;
+
+/// The Redis version Lodestone answers as (INFO, HELLO), so that clients
+/// enable the features they know Redis 7.2 has.
+pub const REDIS_VERSION: &str = "7.2.6";

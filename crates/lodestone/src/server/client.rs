@@ -1,0 +1,169 @@
+//! A connected client: the state its commands read and change (database,
+//! protocol, authentication, reply mode), and the handle other threads use
+//! to list or kill it.
+
+use parking_lot::Mutex;
+use resp::Proto;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+
+/// What CLIENT LIST and CLIENT KILL see of a client, shared across threads.
+pub struct ClientHandle {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i32,
+    pub worker: usize,
+    pub created_ms: u64,
+    pub name: Mutex<String>,
+    pub lib_name: Mutex<String>,
+    pub lib_ver: Mutex<String>,
+    pub db: AtomicUsize,
+    pub last_interaction_ms: AtomicU64,
+    /// Id of the last command run (usize::MAX before the first).
+    pub last_cmd: AtomicUsize,
+    pub qbuf: AtomicUsize,
+    pub omem: AtomicUsize,
+    pub resp: AtomicUsize,
+    /// -1 outside MULTI, else the number of queued commands.
+    pub multi: AtomicI64,
+    pub no_evict: AtomicBool,
+    pub no_touch: AtomicBool,
+    pub killed: AtomicBool,
+    pub is_master: AtomicBool,
+}
+
+impl ClientHandle {
+    pub fn new(
+        id: u64,
+        addr: String,
+        laddr: String,
+        fd: i32,
+        worker: usize,
+        now_ms: u64,
+    ) -> ClientHandle {
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            worker,
+            created_ms: now_ms,
+            name: Mutex::new(String::new()),
+            lib_name: Mutex::new(String::new()),
+            lib_ver: Mutex::new(String::new()),
+            db: AtomicUsize::new(0),
+            last_interaction_ms: AtomicU64::new(now_ms),
+            last_cmd: AtomicUsize::new(usize::MAX),
+            qbuf: AtomicUsize::new(0),
+            omem: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            multi: AtomicI64::new(-1),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            is_master: AtomicBool::new(false),
+        }
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO, in Redis 7.2's field order.
+    pub fn info_line(&self, now_ms: u64, cmds: &crate::commands::CommandTable) -> String {
+        let last = self.last_cmd.load(Ordering::Relaxed);
+        let cmd = cmds.cmds.get(last).map_or("NULL", |c| c.name.as_str());
+        let flags = {
+            let mut f = String::new();
+            if self.multi.load(Ordering::Relaxed) >= 0 {
+                f.push('x');
+            }
+            if self.no_evict.load(Ordering::Relaxed) {
+                f.push('e');
+            }
+            if self.no_touch.load(Ordering::Relaxed) {
+                f.push('T');
+            }
+            if f.is_empty() {
+                f.push('N');
+            }
+            f
+        };
+        let qbuf = self.qbuf.load(Ordering::Relaxed);
+        let omem = self.omem.load(Ordering::Relaxed);
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            self.name.lock(),
+            now_ms.saturating_sub(self.created_ms) / 1000,
+            now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000,
+            flags,
+            self.db.load(Ordering::Relaxed),
+            self.multi.load(Ordering::Relaxed),
+            qbuf,
+            16384usize.saturating_sub(qbuf),
+            omem,
+            qbuf + omem + 1024,
+            cmd,
+            self.resp.load(Ordering::Relaxed),
+            self.lib_name.lock(),
+            self.lib_ver.lock(),
+        )
+    }
+}
+
+/// CLIENT REPLY mode.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    SkipNext,
+    Skip,
+}
+
+/// A command queued inside MULTI.
+pub struct Queued {
+    pub argv: Vec<Vec<u8>>,
+}
+
+/// State of one connection, owned by the worker thread that serves it.
+pub struct Client {
+    pub handle: std::sync::Arc<ClientHandle>,
+    pub db: usize,
+    pub proto: Proto,
+    pub authenticated: bool,
+    pub reply_mode: ReplyMode,
+    /// Set by QUIT or a protocol error: close after flushing replies.
+    pub close_after_reply: bool,
+    /// Commands queued by MULTI (None outside a transaction).
+    pub multi: Option<Vec<Queued>>,
+    /// A command inside MULTI was rejected: EXEC must fail with EXECABORT.
+    pub multi_error: bool,
+    /// Keys this client WATCHes, with the version seen when watching.
+    pub watched: Vec<(usize, Vec<u8>, u64)>,
+}
+
+impl Client {
+    pub fn new(handle: std::sync::Arc<ClientHandle>, authenticated: bool) -> Client {
+        Client {
+            handle,
+            db: 0,
+            proto: Proto::Resp2,
+            authenticated,
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            multi: None,
+            multi_error: false,
+            watched: Vec::new(),
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.handle.id
+    }
+
+    pub fn set_db(&mut self, db: usize) {
+        self.db = db;
+        self.handle.db.store(db, Ordering::Relaxed);
+    }
+}

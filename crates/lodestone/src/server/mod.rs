@@ -1,0 +1,150 @@
+//! Server-wide state shared by every worker thread: configuration, the
+//! keyspace, the command table, the registry of connected clients and the
+//! statistics INFO reports.
+
+pub mod client;
+pub mod net;
+pub mod stats;
+
+use crate::commands::CommandTable;
+use crate::config::{Config, HOT};
+use crate::keyspace::Keyspace;
+use client::ClientHandle;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Messages a worker thread accepts from other threads.
+#[derive(Debug)]
+pub enum WorkerMsg {
+    /// Close this client (CLIENT KILL from another thread).
+    Kill(u64),
+    /// Re-check paused clients (CLIENT UNPAUSE).
+    Unpause,
+}
+
+/// How another thread reaches a worker: its mailbox and its waker.
+pub struct WorkerHandle {
+    pub tx: crossbeam_channel::Sender<WorkerMsg>,
+    pub waker: Arc<mio::Waker>,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, m: WorkerMsg) {
+        if self.tx.send(m).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// CLIENT PAUSE state: until when, and whether only writes are paused.
+#[derive(Default, Clone, Copy)]
+pub struct Pause {
+    pub until_ms: u64,
+    pub write_only: bool,
+}
+
+pub struct Server {
+    pub config: Config,
+    pub keyspace: Keyspace,
+    pub commands: CommandTable,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientHandle>>>,
+    pub next_client_id: AtomicU64,
+    pub connected: AtomicUsize,
+    pub stats: stats::Stats,
+    pub workers: Mutex<Vec<WorkerHandle>>,
+    pub worker_count: AtomicUsize,
+    pub started: Instant,
+    pub started_unix: u64,
+    pub run_id: String,
+    pub shutdown: AtomicBool,
+    pub pause: Mutex<Pause>,
+    pub executable: String,
+    pub config_file: Option<String>,
+    pub tcp_port: AtomicUsize,
+    /// Unix time of the last successful save (LASTSAVE).
+    pub lastsave: AtomicU64,
+    /// Changes since the last save (INFO persistence).
+    pub dirty: AtomicU64,
+    pub slowlog: Mutex<stats::SlowLog>,
+}
+
+/// Milliseconds since the Unix epoch.
+#[inline]
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+impl Server {
+    pub fn new(config: Config, executable: String, config_file: Option<String>) -> Server {
+        let dbs = config.num(HOT.databases) as usize;
+        let run_id: String = {
+            use rand::Rng;
+            let mut r = rand::thread_rng();
+            (0..40)
+                .map(|_| format!("{:x}", r.gen_range(0..16u8)))
+                .collect()
+        };
+        let port = config.num(HOT.port) as usize;
+        Server {
+            config,
+            keyspace: Keyspace::new(dbs),
+            commands: CommandTable::build(),
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connected: AtomicUsize::new(0),
+            stats: stats::Stats::default(),
+            workers: Mutex::new(Vec::new()),
+            worker_count: AtomicUsize::new(1),
+            started: Instant::now(),
+            started_unix: now_ms() / 1000,
+            run_id,
+            shutdown: AtomicBool::new(false),
+            pause: Mutex::new(Pause::default()),
+            executable,
+            config_file,
+            tcp_port: AtomicUsize::new(port),
+            lastsave: AtomicU64::new(now_ms() / 1000),
+            dirty: AtomicU64::new(0),
+            slowlog: Mutex::new(stats::SlowLog::default()),
+        }
+    }
+
+    /// Sends a message to the worker that owns a client.
+    pub fn send_to_worker(&self, worker: usize, m: WorkerMsg) {
+        if let Some(w) = self.workers.lock().get(worker) {
+            w.send(m);
+        }
+    }
+
+    pub fn broadcast(&self, mk: impl Fn() -> WorkerMsg) {
+        for w in self.workers.lock().iter() {
+            w.send(mk());
+        }
+    }
+
+    /// Whether commands of this kind must wait because of CLIENT PAUSE.
+    pub fn paused_for(&self, is_write: bool, now: u64) -> bool {
+        let p = *self.pause.lock();
+        p.until_ms > now && (!p.write_only || is_write)
+    }
+
+    pub fn add_dirty(&self, n: u64) {
+        if n > 0 {
+            self.dirty.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,583 @@
+//! The event loops: one worker thread per core, each with its own
+//! `SO_REUSEPORT` listener, epoll instance (through mio) and connections.
+//!
+//! A worker reads whatever a connection has sent, parses every complete
+//! request, executes them one after another to completion, and writes all
+//! replies with one `write` call. Other threads reach a worker through its
+//! mailbox and waker (CLIENT KILL, CLIENT UNPAUSE, later blocking and
+//! pub/sub deliveries).
+
+use super::client::{Client, ClientHandle};
+use super::{now_ms, Server, WorkerHandle, WorkerMsg};
+use crate::commands::{self, Ctx};
+use crate::config::HOT;
+use crate::keyspace::Locks;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use resp::{ArgSource, Limits, Parser};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WAKER: Token = Token(usize::MAX - 1);
+const FIRST_LISTENER: usize = usize::MAX - 1000;
+const READ_CHUNK: usize = 16 * 1024;
+
+struct Conn {
+    stream: TcpStream,
+    client: Client,
+    inbuf: Vec<u8>,
+    in_pos: usize,
+    outbuf: Vec<u8>,
+    out_pos: usize,
+    parser: Parser,
+    /// Input is waiting because of CLIENT PAUSE.
+    paused: bool,
+}
+
+/// The addresses to listen on, from the `bind` parameter.
+pub fn bind_addrs(srv: &Server) -> Vec<SocketAddr> {
+    let port = srv.config.num(HOT.port) as u16;
+    let bind = srv.config.get_str("bind");
+    let mut out = Vec::new();
+    for word in bind.split_whitespace() {
+        let w = word.trim_start_matches('-');
+        let ip = match w {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            other => other,
+        };
+        match format!("{ip}:{port}")
+            .parse::<SocketAddr>()
+            .or_else(|_| format!("[{ip}]:{port}").parse())
+        {
+            Ok(a) => out.push(a),
+            Err(_) => eprintln!("Invalid bind address '{word}'"),
+        }
+    }
+    if out.is_empty() {
+        out.push(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    out
+}
+
+fn listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(backlog)?;
+    Ok(TcpListener::from_std(s.into()))
+}
+
+/// Starts the workers and serves until SHUTDOWN. Binding errors are
+/// returned before any thread starts.
+pub fn serve(srv: Arc<Server>) -> io::Result<()> {
+    let threads = match srv.config.get_num("threads") {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n as usize,
+    };
+    srv.worker_count.store(threads, Ordering::Relaxed);
+    let addrs = bind_addrs(&srv);
+    let backlog = srv.config.get_num("tcp-backlog") as i32;
+    let mut setups = Vec::new();
+    for i in 0..threads {
+        let poll = Poll::new()?;
+        let mut listeners = Vec::new();
+        for (j, a) in addrs.iter().enumerate() {
+            let mut l = listener(*a, backlog).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {a}: {e}"),
+                )
+            })?;
+            poll.registry()
+                .register(&mut l, Token(FIRST_LISTENER + j), Interest::READABLE)?;
+            listeners.push(l);
+        }
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        srv.workers.lock().push(WorkerHandle { tx, waker });
+        setups.push((i, poll, listeners, rx));
+    }
+    eprintln!(
+        "Lodestone {} ready to accept connections on {} with {} worker thread(s)",
+        env!("CARGO_PKG_VERSION"),
+        addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        threads
+    );
+    let mut handles = Vec::new();
+    let mut first = None;
+    for s in setups {
+        if s.0 == 0 {
+            first = Some(s);
+            continue;
+        }
+        let srv = srv.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("lodestone-w{}", s.0))
+                .spawn(move || Worker::new(srv, s.0, s.1, s.2, s.3).run())?,
+        );
+    }
+    let s = first.expect("at least one worker");
+    Worker::new(srv, s.0, s.1, s.2, s.3).run();
+    Ok(())
+}
+
+struct Worker {
+    srv: Arc<Server>,
+    id: usize,
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    rx: crossbeam_channel::Receiver<WorkerMsg>,
+    conns: HashMap<usize, Conn>,
+    by_client: HashMap<u64, usize>,
+    next_token: usize,
+    any_paused: bool,
+}
+
+impl Worker {
+    fn new(
+        srv: Arc<Server>,
+        id: usize,
+        poll: Poll,
+        listeners: Vec<TcpListener>,
+        rx: crossbeam_channel::Receiver<WorkerMsg>,
+    ) -> Worker {
+        Worker {
+            srv,
+            id,
+            poll,
+            listeners,
+            rx,
+            conns: HashMap::new(),
+            by_client: HashMap::new(),
+            next_token: 0,
+            any_paused: false,
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut next_cron = Instant::now();
+        loop {
+            let hz = self.srv.config.num(HOT.hz).clamp(1, 500) as u64;
+            let tick = Duration::from_millis(1000 / hz);
+            let mut timeout = next_cron.saturating_duration_since(Instant::now());
+            if self.any_paused {
+                timeout = timeout.min(Duration::from_millis(5));
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    eprintln!("poll error: {e}");
+                }
+                continue;
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER => self.drain_mailbox(),
+                    Token(t) if t >= FIRST_LISTENER => self.accept(t - FIRST_LISTENER),
+                    Token(t) => {
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.on_readable(t);
+                        }
+                        if ev.is_writable() {
+                            self.flush(t);
+                        }
+                    }
+                }
+            }
+            if self.srv.shutdown.load(Ordering::SeqCst) {
+                self.shutdown();
+            }
+            if self.any_paused {
+                self.retry_paused();
+            }
+            if Instant::now() >= next_cron {
+                self.cron();
+                next_cron = Instant::now() + tick;
+            }
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        for t in tokens {
+            self.flush(t);
+        }
+        eprintln!("Lodestone is now ready to exit, bye bye...");
+        std::process::exit(0);
+    }
+
+    fn drain_mailbox(&mut self) {
+        while let Ok(m) = self.rx.try_recv() {
+            match m {
+                WorkerMsg::Kill(id) => {
+                    if let Some(&t) = self.by_client.get(&id) {
+                        self.close(t);
+                    }
+                }
+                WorkerMsg::Unpause => self.any_paused = true,
+            }
+        }
+    }
+
+    fn accept(&mut self, which: usize) {
+        loop {
+            let (mut stream, peer) = match self.listeners[which].accept() {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    eprintln!("accept error: {e}");
+                    return;
+                }
+            };
+            let srv = &self.srv;
+            srv.stats.total_connections.fetch_add(1, Ordering::Relaxed);
+            let maxclients = srv.config.num(HOT.maxclients) as usize;
+            if srv.connected.load(Ordering::Relaxed) >= maxclients {
+                let _ = stream.write(b"-ERR max number of clients reached\r\n");
+                srv.stats
+                    .rejected_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let token = self.next_token;
+            self.next_token += 1;
+            if self
+                .poll
+                .registry()
+                .register(
+                    &mut stream,
+                    Token(token),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
+            let laddr = stream
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            use std::os::fd::AsRawFd;
+            let handle = Arc::new(ClientHandle::new(
+                id,
+                peer.to_string(),
+                laddr,
+                stream.as_raw_fd(),
+                self.id,
+                now_ms(),
+            ));
+            srv.clients.lock().insert(id, handle.clone());
+            srv.connected.fetch_add(1, Ordering::Relaxed);
+            let authed = srv.config.str_of(HOT.requirepass).is_empty();
+            self.by_client.insert(id, token);
+            self.conns.insert(
+                token,
+                Conn {
+                    stream,
+                    client: Client::new(handle, authed),
+                    inbuf: Vec::new(),
+                    in_pos: 0,
+                    outbuf: Vec::new(),
+                    out_pos: 0,
+                    parser: Parser::new(),
+                    paused: false,
+                },
+            );
+        }
+    }
+
+    fn on_readable(&mut self, token: usize) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let mut eof = false;
+        let mut got = 0;
+        loop {
+            if c.inbuf.capacity() - c.inbuf.len() < READ_CHUNK {
+                c.inbuf.reserve(READ_CHUNK);
+            }
+            let len = c.inbuf.len();
+            let cap = c.inbuf.capacity();
+            // SAFETY: the spare capacity is only exposed to read(), and the
+            // length is set to exactly what read() initialised.
+            let spare =
+                unsafe { std::slice::from_raw_parts_mut(c.inbuf.as_mut_ptr().add(len), cap - len) };
+            match c.stream.read(spare) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => {
+                    unsafe { c.inbuf.set_len(len + n) };
+                    got += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+            let limit = self.srv.config.num(HOT.client_query_buffer_limit) as usize;
+            if c.inbuf.len() - c.in_pos > limit {
+                break;
+            }
+        }
+        if got > 0 {
+            self.srv
+                .stats
+                .net_input_bytes
+                .fetch_add(got as u64, Ordering::Relaxed);
+            c.client
+                .handle
+                .last_interaction_ms
+                .store(now_ms(), Ordering::Relaxed);
+        }
+        self.process(token);
+        if eof {
+            self.close(token);
+        }
+    }
+
+    /// Parses and executes every complete request in a connection's buffer.
+    fn process(&mut self, token: usize) {
+        let (paused, shutting) = self.execute_input(token);
+        if paused {
+            self.any_paused = true;
+        }
+        self.flush(token);
+        if shutting {
+            self.shutdown();
+        }
+    }
+
+    /// The body of [`Worker::process`]; returns (paused, shutting down).
+    fn execute_input(&mut self, token: usize) -> (bool, bool) {
+        let srv: &Server = &self.srv;
+        let Some(c) = self.conns.get_mut(&token) else {
+            return (false, false);
+        };
+        let Conn {
+            client,
+            inbuf,
+            in_pos,
+            outbuf,
+            parser,
+            paused,
+            ..
+        } = c;
+        let limit = srv.config.num(HOT.client_query_buffer_limit) as usize;
+        if inbuf.len() - *in_pos > limit {
+            srv.stats
+                .client_qbuf_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "Closing client that reached max query buffer length (qbuf={})",
+                inbuf.len() - *in_pos
+            );
+            client.close_after_reply = true;
+            outbuf.clear();
+            inbuf.clear();
+            *in_pos = 0;
+        }
+        let mut ctx = Ctx {
+            srv,
+            client,
+            out: outbuf,
+            locks: Locks::new(&srv.keyspace),
+            now_ms: now_ms(),
+            in_exec: false,
+        };
+        let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
+        *paused = false;
+        while !ctx.client.close_after_reply {
+            let limits = Limits {
+                max_bulk_len: max_bulk,
+                authenticated: ctx.client.authenticated,
+            };
+            let buf = &inbuf[*in_pos..];
+            if buf.is_empty() {
+                break;
+            }
+            match parser.parse(buf, &limits) {
+                Ok(None) => break,
+                Ok(Some(req)) => {
+                    let base: &[u8] = match req.source {
+                        ArgSource::Input => buf,
+                        ArgSource::Scratch => &parser.scratch,
+                    };
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                        parser.args.iter().map(|r| &base[r.clone()]).collect();
+                    if argv.is_empty() {
+                        *in_pos += req.consumed;
+                        continue;
+                    }
+                    ctx.now_ms = now_ms();
+                    if srv.pause.lock().until_ms > ctx.now_ms
+                        && must_wait_for_pause(srv, &argv, ctx.now_ms)
+                    {
+                        *paused = true;
+                        break;
+                    }
+                    commands::dispatch(&mut ctx, &argv);
+                    *in_pos += req.consumed;
+                }
+                Err(e) => {
+                    ctx.r().error(&e.message());
+                    srv.stats.error(e.message().as_bytes());
+                    ctx.client.close_after_reply = true;
+                    break;
+                }
+            }
+        }
+        if *in_pos == inbuf.len() {
+            inbuf.clear();
+            *in_pos = 0;
+            if inbuf.capacity() > 64 * 1024 {
+                inbuf.shrink_to(READ_CHUNK);
+            }
+        } else if *in_pos > 0 && (*in_pos > inbuf.len() / 2 || *in_pos > 1 << 20) {
+            inbuf.drain(..*in_pos);
+            *in_pos = 0;
+        }
+        let pending = inbuf.len() - *in_pos;
+        ctx.client.handle.qbuf.store(pending, Ordering::Relaxed);
+        (*paused, srv.shutdown.load(Ordering::SeqCst))
+    }
+
+    /// Writes pending replies; closes the connection if it asked to be.
+    fn flush(&mut self, token: usize) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        while c.out_pos < c.outbuf.len() {
+            match c.stream.write(&c.outbuf[c.out_pos..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.out_pos += n;
+                    self.srv
+                        .stats
+                        .net_output_bytes
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.close(token);
+                    return;
+                }
+            }
+        }
+        if c.out_pos == c.outbuf.len() {
+            c.outbuf.clear();
+            c.out_pos = 0;
+            if c.outbuf.capacity() > 1 << 20 {
+                c.outbuf.shrink_to(READ_CHUNK);
+            }
+            if c.client.close_after_reply {
+                self.close(token);
+                return;
+            }
+        }
+        c.client
+            .handle
+            .omem
+            .store(c.outbuf.len() - c.out_pos, Ordering::Relaxed);
+    }
+
+    fn close(&mut self, token: usize) {
+        let Some(mut c) = self.conns.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        let id = c.client.id();
+        self.by_client.remove(&id);
+        self.srv.clients.lock().remove(&id);
+        self.srv.connected.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn retry_paused(&mut self) {
+        self.any_paused = false;
+        let tokens: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.paused)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in tokens {
+            self.process(t);
+        }
+    }
+
+    /// Periodic work: active expiry, idle client timeouts, killed clients.
+    fn cron(&mut self) {
+        let srv = self.srv.clone();
+        let now = now_ms();
+        let hz = srv.config.num(HOT.hz).max(1) as u32;
+        let workers = srv.worker_count.load(Ordering::Relaxed);
+        crate::keyspace::expire::active_expire_cycle(&srv.keyspace, now, hz, workers);
+        // Fold shard expiry counters into the server statistics.
+        let timeout = srv.config.num(HOT.timeout) as u64;
+        let mut to_close = Vec::new();
+        for (t, c) in &self.conns {
+            let h = &c.client.handle;
+            if h.killed.load(Ordering::Relaxed) {
+                to_close.push(*t);
+            } else if timeout > 0
+                && c.client.multi.is_none()
+                && now.saturating_sub(h.last_interaction_ms.load(Ordering::Relaxed)) / 1000
+                    >= timeout
+            {
+                to_close.push(*t);
+            }
+        }
+        for t in to_close {
+            self.close(t);
+        }
+        if self.id == 0 {
+            collect_expired(&srv);
+        }
+    }
+}
+
+/// Adds the shards' expired-key counters to `expired_keys`.
+fn collect_expired(srv: &Server) {
+    let mut total = 0;
+    for db in 0..srv.keyspace.db_count() {
+        for i in 0..crate::keyspace::SHARDS {
+            if let Some(mut sh) = srv.keyspace.db(db).shard(i).try_lock() {
+                total += std::mem::take(&mut sh.expired);
+            }
+        }
+    }
+    srv.stats.expired_keys.fetch_add(total, Ordering::Relaxed);
+}
+
+/// Whether CLIENT PAUSE holds this command back.
+fn must_wait_for_pause(srv: &Server, argv: &[&[u8]], now: u64) -> bool {
+    let Ok(cmd) = srv.commands.resolve(argv) else {
+        return false;
+    };
+    let is_write = cmd.has(commands::flags::WRITE) || cmd.has(commands::flags::MAY_REPLICATE);
+    srv.paused_for(is_write, now)
+}
