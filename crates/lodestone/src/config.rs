@@ -38,9 +38,9 @@ pub struct Param {
     pub kind: Kind,
     pub default: &'static str,
     pub mutable: bool,
-    /// Parameters that hold secrets or paths Redis protects under
-    /// `enable-protected-configs`; we accept them like ordinary ones.
-    pub sensitive: bool,
+    /// Hidden parameters (test and debug knobs) are returned by CONFIG GET
+    /// only when asked for by exact name, as in Redis.
+    pub hidden: bool,
 }
 
 const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
@@ -50,7 +50,7 @@ const fn p(name: &'static str, kind: Kind, default: &'static str) -> Param {
         kind,
         default,
         mutable: true,
-        sensitive: false,
+        hidden: false,
     }
 }
 const fn imm(name: &'static str, kind: Kind, default: &'static str) -> Param {
@@ -60,8 +60,11 @@ const fn imm(name: &'static str, kind: Kind, default: &'static str) -> Param {
         kind,
         default,
         mutable: false,
-        sensitive: false,
+        hidden: false,
     }
+}
+const fn hid(name: &'static str, kind: Kind, default: &'static str) -> Param {
+    Param { name, aliases: &[], kind, default, mutable: true, hidden: true }
 }
 const fn al(
     name: &'static str,
@@ -75,7 +78,7 @@ const fn al(
         kind,
         default,
         mutable: true,
-        sensitive: false,
+        hidden: false,
     }
 }
 
@@ -88,7 +91,6 @@ const fn mem(min: i64, max: i64) -> Kind {
 }
 const S: Kind = Kind::Str;
 const LL: i64 = i64::MAX;
-const UI: i64 = u32::MAX as i64;
 const IM: i64 = i32::MAX as i64;
 
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
@@ -107,7 +109,6 @@ const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];
 const SUPERVISED: &[&str] = &["upstart", "systemd", "auto", "no"];
 const SANITIZE: &[&str] = &["no", "yes", "clients"];
 const OOMADJ: &[&str] = &["no", "yes", "relative", "absolute"];
-const SHUTDOWN_ON: &[&str] = &["default", "save", "nosave", "now", "force"];
 const REPL_DISKLESS_LOAD: &[&str] = &["disabled", "on-empty-db", "swapdb"];
 const PROPAGATION_ERR: &[&str] = &["ignore", "panic", "panic-on-replicas"];
 const SYSLOG_FACILITY: &[&str] = &[
@@ -128,7 +129,7 @@ pub static PARAMS: &[Param] = &[
         kind: S,
         default: "127.0.0.1",
         mutable: true,
-        sensitive: false,
+        hidden: false,
     },
     p("port", int(0, 65535), "6379"),
     imm("tcp-backlog", int(0, IM), "511"),
@@ -149,7 +150,8 @@ pub static PARAMS: &[Param] = &[
     ),
     imm("unixsocket", S, ""),
     imm("unixsocketperm", int(0, 0o777), "0"),
-    p("io-threads", int(1, 128), "1"),
+    // Worker threads (0: one per core). Redis's name for its I/O threads.
+    imm("io-threads", int(0, 256), "0"),
     imm("io-threads-do-reads", B, "no"),
     imm("databases", int(1, IM), "16"),
     p("hz", int(0, IM), "10"),
@@ -161,7 +163,7 @@ pub static PARAMS: &[Param] = &[
         kind: int(0, LL),
         default: "5000",
         mutable: true,
-        sensitive: false,
+        hidden: false,
     },
     // Security.
     Param {
@@ -170,7 +172,7 @@ pub static PARAMS: &[Param] = &[
         kind: S,
         default: "",
         mutable: true,
-        sensitive: true,
+        hidden: false,
     },
     p("acllog-max-len", int(0, LL), "128"),
     imm("aclfile", S, ""),
@@ -182,7 +184,6 @@ pub static PARAMS: &[Param] = &[
     imm("enable-protected-configs", Kind::Enum(YES_NO_LOCAL), "no"),
     imm("enable-debug-command", Kind::Enum(YES_NO_LOCAL), "no"),
     imm("enable-module-command", Kind::Enum(YES_NO_LOCAL), "no"),
-    p("rename-command", S, ""),
     // General.
     imm("daemonize", B, "no"),
     imm("supervised", Kind::Enum(SUPERVISED), "no"),
@@ -218,7 +219,7 @@ pub static PARAMS: &[Param] = &[
     p("slowlog-log-slower-than", int(-1, LL), "10000"),
     p("slowlog-max-len", int(0, LL), "128"),
     p("notify-keyspace-events", S, ""),
-    p("watchdog-period", int(0, IM), "0"),
+    hid("watchdog-period", int(0, IM), "0"),
     // Persistence.
     p("save", Kind::Special, "3600 1 300 100 60 10000"),
     p("stop-writes-on-bgsave-error", B, "yes"),
@@ -228,8 +229,8 @@ pub static PARAMS: &[Param] = &[
     p("dbfilename", S, "dump.rdb"),
     p("rdb-del-sync-files", B, "no"),
     p("dir", S, ""),
-    p("rdb-key-save-delay", int(i32::MIN as i64, IM), "0"),
-    p("key-load-delay", int(i32::MIN as i64, IM), "0"),
+    hid("rdb-key-save-delay", int(i32::MIN as i64, IM), "0"),
+    hid("key-load-delay", int(i32::MIN as i64, IM), "0"),
     p("appendonly", B, "no"),
     imm("appendfilename", S, "appendonly.aof"),
     imm("appenddirname", S, "appendonlydir"),
@@ -424,8 +425,6 @@ pub static PARAMS: &[Param] = &[
     p("tls-session-caching", B, "yes"),
     p("tls-session-cache-size", int(0, IM), "20480"),
     p("tls-session-cache-timeout", int(0, IM), "300"),
-    // Lodestone's own.
-    imm("threads", int(0, 256), "0"),
 ];
 
 /// Index of a parameter in [`PARAMS`], resolved once.
@@ -554,6 +553,7 @@ fn validate_special(name: &str, v: &str) -> Result<String, String> {
             if let Some(pct) = w.strip_suffix('%') {
                 match strutil::parse_i64(pct.as_bytes()) {
                     Some(n) if (0..=100).contains(&n) => Ok(w.to_string()),
+                    Some(n) if n > 100 => Err("percentage argument must be less or equal to 100".into()),
                     _ => Err("argument must be a memory or percent value".into()),
                 }
             } else {
@@ -788,7 +788,19 @@ impl Config {
     /// values, as CONFIG GET returns them (each name once).
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
+        if !pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+            // An exact name finds hidden parameters and aliases too.
+            let name = String::from_utf8_lossy(pattern).to_ascii_lowercase();
+            if let Some((i, p)) = lookup(&name) {
+                let shown = std::iter::once(p.name).chain(p.aliases.iter().copied()).find(|n| *n == name);
+                out.push((shown.unwrap_or(p.name), self.text(i)));
+            }
+            return out;
+        }
         for (i, p) in PARAMS.iter().enumerate() {
+            if p.hidden {
+                continue;
+            }
             if strutil::glob_match(pattern, p.name.as_bytes(), true) {
                 out.push((p.name, self.text(i)));
             }

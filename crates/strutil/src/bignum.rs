@@ -36,16 +36,6 @@ impl BigUint {
         n
     }
 
-    /// Builds a number from hexadecimal digit values (0..=15), most
-    /// significant first.
-    pub(crate) fn from_hex_digits(digits: &[u8]) -> BigUint {
-        let mut n = BigUint::default();
-        for &d in digits {
-            n.mul_add_small(16, u32::from(d));
-        }
-        n
-    }
-
     fn trim(&mut self) {
         while self.limbs.last() == Some(&0) {
             self.limbs.pop();
@@ -81,6 +71,7 @@ impl BigUint {
     }
 
     /// The low 128 bits.
+    #[cfg(test)]
     pub(crate) fn low_u128(&self) -> u128 {
         self.limbs
             .iter()
@@ -131,7 +122,7 @@ impl BigUint {
                 self.limbs.push(carry);
             }
         }
-        self.limbs.splice(0..0, std::iter::repeat(0).take(whole));
+        self.limbs.splice(0..0, std::iter::repeat_n(0, whole));
     }
 
     /// Divides by `2^bits`, discarding the remainder.
@@ -250,7 +241,6 @@ mod tests {
         let mut p = BigUint::from_u64(1);
         p.mul_pow10(40);
         assert_eq!(p.to_decimal(), format!("1{}", "0".repeat(40)));
-        assert_eq!(BigUint::from_hex_digits(&[1, 0, 15]).to_decimal(), "271");
     }
 
     #[test]

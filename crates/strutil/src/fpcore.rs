@@ -7,6 +7,8 @@
 //! (round-half-even) results for any binary format with at most 64
 //! significand bits, including gradual underflow and overflow to infinity.
 
+use std::f64::consts::LOG2_10;
+
 use crate::bignum::BigUint;
 
 /// Parameters of an IEEE-style binary floating point format.
@@ -238,7 +240,7 @@ fn hex_value(b: u8) -> u8 {
 
 impl Literal<'_> {
     /// Whether the literal denotes a value other than zero.
-    pub(crate) fn is_nonzero(&self) -> bool {
+    pub(crate) fn is_nonzero(self) -> bool {
         match self {
             Literal::Infinity => true,
             Literal::Decimal { int, frac, .. } | Literal::Hex { int, frac, .. } => {
@@ -249,8 +251,8 @@ impl Literal<'_> {
 
     /// Converts a finite literal to `format`, correctly rounded. Returns
     /// `None` for [`Literal::Infinity`].
-    pub(crate) fn to_binary(&self, format: &Format) -> Option<Rounded> {
-        match *self {
+    pub(crate) fn to_binary(self, format: &Format) -> Option<Rounded> {
+        match self {
             Literal::Infinity => None,
             Literal::Hex { int, frac, exp } => Some(hex_to_binary(int, frac, exp, format)),
             Literal::Decimal { int, frac, exp } => Some(decimal_to_binary(int, frac, exp, format)),
@@ -281,9 +283,6 @@ fn hex_to_binary(int: &[u8], frac: &[u8], exp: i64, format: &Format) -> Rounded 
         .saturating_add(4 * dropped);
     format.round(mant, exp, sticky)
 }
-
-/// log2(10), used for conservative range checks only.
-const LOG2_10: f64 = 3.321_928_094_887_362;
 
 fn decimal_to_binary(int: &[u8], frac: &[u8], exp: i64, format: &Format) -> Rounded {
     let all: Vec<u8> = int.iter().chain(frac.iter()).map(|&b| b - b'0').collect();

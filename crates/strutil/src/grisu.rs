@@ -312,12 +312,12 @@ pub(crate) fn fpconv_dtoa(v: f64) -> String {
     let point_exp = (exp10 + n - 1).abs();
     if exp10 >= 0 && point_exp < n + 7 {
         push_digits(&mut out, &digits);
-        out.extend(std::iter::repeat('0').take(exp10 as usize));
+        out.extend(std::iter::repeat_n('0', exp10 as usize));
     } else if exp10 < 0 && (exp10 > -7 || point_exp < 4) {
         let int_len = n + exp10;
         if int_len <= 0 {
             out.push_str("0.");
-            out.extend(std::iter::repeat('0').take((-int_len) as usize));
+            out.extend(std::iter::repeat_n('0', (-int_len) as usize));
             push_digits(&mut out, &digits);
         } else {
             push_digits(&mut out, &digits[..int_len as usize]);

@@ -1,12 +1,25 @@
 //! Redis-exact string utilities.
+//!
+//! Everything here reproduces the observable behaviour of Redis 7.2 on
+//! x86-64 Linux, byte for byte:
+//!
+//! * [`glob`]: `stringmatchlen` glob matching (KEYS, SCAN MATCH, PSUBSCRIBE,
+//!   CONFIG GET), without recursion or exponential blow-ups.
+//! * [`num`]: strict integer parsing (`string2ll`, `string2ull`), double
+//!   parsing (`string2d`) and double formatting (`d2string`, which replies and
+//!   sorted set scores use, and `fixedpoint_d2string` for GEO distances).
+//! * [`longdouble`]: a software x87 `long double` for INCRBYFLOAT and
+//!   HINCRBYFLOAT, with `string2ld` parsing and `ld2string` human output.
 
 mod bignum;
 mod fpcore;
 pub mod glob;
 mod grisu;
+pub mod longdouble;
 pub mod num;
 
 pub use glob::{glob_match, GlobPattern};
+pub use longdouble::LongDouble;
 pub use num::{format_double, format_double_fixed, parse_f64, parse_i64, parse_u64};
 
 #[cfg(test)]
@@ -25,21 +38,5 @@ mod testutil {
     pub fn data_lines(data: &str) -> impl Iterator<Item = &str> {
         data.lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    }
-
-    #[test]
-    fn print_cached_powers() {
-        use crate::fpcore::*;
-        for i in 0..87 {
-            let k = -348 + 8 * i as i64;
-            let lit = Literal::Decimal {
-                int: b"1",
-                frac: b"",
-                exp: k,
-            };
-            if let Some(Rounded::Finite { mant, exp }) = lit.to_binary(&X87) {
-                println!("    ({mant:#018x}, {exp}), // 1e{k}");
-            }
-        }
     }
 }

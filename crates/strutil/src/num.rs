@@ -159,7 +159,7 @@ pub fn format_double_fixed(v: f64, fractional_digits: usize) -> String {
         return format!("0.{}", "0".repeat(fractional_digits));
     }
     let scaled = (v * 10f64.powi(fractional_digits as i32)).round_ties_even();
-    let in_range = scaled >= -9_223_372_036_854_775_808.0 && scaled < 9_223_372_036_854_775_808.0;
+    let in_range = (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&scaled);
     let fixed = if in_range { scaled as i64 } else { i64::MIN };
     let digits = fixed.unsigned_abs().to_string();
     let digits = format!("{digits:0>width$}", width = fractional_digits + 1);
@@ -236,7 +236,7 @@ mod tests {
         assert_eq!(parse_u64(b"+-1"), None);
         // C string semantics.
         assert_eq!(parse_u64(b"12\0garbage"), Some(12));
-        assert_eq!(parse_u64(b"\012"), None);
+        assert_eq!(parse_u64(b"\x0012"), None);
     }
 
     #[test]
@@ -346,7 +346,7 @@ mod tests {
         assert_eq!(format_double(0.1 + 0.2), "0.30000000000000004");
         assert_eq!(format_double(1.5), "1.5");
         assert_eq!(format_double(-2.5), "-2.5");
-        assert_eq!(format_double(3.14159), "3.14159");
+        assert_eq!(format_double(-12.375), "-12.375");
         assert_eq!(format_double(1e-6), "0.000001");
         assert_eq!(format_double(1e-7), "1e-7");
         assert_eq!(format_double(1.5e-7), "1.5e-7");

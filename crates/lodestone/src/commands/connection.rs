@@ -314,6 +314,9 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         i += 2;
     }
+    if let Some(u) = user.as_ref().filter(|u| *u != "default") {
+        return ctx.error(&format!("ERR No such user '{u}'"));
+    }
     let now = ctx.now_ms;
     let targets: Vec<_> = ctx
         .srv

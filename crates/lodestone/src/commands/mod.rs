@@ -11,7 +11,9 @@ pub mod connection;
 pub mod introspect;
 pub mod keys;
 pub mod strings;
+pub mod scripting;
 pub mod table;
+pub mod transactions;
 
 use crate::keyspace::{shard_of, Locks, ShardId, SHARDS};
 use crate::server::client::{Client, ReplyMode};
@@ -190,6 +192,8 @@ fn handlers() -> Vec<(&'static str, Handler)> {
     connection::register(&mut v);
     admin::register(&mut v);
     introspect::register(&mut v);
+    transactions::register(&mut v);
+    scripting::register(&mut v);
     v
 }
 
@@ -537,9 +541,11 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             ctx.locks.acquire(&mut ids);
         }
         handler(ctx, argv);
+        touch_watched_keys(ctx, cmd, argv);
         ctx.locks.release();
     } else {
         handler(ctx, argv);
+        touch_watched_keys(ctx, cmd, argv);
     }
     let us = start.elapsed().as_micros() as u64;
     cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
@@ -570,6 +576,23 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             return;
         }
         ctx.out.truncate(reply_start);
+    }
+}
+
+/// After a write, marks clients that WATCH the written keys, while the
+/// command still holds its shard locks (so EXEC's check cannot miss it).
+fn touch_watched_keys(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    if !cmd.has(flags::WRITE) || srv.watch_count.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    if cmd.lockset.is_some() {
+        // FLUSH*, SWAPDB, MOVE, COPY: be conservative and touch everything.
+        srv.touch_watched(None, None);
+        return;
+    }
+    for p in cmd.key_positions(argv.len()) {
+        srv.touch_watched(Some(ctx.client.db), Some(argv[p]));
     }
 }
 

@@ -4,28 +4,8 @@
 use super::{err, Ctx, Handler};
 use crate::keyspace::{Entry, Shard, Str, Value};
 use resp::Reply;
-use strutil::parse_i64;
+use strutil::{parse_i64, LongDouble};
 
-// TEMPORARY until strutil::LongDouble lands.
-#[derive(Clone, Copy)]
-struct LongDouble(f64);
-impl LongDouble {
-    fn parse(b: &[u8]) -> Option<Self> {
-        strutil::parse_f64(b).map(LongDouble)
-    }
-    fn from_i64(n: i64) -> Self {
-        LongDouble(n as f64)
-    }
-    fn add(self, o: Self) -> Self {
-        LongDouble(self.0 + o.0)
-    }
-    fn is_finite(&self) -> bool {
-        self.0.is_finite()
-    }
-    fn to_human_string(&self) -> String {
-        format!("{}", self.0)
-    }
-}
 
 pub fn register(v: &mut Vec<(&'static str, Handler)>) {
     v.extend_from_slice(&[

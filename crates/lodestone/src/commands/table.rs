@@ -120,4 +120,11 @@ memory|help|server|2|4.0.0|loading,stale|-|-|Returns helpful text about the diff
 memory|purge|server|2|4.0.0|-|-|-|Asks the allocator to release memory.
 memory|usage|server|-3|4.0.0|readonly|-|2,2,1|Estimates the memory usage of a key.
 lolwut|server|-1|5.0.0|readonly,fast|-|-|Displays computer art and the Redis version
+multi|transactions|1|1.2.0|noscript,loading,stale,fast,allow_busy|transaction|-|Starts a transaction.
+exec|transactions|1|1.2.0|noscript,loading,stale,skip_slowlog|transaction|-|Executes all commands in a transaction.
+discard|transactions|1|2.0.0|noscript,loading,stale,fast,allow_busy|transaction|-|Discards a transaction.
+watch|transactions|-2|2.2.0|noscript,loading,stale,fast,allow_busy|transaction|1,-1,1|Monitors changes to keys to determine the execution of a transaction.
+unwatch|transactions|1|2.2.0|noscript,loading,stale,fast,allow_busy|transaction|-|Forgets about watched keys of a transaction.
+function|scripting|-2|7.0.0|-|-|-|A container for function commands.
+function|flush|scripting|-2|7.0.0|noscript,write|scripting|-|Deletes all libraries and functions.
 ";

@@ -29,6 +29,8 @@ pub struct ClientHandle {
     pub no_evict: AtomicBool,
     pub no_touch: AtomicBool,
     pub killed: AtomicBool,
+    /// A WATCHed key was modified: the next EXEC fails.
+    pub watch_dirty: AtomicBool,
     pub is_master: AtomicBool,
 }
 
@@ -61,6 +63,7 @@ impl ClientHandle {
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            watch_dirty: AtomicBool::new(false),
             is_master: AtomicBool::new(false),
         }
     }

@@ -11,7 +11,7 @@ use crate::config::{Config, HOT};
 use crate::keyspace::Keyspace;
 use client::ClientHandle;
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -69,6 +69,10 @@ pub struct Server {
     /// Changes since the last save (INFO persistence).
     pub dirty: AtomicU64,
     pub slowlog: Mutex<stats::SlowLog>,
+    /// WATCHed keys: (db, key) -> clients watching it. `watch_count` lets
+    /// writers skip the lookup when nobody watches anything.
+    pub watches: Mutex<HashMap<(usize, Vec<u8>), Vec<Arc<ClientHandle>>>>,
+    pub watch_count: AtomicUsize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -120,6 +124,8 @@ impl Server {
             lastsave: AtomicU64::new(now_ms() / 1000),
             dirty: AtomicU64::new(0),
             slowlog: Mutex::new(stats::SlowLog::default()),
+            watches: Mutex::new(HashMap::new()),
+            watch_count: AtomicUsize::new(0),
         }
     }
 
@@ -140,6 +146,47 @@ impl Server {
     pub fn paused_for(&self, is_write: bool, now: u64) -> bool {
         let p = *self.pause.lock();
         p.until_ms > now && (!p.write_only || is_write)
+    }
+
+    pub fn watch_add(&self, db: usize, key: &[u8], h: &Arc<ClientHandle>) {
+        let mut w = self.watches.lock();
+        w.entry((db, key.to_vec())).or_default().push(h.clone());
+        self.watch_count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn watch_remove(&self, db: usize, key: &[u8], client: u64) {
+        let mut w = self.watches.lock();
+        if let Some(v) = w.get_mut(&(db, key.to_vec())) {
+            let before = v.len();
+            v.retain(|h| h.id != client);
+            self.watch_count.fetch_sub(before - v.len(), Ordering::SeqCst);
+            if v.is_empty() {
+                w.remove(&(db, key.to_vec()));
+            }
+        }
+    }
+
+    /// Marks clients watching `key` in `db` (or every key of `db` when
+    /// `key` is None, or of every db when `db` is None) as dirty.
+    pub fn touch_watched(&self, db: Option<usize>, key: Option<&[u8]>) {
+        if self.watch_count.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let w = self.watches.lock();
+        match (db, key) {
+            (Some(d), Some(k)) => {
+                if let Some(v) = w.get(&(d, k.to_vec())) {
+                    v.iter().for_each(|h| h.watch_dirty.store(true, Ordering::SeqCst));
+                }
+            }
+            _ => {
+                for ((d, _), v) in w.iter() {
+                    if db.is_none_or(|x| x == *d) {
+                        v.iter().for_each(|h| h.watch_dirty.store(true, Ordering::SeqCst));
+                    }
+                }
+            }
+        }
     }
 
     pub fn add_dirty(&self, n: u64) {

@@ -81,7 +81,7 @@ fn listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 /// Starts the workers and serves until SHUTDOWN. Binding errors are
 /// returned before any thread starts.
 pub fn serve(srv: Arc<Server>) -> io::Result<()> {
-    let threads = match srv.config.get_num("threads") {
+    let threads = match srv.config.get_num("io-threads") {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -439,6 +439,7 @@ impl Worker {
                         *paused = true;
                         break;
                     }
+                    ctx.client.handle.qbuf.store(buf.len(), Ordering::Relaxed);
                     commands::dispatch(&mut ctx, &argv);
                     *in_pos += req.consumed;
                 }
@@ -511,6 +512,9 @@ impl Worker {
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
         let id = c.client.id();
+        for (db, key, _) in std::mem::take(&mut c.client.watched) {
+            self.srv.watch_remove(db, &key, id);
+        }
         self.by_client.remove(&id);
         self.srv.clients.lock().remove(&id);
         self.srv.connected.fetch_sub(1, Ordering::Relaxed);

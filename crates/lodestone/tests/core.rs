@@ -1,0 +1,405 @@
+//! Integration tests of the server core over TCP: strings, keys, expiry,
+//! protocol handling, configuration and connection commands.
+
+mod common;
+
+use common::Server;
+use redis::{cmd, Commands, Value};
+use std::time::Duration;
+
+#[test]
+fn strings_roundtrip() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let _: () = c.set("k", "v").unwrap();
+    assert_eq!(c.get::<_, String>("k").unwrap(), "v");
+    assert_eq!(c.append::<_, _, i64>("k", "w").unwrap(), 2);
+    assert_eq!(c.strlen::<_, i64>("k").unwrap(), 2);
+    assert_eq!(c.incr::<_, _, i64>("n", 5).unwrap(), 5);
+    assert_eq!(c.decr::<_, _, i64>("n", 7).unwrap(), -2);
+    let e: redis::RedisResult<i64> = c.incr("k", 1);
+    assert_eq!(e.unwrap_err().detail(), Some("value is not an integer or out of range"));
+    let _: () = c.set("big", i64::MAX).unwrap();
+    let e: redis::RedisResult<i64> = c.incr("big", 1);
+    assert!(e.unwrap_err().to_string().contains("increment or decrement would overflow"));
+    assert_eq!(cmd("GETRANGE").arg("k").arg(0).arg(-1).query::<String>(&mut c).unwrap(), "vw");
+    assert_eq!(cmd("SETRANGE").arg("r").arg(3).arg("x").query::<i64>(&mut c).unwrap(), 4);
+    assert_eq!(c.get::<_, Vec<u8>>("r").unwrap(), b"\0\0\0x");
+    let _: () = c.mset(&[("a", "1"), ("b", "2")]).unwrap();
+    assert_eq!(c.mget::<_, Vec<Option<String>>>(&["a", "b", "zz"]).unwrap(), vec![Some("1".into()), Some("2".into()), None]);
+    assert_eq!(cmd("MSETNX").arg("a").arg("x").arg("c").arg("y").query::<i64>(&mut c).unwrap(), 0);
+    assert_eq!(c.exists::<_, i64>("c").unwrap(), 0);
+    assert_eq!(cmd("GETDEL").arg("a").query::<String>(&mut c).unwrap(), "1");
+    assert_eq!(c.exists::<_, i64>("a").unwrap(), 0);
+    assert_eq!(cmd("LCS").arg("x1").arg("x2").query::<String>(&mut c).unwrap(), "");
+    let _: () = c.set("x1", "ohmytext").unwrap();
+    let _: () = c.set("x2", "mynewtext").unwrap();
+    assert_eq!(cmd("LCS").arg("x1").arg("x2").query::<String>(&mut c).unwrap(), "mytext");
+    assert_eq!(cmd("LCS").arg("x1").arg("x2").arg("LEN").query::<i64>(&mut c).unwrap(), 6);
+}
+
+#[test]
+fn object_encodings_follow_redis() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let enc = |c: &mut redis::Connection, k: &str| cmd("OBJECT").arg("ENCODING").arg(k).query::<String>(c).unwrap();
+    let _: () = c.set("i", "12345").unwrap();
+    let _: () = c.set("e", "hello").unwrap();
+    let _: () = c.set("r", "x".repeat(45)).unwrap();
+    assert_eq!(enc(&mut c, "i"), "int");
+    assert_eq!(enc(&mut c, "e"), "embstr");
+    assert_eq!(enc(&mut c, "r"), "raw");
+    let _: i64 = c.append("e", "!").unwrap();
+    assert_eq!(enc(&mut c, "e"), "raw");
+}
+
+#[test]
+fn set_options_and_expiry() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    assert_eq!(cmd("SET").arg("k").arg("v").arg("NX").query::<Option<String>>(&mut c).unwrap(), Some("OK".into()));
+    assert_eq!(cmd("SET").arg("k").arg("v2").arg("NX").query::<Option<String>>(&mut c).unwrap(), None);
+    assert_eq!(cmd("SET").arg("k").arg("v3").arg("XX").arg("GET").query::<Option<String>>(&mut c).unwrap(), Some("v".into()));
+    let e = cmd("SET").arg("k").arg("v").arg("NX").arg("XX").query::<String>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("syntax error"));
+    let e = cmd("SET").arg("k").arg("v").arg("EX").arg(0).query::<String>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("invalid expire time in 'set' command"));
+    let _: () = cmd("SET").arg("t").arg("v").arg("PX").arg(150).query(&mut c).unwrap();
+    let pttl: i64 = c.pttl("t").unwrap();
+    assert!(pttl > 0 && pttl <= 150);
+    assert_eq!(c.ttl::<_, i64>("k").unwrap(), -1);
+    assert_eq!(c.ttl::<_, i64>("nokey").unwrap(), -2);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(c.get::<_, Option<String>>("t").unwrap(), None);
+    // KEEPTTL keeps, a plain SET clears.
+    let _: () = cmd("SET").arg("t").arg("v").arg("EX").arg(100).query(&mut c).unwrap();
+    let _: () = cmd("SET").arg("t").arg("w").arg("KEEPTTL").query(&mut c).unwrap();
+    assert!(c.ttl::<_, i64>("t").unwrap() > 90);
+    let _: () = c.set("t", "x").unwrap();
+    assert_eq!(c.ttl::<_, i64>("t").unwrap(), -1);
+    // EXPIRE options.
+    assert_eq!(cmd("EXPIRE").arg("t").arg(100).arg("XX").query::<i64>(&mut c).unwrap(), 0);
+    assert_eq!(cmd("EXPIRE").arg("t").arg(100).arg("NX").query::<i64>(&mut c).unwrap(), 1);
+    assert_eq!(cmd("EXPIRE").arg("t").arg(50).arg("GT").query::<i64>(&mut c).unwrap(), 0);
+    assert_eq!(cmd("EXPIRE").arg("t").arg(50).arg("LT").query::<i64>(&mut c).unwrap(), 1);
+    let e = cmd("EXPIRE").arg("t").arg(50).arg("NX").arg("XX").query::<i64>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("NX and XX, GT or LT options at the same time are not compatible"));
+    assert_eq!(c.persist::<_, i64>("t").unwrap(), 1);
+    assert_eq!(cmd("EXPIRE").arg("t").arg(-1).query::<i64>(&mut c).unwrap(), 1);
+    assert_eq!(c.exists::<_, i64>("t").unwrap(), 0);
+}
+
+#[test]
+fn active_expiry_deletes_unread_keys() {
+    let s = Server::start(&["--hz", "100"]);
+    let mut c = s.client();
+    for i in 0..200 {
+        let _: () = cmd("SET").arg(format!("k{i}")).arg("v").arg("PX").arg(50).query(&mut c).unwrap();
+    }
+    let _: () = c.set("keep", "v").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: i64 = cmd("DBSIZE").query(&mut c).unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "active expiry left {n} keys");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let info: String = cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert!(info.contains("expired_keys:200"), "{info}");
+}
+
+#[test]
+fn keyspace_commands() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    for k in ["foo", "foobar", "bar", "a{x}b"] {
+        let _: () = c.set(k, 1).unwrap();
+    }
+    let mut keys: Vec<String> = c.keys("foo*").unwrap();
+    keys.sort();
+    assert_eq!(keys, vec!["foo", "foobar"]);
+    // SCAN visits every key exactly once here.
+    let mut cursor = 0u64;
+    let mut seen = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<String>) = cmd("SCAN").arg(cursor).arg("COUNT").arg(2).query(&mut c).unwrap();
+        seen.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["a{x}b", "bar", "foo", "foobar"]);
+    let _: () = c.rename("foo", "baz").unwrap();
+    assert_eq!(c.exists::<_, i64>("foo").unwrap(), 0);
+    assert!(c.rename::<_, _, ()>("nope", "x").unwrap_err().to_string().contains("no such key"));
+    assert_eq!(cmd("RENAMENX").arg("baz").arg("bar").query::<i64>(&mut c).unwrap(), 0);
+    assert_eq!(cmd("COPY").arg("bar").arg("bar2").query::<i64>(&mut c).unwrap(), 1);
+    assert_eq!(cmd("MOVE").arg("bar2").arg(3).query::<i64>(&mut c).unwrap(), 1);
+    assert_eq!(cmd("TYPE").arg("bar").query::<String>(&mut c).unwrap(), "string");
+    assert_eq!(cmd("TYPE").arg("bar2").query::<String>(&mut c).unwrap(), "none");
+    let _: () = cmd("SELECT").arg(3).query(&mut c).unwrap();
+    assert_eq!(c.get::<_, i64>("bar2").unwrap(), 1);
+    let _: () = cmd("SWAPDB").arg(0).arg(3).query(&mut c).unwrap();
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 4);
+    let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
+    assert_eq!(cmd("RANDOMKEY").query::<Option<String>>(&mut c).unwrap(), None);
+    let e = cmd("SELECT").arg(16).query::<()>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("DB index is out of range"));
+}
+
+#[test]
+fn protocol_errors_and_inline_commands() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    r.roundtrip(b"PING\r\n", b"+PONG\r\n");
+    r.roundtrip(b"set a \"b c\"\r\nget a\r\n", b"+OK\r\n$3\r\nb c\r\n");
+    r.roundtrip(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n", b"+PONG\r\n$2\r\nhi\r\n");
+    let mut r = s.raw();
+    r.send(b"*1\r\nfoo\r\n");
+    assert_eq!(r.read_to_close(), b"-ERR Protocol error: expected '$', got 'f'\r\n");
+    let mut r = s.raw();
+    r.send(b"*3000000000\r\n");
+    assert_eq!(r.read_to_close(), b"-ERR Protocol error: invalid multibulk length\r\n");
+    let mut r = s.raw();
+    r.send(b"*1\r\n$-10\r\n");
+    assert_eq!(r.read_to_close(), b"-ERR Protocol error: invalid bulk length\r\n");
+    let mut r = s.raw();
+    r.send(b"set a \"unbalanced\r\n");
+    assert_eq!(r.read_to_close(), b"-ERR Protocol error: unbalanced quotes in request\r\n");
+    let mut r = s.raw();
+    r.send(&vec![b'a'; 70 * 1024]);
+    assert_eq!(r.read_to_close(), b"-ERR Protocol error: too big inline request\r\n");
+    // The server is still fine.
+    let mut c = s.client();
+    assert_eq!(cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
+}
+
+#[test]
+fn deep_pipeline_is_answered_in_order() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let n = 20000;
+    let mut req = Vec::new();
+    for i in 0..n {
+        req.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$6\r\nk{:05}\r\n$1\r\nv\r\n*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n", i).as_bytes());
+    }
+    let reader = {
+        let mut rr = common::Raw { s: r.s.try_clone().unwrap() };
+        std::thread::spawn(move || {
+            let mut expected = Vec::new();
+            for i in 1..=n {
+                expected.extend_from_slice(b"+OK\r\n");
+                expected.extend_from_slice(format!(":{i}\r\n").as_bytes());
+            }
+            let got = rr.read_exact_n(expected.len());
+            assert!(got == expected, "pipelined replies differ");
+        })
+    };
+    r.send(&req);
+    reader.join().unwrap();
+}
+
+#[test]
+fn bulk_arguments_split_across_reads() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let big = vec![b'x'; 300_000];
+    let mut req = format!("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n", big.len()).into_bytes();
+    req.extend_from_slice(&big);
+    req.extend_from_slice(b"\r\n");
+    for chunk in req.chunks(7000) {
+        r.send(chunk);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(r.read_exact_n(5), b"+OK\r\n");
+    let mut c = s.client();
+    assert_eq!(c.strlen::<_, i64>("big").unwrap(), 300_000);
+}
+
+#[test]
+fn query_buffer_limit_closes_client() {
+    let s = Server::start(&["--client-query-buffer-limit", "1mb"]);
+    let mut r = s.raw();
+    // A bulk that is declared but never completed grows the query buffer.
+    let mut req = b"*2\r\n$3\r\nGET\r\n$100000000\r\n".to_vec();
+    req.extend(vec![b'a'; 2 * 1024 * 1024]);
+    let _ = r.s.write_all_ignoring_errors(&req);
+    let _ = r.read_to_close();
+    let mut c = s.client();
+    let info: String = cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert!(info.contains("client_query_buffer_limit_disconnections:1"), "{info}");
+}
+
+trait WriteAll {
+    fn write_all_ignoring_errors(&mut self, b: &[u8]) -> std::io::Result<()>;
+}
+
+impl WriteAll for std::net::TcpStream {
+    fn write_all_ignoring_errors(&mut self, b: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        for chunk in b.chunks(64 * 1024) {
+            self.write_all(chunk)?;
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn config_get_set_and_errors() {
+    let s = Server::start(&["--maxmemory", "10mb"]);
+    let mut c = s.client();
+    let v: Vec<String> = cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut c).unwrap();
+    assert_eq!(v, vec!["maxmemory", &(10 * 1024 * 1024).to_string()]);
+    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg("1gb").arg("hz").arg(20).query(&mut c).unwrap();
+    let v: Vec<String> = cmd("CONFIG").arg("GET").arg("hz").query(&mut c).unwrap();
+    assert_eq!(v, vec!["hz", "20"]);
+    let e = cmd("CONFIG").arg("SET").arg("nope").arg("1").query::<()>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("Unknown option or number of arguments for CONFIG SET - 'nope'"));
+    let e = cmd("CONFIG").arg("SET").arg("hz").arg(5).arg("maxmemory").arg("lots").query::<()>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("argument must be a memory value"));
+    let v: Vec<String> = cmd("CONFIG").arg("GET").arg("hz").query(&mut c).unwrap();
+    assert_eq!(v, vec!["hz", "20"], "a failed CONFIG SET changes nothing");
+    let v: Vec<String> = cmd("CONFIG").arg("GET").arg("*max-*-entries*").query(&mut c).unwrap();
+    assert!(v.contains(&"hash-max-ziplist-entries".to_string()));
+}
+
+#[test]
+fn unknown_commands_and_arity() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    r.roundtrip(b"foo bar baz\r\n", b"-ERR unknown command 'foo', with args beginning with: 'bar' 'baz' \r\n");
+    r.roundtrip(b"get\r\n", b"-ERR wrong number of arguments for 'get' command\r\n");
+    r.roundtrip(b"config nope\r\n", b"-ERR unknown subcommand 'nope'. Try CONFIG HELP.\r\n");
+    let mut c = s.client();
+    let stats: String = cmd("INFO").arg("errorstats").query(&mut c).unwrap();
+    assert!(stats.contains("errorstat_ERR:count=3"), "{stats}");
+}
+
+#[test]
+fn auth_and_hello() {
+    let s = Server::start(&["--requirepass", "secret"]);
+    let mut r = s.raw();
+    r.roundtrip(b"GET x\r\n", b"-NOAUTH Authentication required.\r\n");
+    r.roundtrip(b"AUTH wrong\r\n", b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    r.roundtrip(b"AUTH secret\r\n", b"+OK\r\n");
+    r.roundtrip(b"GET x\r\n", b"$-1\r\n");
+    let mut r = s.raw();
+    r.send(b"HELLO 3 AUTH default secret\r\n");
+    let got = r.read_exact_n(4);
+    assert_eq!(got, b"%7\r\n");
+    let mut r = s.raw();
+    r.roundtrip(b"HELLO 4\r\n", b"-NOPROTO unsupported protocol version\r\n");
+}
+
+#[test]
+fn resp3_null_and_map() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    r.send(b"HELLO 3\r\n");
+    let _ = r.read_exact_n(4);
+    std::thread::sleep(Duration::from_millis(50));
+    let _ = r.s.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = r.read_to_close();
+    let _ = r.s.set_read_timeout(Some(Duration::from_secs(5)));
+    r.roundtrip(b"GET nokey\r\n", b"_\r\n");
+    r.roundtrip(b"CONFIG GET hz\r\n", b"%1\r\n$2\r\nhz\r\n$2\r\n10\r\n");
+}
+
+#[test]
+fn client_commands() {
+    let s = Server::start(&[]);
+    let mut a = s.client();
+    let mut b = s.client();
+    let _: () = cmd("CLIENT").arg("SETNAME").arg("alpha").query(&mut a).unwrap();
+    assert_eq!(cmd("CLIENT").arg("GETNAME").query::<String>(&mut a).unwrap(), "alpha");
+    let e = cmd("CLIENT").arg("SETNAME").arg("a b").query::<()>(&mut a).unwrap_err();
+    assert!(e.to_string().contains("Client names cannot contain spaces"));
+    let list: String = cmd("CLIENT").arg("LIST").query(&mut b).unwrap();
+    assert!(list.contains("name=alpha"), "{list}");
+    let id: i64 = cmd("CLIENT").arg("ID").query(&mut a).unwrap();
+    let killed: i64 = cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut b).unwrap();
+    assert_eq!(killed, 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(cmd("PING").query::<String>(&mut a).is_err());
+    // CLIENT REPLY OFF silences replies until ON.
+    let mut r = s.raw();
+    r.roundtrip(b"CLIENT REPLY OFF\r\nSET x 1\r\nCLIENT REPLY ON\r\nGET x\r\n", b"+OK\r\n$1\r\n1\r\n");
+}
+
+#[test]
+fn multi_threaded_counters_are_exact() {
+    let s = Server::start(&["--io-threads", "2"]);
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let url = s.url();
+        handles.push(std::thread::spawn(move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            for _ in 0..2000 {
+                let _: i64 = c.incr("ctr", 1).unwrap();
+                let _: () = cmd("MSET").arg("a").arg(1).arg("b").arg(1).query(&mut c).unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = s.client();
+    assert_eq!(c.get::<_, i64>("ctr").unwrap(), 8000);
+    let clients: String = cmd("INFO").arg("server").query(&mut c).unwrap();
+    assert!(clients.contains("threads:2"));
+}
+
+#[test]
+fn command_introspection() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let n: i64 = cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
+    assert!(n > 50);
+    let keys: Vec<String> = cmd("COMMAND").arg("GETKEYS").arg("MSET").arg("a").arg("1").arg("b").arg("2").query(&mut c).unwrap();
+    assert_eq!(keys, vec!["a", "b"]);
+    let info: Value = cmd("COMMAND").arg("INFO").arg("get").query(&mut c).unwrap();
+    match info {
+        Value::Array(items) => match &items[0] {
+            Value::Array(f) => {
+                assert_eq!(f[0], Value::BulkString(b"get".to_vec()));
+                assert_eq!(f[1], Value::Int(2));
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn shutdown_stops_the_server() {
+    let mut s = Server::start(&[]);
+    let mut c = s.client();
+    let _ = cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    assert!(s.wait_exit(Duration::from_secs(5)));
+    assert!(!s.alive());
+}
+
+#[test]
+fn redis_cli_works_against_the_server() {
+    let Ok(out) = std::process::Command::new("redis-cli").arg("--version").output() else {
+        if std::env::var("CI").is_ok() {
+            panic!("redis-cli is required in CI (scripts/test installs it)");
+        }
+        return;
+    };
+    assert!(out.status.success());
+    let s = Server::start(&[]);
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("redis-cli").arg("-p").arg(s.port.to_string()).args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(run(&["SET", "greeting", "hello world"]), "OK");
+    assert_eq!(run(&["GET", "greeting"]), "hello world");
+    assert_eq!(run(&["INCRBY", "n", "41"]), "41");
+    assert!(run(&["INFO", "server"]).contains("redis_version:7.2"));
+}
