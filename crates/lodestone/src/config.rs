@@ -64,7 +64,14 @@ const fn imm(name: &'static str, kind: Kind, default: &'static str) -> Param {
     }
 }
 const fn hid(name: &'static str, kind: Kind, default: &'static str) -> Param {
-    Param { name, aliases: &[], kind, default, mutable: true, hidden: true }
+    Param {
+        name,
+        aliases: &[],
+        kind,
+        default,
+        mutable: true,
+        hidden: true,
+    }
 }
 const fn al(
     name: &'static str,
@@ -553,7 +560,9 @@ fn validate_special(name: &str, v: &str) -> Result<String, String> {
             if let Some(pct) = w.strip_suffix('%') {
                 match strutil::parse_i64(pct.as_bytes()) {
                     Some(n) if (0..=100).contains(&n) => Ok(w.to_string()),
-                    Some(n) if n > 100 => Err("percentage argument must be less or equal to 100".into()),
+                    Some(n) if n > 100 => {
+                        Err("percentage argument must be less or equal to 100".into())
+                    }
                     _ => Err("argument must be a memory or percent value".into()),
                 }
             } else {
@@ -792,7 +801,9 @@ impl Config {
             // An exact name finds hidden parameters and aliases too.
             let name = String::from_utf8_lossy(pattern).to_ascii_lowercase();
             if let Some((i, p)) = lookup(&name) {
-                let shown = std::iter::once(p.name).chain(p.aliases.iter().copied()).find(|n| *n == name);
+                let shown = std::iter::once(p.name)
+                    .chain(p.aliases.iter().copied())
+                    .find(|n| *n == name);
                 out.push((shown.unwrap_or(p.name), self.text(i)));
             }
             return out;

@@ -18,31 +18,93 @@ fn strings_roundtrip() {
     assert_eq!(c.incr::<_, _, i64>("n", 5).unwrap(), 5);
     assert_eq!(c.decr::<_, _, i64>("n", 7).unwrap(), -2);
     let e: redis::RedisResult<i64> = c.incr("k", 1);
-    assert_eq!(e.unwrap_err().detail(), Some("value is not an integer or out of range"));
+    assert_eq!(
+        e.unwrap_err().detail(),
+        Some("value is not an integer or out of range")
+    );
     let _: () = c.set("big", i64::MAX).unwrap();
     let e: redis::RedisResult<i64> = c.incr("big", 1);
-    assert!(e.unwrap_err().to_string().contains("increment or decrement would overflow"));
-    assert_eq!(cmd("GETRANGE").arg("k").arg(0).arg(-1).query::<String>(&mut c).unwrap(), "vw");
-    assert_eq!(cmd("SETRANGE").arg("r").arg(3).arg("x").query::<i64>(&mut c).unwrap(), 4);
+    assert!(e
+        .unwrap_err()
+        .to_string()
+        .contains("increment or decrement would overflow"));
+    assert_eq!(
+        cmd("GETRANGE")
+            .arg("k")
+            .arg(0)
+            .arg(-1)
+            .query::<String>(&mut c)
+            .unwrap(),
+        "vw"
+    );
+    assert_eq!(
+        cmd("SETRANGE")
+            .arg("r")
+            .arg(3)
+            .arg("x")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        4
+    );
     assert_eq!(c.get::<_, Vec<u8>>("r").unwrap(), b"\0\0\0x");
     let _: () = c.mset(&[("a", "1"), ("b", "2")]).unwrap();
-    assert_eq!(c.mget::<_, Vec<Option<String>>>(&["a", "b", "zz"]).unwrap(), vec![Some("1".into()), Some("2".into()), None]);
-    assert_eq!(cmd("MSETNX").arg("a").arg("x").arg("c").arg("y").query::<i64>(&mut c).unwrap(), 0);
+    assert_eq!(
+        c.mget::<_, Vec<Option<String>>>(&["a", "b", "zz"]).unwrap(),
+        vec![Some("1".into()), Some("2".into()), None]
+    );
+    assert_eq!(
+        cmd("MSETNX")
+            .arg("a")
+            .arg("x")
+            .arg("c")
+            .arg("y")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        0
+    );
     assert_eq!(c.exists::<_, i64>("c").unwrap(), 0);
     assert_eq!(cmd("GETDEL").arg("a").query::<String>(&mut c).unwrap(), "1");
     assert_eq!(c.exists::<_, i64>("a").unwrap(), 0);
-    assert_eq!(cmd("LCS").arg("x1").arg("x2").query::<String>(&mut c).unwrap(), "");
+    assert_eq!(
+        cmd("LCS")
+            .arg("x1")
+            .arg("x2")
+            .query::<String>(&mut c)
+            .unwrap(),
+        ""
+    );
     let _: () = c.set("x1", "ohmytext").unwrap();
     let _: () = c.set("x2", "mynewtext").unwrap();
-    assert_eq!(cmd("LCS").arg("x1").arg("x2").query::<String>(&mut c).unwrap(), "mytext");
-    assert_eq!(cmd("LCS").arg("x1").arg("x2").arg("LEN").query::<i64>(&mut c).unwrap(), 6);
+    assert_eq!(
+        cmd("LCS")
+            .arg("x1")
+            .arg("x2")
+            .query::<String>(&mut c)
+            .unwrap(),
+        "mytext"
+    );
+    assert_eq!(
+        cmd("LCS")
+            .arg("x1")
+            .arg("x2")
+            .arg("LEN")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        6
+    );
 }
 
 #[test]
 fn object_encodings_follow_redis() {
     let s = Server::start(&[]);
     let mut c = s.client();
-    let enc = |c: &mut redis::Connection, k: &str| cmd("OBJECT").arg("ENCODING").arg(k).query::<String>(c).unwrap();
+    let enc = |c: &mut redis::Connection, k: &str| {
+        cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(k)
+            .query::<String>(c)
+            .unwrap()
+    };
     let _: () = c.set("i", "12345").unwrap();
     let _: () = c.set("e", "hello").unwrap();
     let _: () = c.set("r", "x".repeat(45)).unwrap();
@@ -57,14 +119,59 @@ fn object_encodings_follow_redis() {
 fn set_options_and_expiry() {
     let s = Server::start(&[]);
     let mut c = s.client();
-    assert_eq!(cmd("SET").arg("k").arg("v").arg("NX").query::<Option<String>>(&mut c).unwrap(), Some("OK".into()));
-    assert_eq!(cmd("SET").arg("k").arg("v2").arg("NX").query::<Option<String>>(&mut c).unwrap(), None);
-    assert_eq!(cmd("SET").arg("k").arg("v3").arg("XX").arg("GET").query::<Option<String>>(&mut c).unwrap(), Some("v".into()));
-    let e = cmd("SET").arg("k").arg("v").arg("NX").arg("XX").query::<String>(&mut c).unwrap_err();
+    assert_eq!(
+        cmd("SET")
+            .arg("k")
+            .arg("v")
+            .arg("NX")
+            .query::<Option<String>>(&mut c)
+            .unwrap(),
+        Some("OK".into())
+    );
+    assert_eq!(
+        cmd("SET")
+            .arg("k")
+            .arg("v2")
+            .arg("NX")
+            .query::<Option<String>>(&mut c)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        cmd("SET")
+            .arg("k")
+            .arg("v3")
+            .arg("XX")
+            .arg("GET")
+            .query::<Option<String>>(&mut c)
+            .unwrap(),
+        Some("v".into())
+    );
+    let e = cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("NX")
+        .arg("XX")
+        .query::<String>(&mut c)
+        .unwrap_err();
     assert!(e.to_string().contains("syntax error"));
-    let e = cmd("SET").arg("k").arg("v").arg("EX").arg(0).query::<String>(&mut c).unwrap_err();
-    assert!(e.to_string().contains("invalid expire time in 'set' command"));
-    let _: () = cmd("SET").arg("t").arg("v").arg("PX").arg(150).query(&mut c).unwrap();
+    let e = cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("EX")
+        .arg(0)
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(e
+        .to_string()
+        .contains("invalid expire time in 'set' command"));
+    let _: () = cmd("SET")
+        .arg("t")
+        .arg("v")
+        .arg("PX")
+        .arg(150)
+        .query(&mut c)
+        .unwrap();
     let pttl: i64 = c.pttl("t").unwrap();
     assert!(pttl > 0 && pttl <= 150);
     assert_eq!(c.ttl::<_, i64>("k").unwrap(), -1);
@@ -72,20 +179,74 @@ fn set_options_and_expiry() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(c.get::<_, Option<String>>("t").unwrap(), None);
     // KEEPTTL keeps, a plain SET clears.
-    let _: () = cmd("SET").arg("t").arg("v").arg("EX").arg(100).query(&mut c).unwrap();
-    let _: () = cmd("SET").arg("t").arg("w").arg("KEEPTTL").query(&mut c).unwrap();
+    let _: () = cmd("SET")
+        .arg("t")
+        .arg("v")
+        .arg("EX")
+        .arg(100)
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("SET")
+        .arg("t")
+        .arg("w")
+        .arg("KEEPTTL")
+        .query(&mut c)
+        .unwrap();
     assert!(c.ttl::<_, i64>("t").unwrap() > 90);
     let _: () = c.set("t", "x").unwrap();
     assert_eq!(c.ttl::<_, i64>("t").unwrap(), -1);
     // EXPIRE options.
-    assert_eq!(cmd("EXPIRE").arg("t").arg(100).arg("XX").query::<i64>(&mut c).unwrap(), 0);
-    assert_eq!(cmd("EXPIRE").arg("t").arg(100).arg("NX").query::<i64>(&mut c).unwrap(), 1);
-    assert_eq!(cmd("EXPIRE").arg("t").arg(50).arg("GT").query::<i64>(&mut c).unwrap(), 0);
-    assert_eq!(cmd("EXPIRE").arg("t").arg(50).arg("LT").query::<i64>(&mut c).unwrap(), 1);
-    let e = cmd("EXPIRE").arg("t").arg(50).arg("NX").arg("XX").query::<i64>(&mut c).unwrap_err();
-    assert!(e.to_string().contains("NX and XX, GT or LT options at the same time are not compatible"));
+    assert_eq!(
+        cmd("EXPIRE")
+            .arg("t")
+            .arg(100)
+            .arg("XX")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        cmd("EXPIRE")
+            .arg("t")
+            .arg(100)
+            .arg("NX")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        cmd("EXPIRE")
+            .arg("t")
+            .arg(50)
+            .arg("GT")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        cmd("EXPIRE")
+            .arg("t")
+            .arg(50)
+            .arg("LT")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        1
+    );
+    let e = cmd("EXPIRE")
+        .arg("t")
+        .arg(50)
+        .arg("NX")
+        .arg("XX")
+        .query::<i64>(&mut c)
+        .unwrap_err();
+    assert!(e
+        .to_string()
+        .contains("NX and XX, GT or LT options at the same time are not compatible"));
     assert_eq!(c.persist::<_, i64>("t").unwrap(), 1);
-    assert_eq!(cmd("EXPIRE").arg("t").arg(-1).query::<i64>(&mut c).unwrap(), 1);
+    assert_eq!(
+        cmd("EXPIRE").arg("t").arg(-1).query::<i64>(&mut c).unwrap(),
+        1
+    );
     assert_eq!(c.exists::<_, i64>("t").unwrap(), 0);
 }
 
@@ -94,7 +255,13 @@ fn active_expiry_deletes_unread_keys() {
     let s = Server::start(&["--hz", "100"]);
     let mut c = s.client();
     for i in 0..200 {
-        let _: () = cmd("SET").arg(format!("k{i}")).arg("v").arg("PX").arg(50).query(&mut c).unwrap();
+        let _: () = cmd("SET")
+            .arg(format!("k{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(50)
+            .query(&mut c)
+            .unwrap();
     }
     let _: () = c.set("keep", "v").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -103,7 +270,10 @@ fn active_expiry_deletes_unread_keys() {
         if n == 1 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "active expiry left {n} keys");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "active expiry left {n} keys"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let info: String = cmd("INFO").arg("stats").query(&mut c).unwrap();
@@ -124,7 +294,12 @@ fn keyspace_commands() {
     let mut cursor = 0u64;
     let mut seen = Vec::new();
     loop {
-        let (next, batch): (u64, Vec<String>) = cmd("SCAN").arg(cursor).arg("COUNT").arg(2).query(&mut c).unwrap();
+        let (next, batch): (u64, Vec<String>) = cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(2)
+            .query(&mut c)
+            .unwrap();
         seen.extend(batch);
         cursor = next;
         if cursor == 0 {
@@ -135,19 +310,49 @@ fn keyspace_commands() {
     assert_eq!(seen, vec!["a{x}b", "bar", "foo", "foobar"]);
     let _: () = c.rename("foo", "baz").unwrap();
     assert_eq!(c.exists::<_, i64>("foo").unwrap(), 0);
-    assert!(c.rename::<_, _, ()>("nope", "x").unwrap_err().to_string().contains("no such key"));
-    assert_eq!(cmd("RENAMENX").arg("baz").arg("bar").query::<i64>(&mut c).unwrap(), 0);
-    assert_eq!(cmd("COPY").arg("bar").arg("bar2").query::<i64>(&mut c).unwrap(), 1);
-    assert_eq!(cmd("MOVE").arg("bar2").arg(3).query::<i64>(&mut c).unwrap(), 1);
-    assert_eq!(cmd("TYPE").arg("bar").query::<String>(&mut c).unwrap(), "string");
-    assert_eq!(cmd("TYPE").arg("bar2").query::<String>(&mut c).unwrap(), "none");
+    assert!(c
+        .rename::<_, _, ()>("nope", "x")
+        .unwrap_err()
+        .to_string()
+        .contains("no such key"));
+    assert_eq!(
+        cmd("RENAMENX")
+            .arg("baz")
+            .arg("bar")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        cmd("COPY")
+            .arg("bar")
+            .arg("bar2")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        cmd("MOVE").arg("bar2").arg(3).query::<i64>(&mut c).unwrap(),
+        1
+    );
+    assert_eq!(
+        cmd("TYPE").arg("bar").query::<String>(&mut c).unwrap(),
+        "string"
+    );
+    assert_eq!(
+        cmd("TYPE").arg("bar2").query::<String>(&mut c).unwrap(),
+        "none"
+    );
     let _: () = cmd("SELECT").arg(3).query(&mut c).unwrap();
     assert_eq!(c.get::<_, i64>("bar2").unwrap(), 1);
     let _: () = cmd("SWAPDB").arg(0).arg(3).query(&mut c).unwrap();
     assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 4);
     let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
     assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
-    assert_eq!(cmd("RANDOMKEY").query::<Option<String>>(&mut c).unwrap(), None);
+    assert_eq!(
+        cmd("RANDOMKEY").query::<Option<String>>(&mut c).unwrap(),
+        None
+    );
     let e = cmd("SELECT").arg(16).query::<()>(&mut c).unwrap_err();
     assert!(e.to_string().contains("DB index is out of range"));
 }
@@ -158,22 +363,40 @@ fn protocol_errors_and_inline_commands() {
     let mut r = s.raw();
     r.roundtrip(b"PING\r\n", b"+PONG\r\n");
     r.roundtrip(b"set a \"b c\"\r\nget a\r\n", b"+OK\r\n$3\r\nb c\r\n");
-    r.roundtrip(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n", b"+PONG\r\n$2\r\nhi\r\n");
+    r.roundtrip(
+        b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n",
+        b"+PONG\r\n$2\r\nhi\r\n",
+    );
     let mut r = s.raw();
     r.send(b"*1\r\nfoo\r\n");
-    assert_eq!(r.read_to_close(), b"-ERR Protocol error: expected '$', got 'f'\r\n");
+    assert_eq!(
+        r.read_to_close(),
+        b"-ERR Protocol error: expected '$', got 'f'\r\n"
+    );
     let mut r = s.raw();
     r.send(b"*3000000000\r\n");
-    assert_eq!(r.read_to_close(), b"-ERR Protocol error: invalid multibulk length\r\n");
+    assert_eq!(
+        r.read_to_close(),
+        b"-ERR Protocol error: invalid multibulk length\r\n"
+    );
     let mut r = s.raw();
     r.send(b"*1\r\n$-10\r\n");
-    assert_eq!(r.read_to_close(), b"-ERR Protocol error: invalid bulk length\r\n");
+    assert_eq!(
+        r.read_to_close(),
+        b"-ERR Protocol error: invalid bulk length\r\n"
+    );
     let mut r = s.raw();
     r.send(b"set a \"unbalanced\r\n");
-    assert_eq!(r.read_to_close(), b"-ERR Protocol error: unbalanced quotes in request\r\n");
+    assert_eq!(
+        r.read_to_close(),
+        b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    );
     let mut r = s.raw();
     r.send(&vec![b'a'; 70 * 1024]);
-    assert_eq!(r.read_to_close(), b"-ERR Protocol error: too big inline request\r\n");
+    assert_eq!(
+        r.read_to_close(),
+        b"-ERR Protocol error: too big inline request\r\n"
+    );
     // The server is still fine.
     let mut c = s.client();
     assert_eq!(cmd("PING").query::<String>(&mut c).unwrap(), "PONG");
@@ -186,10 +409,18 @@ fn deep_pipeline_is_answered_in_order() {
     let n = 20000;
     let mut req = Vec::new();
     for i in 0..n {
-        req.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$6\r\nk{:05}\r\n$1\r\nv\r\n*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n", i).as_bytes());
+        req.extend_from_slice(
+            format!(
+                "*3\r\n$3\r\nSET\r\n$6\r\nk{:05}\r\n$1\r\nv\r\n*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n",
+                i
+            )
+            .as_bytes(),
+        );
     }
     let reader = {
-        let mut rr = common::Raw { s: r.s.try_clone().unwrap() };
+        let mut rr = common::Raw {
+            s: r.s.try_clone().unwrap(),
+        };
         std::thread::spawn(move || {
             let mut expected = Vec::new();
             for i in 1..=n {
@@ -232,7 +463,10 @@ fn query_buffer_limit_closes_client() {
     let _ = r.read_to_close();
     let mut c = s.client();
     let info: String = cmd("INFO").arg("stats").query(&mut c).unwrap();
-    assert!(info.contains("client_query_buffer_limit_disconnections:1"), "{info}");
+    assert!(
+        info.contains("client_query_buffer_limit_disconnections:1"),
+        "{info}"
+    );
 }
 
 trait WriteAll {
@@ -253,18 +487,47 @@ impl WriteAll for std::net::TcpStream {
 fn config_get_set_and_errors() {
     let s = Server::start(&["--maxmemory", "10mb"]);
     let mut c = s.client();
-    let v: Vec<String> = cmd("CONFIG").arg("GET").arg("maxmemory").query(&mut c).unwrap();
+    let v: Vec<String> = cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(v, vec!["maxmemory", &(10 * 1024 * 1024).to_string()]);
-    let _: () = cmd("CONFIG").arg("SET").arg("maxmemory").arg("1gb").arg("hz").arg(20).query(&mut c).unwrap();
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("1gb")
+        .arg("hz")
+        .arg(20)
+        .query(&mut c)
+        .unwrap();
     let v: Vec<String> = cmd("CONFIG").arg("GET").arg("hz").query(&mut c).unwrap();
     assert_eq!(v, vec!["hz", "20"]);
-    let e = cmd("CONFIG").arg("SET").arg("nope").arg("1").query::<()>(&mut c).unwrap_err();
-    assert!(e.to_string().contains("Unknown option or number of arguments for CONFIG SET - 'nope'"));
-    let e = cmd("CONFIG").arg("SET").arg("hz").arg(5).arg("maxmemory").arg("lots").query::<()>(&mut c).unwrap_err();
+    let e = cmd("CONFIG")
+        .arg("SET")
+        .arg("nope")
+        .arg("1")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(e
+        .to_string()
+        .contains("Unknown option or number of arguments for CONFIG SET - 'nope'"));
+    let e = cmd("CONFIG")
+        .arg("SET")
+        .arg("hz")
+        .arg(5)
+        .arg("maxmemory")
+        .arg("lots")
+        .query::<()>(&mut c)
+        .unwrap_err();
     assert!(e.to_string().contains("argument must be a memory value"));
     let v: Vec<String> = cmd("CONFIG").arg("GET").arg("hz").query(&mut c).unwrap();
     assert_eq!(v, vec!["hz", "20"], "a failed CONFIG SET changes nothing");
-    let v: Vec<String> = cmd("CONFIG").arg("GET").arg("*max-*-entries*").query(&mut c).unwrap();
+    let v: Vec<String> = cmd("CONFIG")
+        .arg("GET")
+        .arg("*max-*-entries*")
+        .query(&mut c)
+        .unwrap();
     assert!(v.contains(&"hash-max-ziplist-entries".to_string()));
 }
 
@@ -272,9 +535,18 @@ fn config_get_set_and_errors() {
 fn unknown_commands_and_arity() {
     let s = Server::start(&[]);
     let mut r = s.raw();
-    r.roundtrip(b"foo bar baz\r\n", b"-ERR unknown command 'foo', with args beginning with: 'bar' 'baz' \r\n");
-    r.roundtrip(b"get\r\n", b"-ERR wrong number of arguments for 'get' command\r\n");
-    r.roundtrip(b"config nope\r\n", b"-ERR unknown subcommand 'nope'. Try CONFIG HELP.\r\n");
+    r.roundtrip(
+        b"foo bar baz\r\n",
+        b"-ERR unknown command 'foo', with args beginning with: 'bar' 'baz' \r\n",
+    );
+    r.roundtrip(
+        b"get\r\n",
+        b"-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    r.roundtrip(
+        b"config nope\r\n",
+        b"-ERR unknown subcommand 'nope'. Try CONFIG HELP.\r\n",
+    );
     let mut c = s.client();
     let stats: String = cmd("INFO").arg("errorstats").query(&mut c).unwrap();
     assert!(stats.contains("errorstat_ERR:count=3"), "{stats}");
@@ -285,7 +557,10 @@ fn auth_and_hello() {
     let s = Server::start(&["--requirepass", "secret"]);
     let mut r = s.raw();
     r.roundtrip(b"GET x\r\n", b"-NOAUTH Authentication required.\r\n");
-    r.roundtrip(b"AUTH wrong\r\n", b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    r.roundtrip(
+        b"AUTH wrong\r\n",
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
     r.roundtrip(b"AUTH secret\r\n", b"+OK\r\n");
     r.roundtrip(b"GET x\r\n", b"$-1\r\n");
     let mut r = s.raw();
@@ -315,20 +590,42 @@ fn client_commands() {
     let s = Server::start(&[]);
     let mut a = s.client();
     let mut b = s.client();
-    let _: () = cmd("CLIENT").arg("SETNAME").arg("alpha").query(&mut a).unwrap();
-    assert_eq!(cmd("CLIENT").arg("GETNAME").query::<String>(&mut a).unwrap(), "alpha");
-    let e = cmd("CLIENT").arg("SETNAME").arg("a b").query::<()>(&mut a).unwrap_err();
+    let _: () = cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("alpha")
+        .query(&mut a)
+        .unwrap();
+    assert_eq!(
+        cmd("CLIENT")
+            .arg("GETNAME")
+            .query::<String>(&mut a)
+            .unwrap(),
+        "alpha"
+    );
+    let e = cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("a b")
+        .query::<()>(&mut a)
+        .unwrap_err();
     assert!(e.to_string().contains("Client names cannot contain spaces"));
     let list: String = cmd("CLIENT").arg("LIST").query(&mut b).unwrap();
     assert!(list.contains("name=alpha"), "{list}");
     let id: i64 = cmd("CLIENT").arg("ID").query(&mut a).unwrap();
-    let killed: i64 = cmd("CLIENT").arg("KILL").arg("ID").arg(id).query(&mut b).unwrap();
+    let killed: i64 = cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut b)
+        .unwrap();
     assert_eq!(killed, 1);
     std::thread::sleep(Duration::from_millis(100));
     assert!(cmd("PING").query::<String>(&mut a).is_err());
     // CLIENT REPLY OFF silences replies until ON.
     let mut r = s.raw();
-    r.roundtrip(b"CLIENT REPLY OFF\r\nSET x 1\r\nCLIENT REPLY ON\r\nGET x\r\n", b"+OK\r\n$1\r\n1\r\n");
+    r.roundtrip(
+        b"CLIENT REPLY OFF\r\nSET x 1\r\nCLIENT REPLY ON\r\nGET x\r\n",
+        b"+OK\r\n$1\r\n1\r\n",
+    );
 }
 
 #[test]
@@ -341,7 +638,13 @@ fn multi_threaded_counters_are_exact() {
             let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
             for _ in 0..2000 {
                 let _: i64 = c.incr("ctr", 1).unwrap();
-                let _: () = cmd("MSET").arg("a").arg(1).arg("b").arg(1).query(&mut c).unwrap();
+                let _: () = cmd("MSET")
+                    .arg("a")
+                    .arg(1)
+                    .arg("b")
+                    .arg(1)
+                    .query(&mut c)
+                    .unwrap();
             }
         }));
     }
@@ -360,7 +663,15 @@ fn command_introspection() {
     let mut c = s.client();
     let n: i64 = cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
     assert!(n > 50);
-    let keys: Vec<String> = cmd("COMMAND").arg("GETKEYS").arg("MSET").arg("a").arg("1").arg("b").arg("2").query(&mut c).unwrap();
+    let keys: Vec<String> = cmd("COMMAND")
+        .arg("GETKEYS")
+        .arg("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .query(&mut c)
+        .unwrap();
     assert_eq!(keys, vec!["a", "b"]);
     let info: Value = cmd("COMMAND").arg("INFO").arg("get").query(&mut c).unwrap();
     match info {
@@ -386,7 +697,10 @@ fn shutdown_stops_the_server() {
 
 #[test]
 fn redis_cli_works_against_the_server() {
-    let Ok(out) = std::process::Command::new("redis-cli").arg("--version").output() else {
+    let Ok(out) = std::process::Command::new("redis-cli")
+        .arg("--version")
+        .output()
+    else {
         if std::env::var("CI").is_ok() {
             panic!("redis-cli is required in CI (scripts/test installs it)");
         }
@@ -395,7 +709,12 @@ fn redis_cli_works_against_the_server() {
     assert!(out.status.success());
     let s = Server::start(&[]);
     let run = |args: &[&str]| {
-        let o = std::process::Command::new("redis-cli").arg("-p").arg(s.port.to_string()).args(args).output().unwrap();
+        let o = std::process::Command::new("redis-cli")
+            .arg("-p")
+            .arg(s.port.to_string())
+            .args(args)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&o.stdout).trim().to_string()
     };
     assert_eq!(run(&["SET", "greeting", "hello world"]), "OK");

@@ -130,21 +130,24 @@ fn parse_len(s: &[u8]) -> Option<i64> {
     if digits.is_empty() || (digits[0] == b'0' && digits.len() > 1) {
         return None;
     }
+    // Accumulate with the final sign so that i64::MIN parses, as in Redis.
     let mut v: i64 = 0;
     for &c in digits {
         if !c.is_ascii_digit() {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as i64)?;
+        let d = (c - b'0') as i64;
+        v = v.checked_mul(10)?;
+        v = if neg {
+            v.checked_sub(d)?
+        } else {
+            v.checked_add(d)?
+        };
     }
-    if neg {
-        if v == 0 {
-            return None;
-        }
-        Some(-v)
-    } else {
-        Some(v)
+    if neg && v == 0 {
+        return None;
     }
+    Some(v)
 }
 
 impl Parser {
@@ -454,6 +457,28 @@ mod tests {
         assert!(p.args.is_empty());
         let r = p.parse(b"*-1\r\n", &Limits::default()).unwrap().unwrap();
         assert_eq!(r.consumed, 5);
+    }
+
+    #[test]
+    fn parse_len_accepts_i64_min() {
+        // Redis's string2ll accepts LLONG_MIN, so `*-9223372036854775808`
+        // is an empty multibulk (skipped), not a protocol error.
+        assert_eq!(parse_len(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_len(b"-9223372036854775809"), None);
+        assert_eq!(parse_len(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_len(b"9223372036854775808"), None);
+        assert_eq!(parse_len(b"-0"), None);
+        assert_eq!(parse_len(b"-12"), Some(-12));
+        let mut p = Parser::new();
+        let buf = b"*-9223372036854775808\r\n";
+        let r = p.parse(buf, &Limits::default()).unwrap().unwrap();
+        assert_eq!(r.consumed, buf.len());
+        assert!(p.args.is_empty());
+        assert_eq!(
+            p.parse(b"*1\r\n$-9223372036854775808\r\n", &Limits::default())
+                .unwrap_err(),
+            ProtocolError::InvalidBulkLength
+        );
     }
 
     #[test]

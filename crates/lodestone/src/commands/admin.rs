@@ -3,7 +3,7 @@
 
 use super::{err, Ctx, Handler};
 use crate::config::{self, SetError, HOT};
-use crate::keyspace::{Str, Value};
+use crate::keyspace::Value;
 use crate::server::{now_us, Server};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -564,7 +564,7 @@ pub fn dataset_digest(ctx: &mut Ctx) -> [u8; 20] {
     for db in 0..ctx.srv.keyspace.db_count() {
         ctx.locks.for_each_shard(db, |_, sh| {
             for e in sh.iter().filter(|e| !e.is_expired(now)) {
-                let mut d = key_digest(e.key(), &e.value, e.expire_at());
+                let mut d = key_digest(e.key(), &e.value(), e.expire_at());
                 d[0] ^= db as u8;
                 for (a, b) in acc.iter_mut().zip(d.iter()) {
                     *a ^= b;
@@ -642,9 +642,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 locks.shard(db, argv[2])
             };
             let line = sh.get_mut(argv[2], now).map(|e| {
-                let (enc, len) = (e.value.encoding(), match &e.value {
-                    Value::Str(s) => s.len(),
-                });
+                let (enc, len) = (e.encoding(), e.str().map_or(0, |s| s.len()));
                 format!(
                     "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
                     enc,
@@ -680,7 +678,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 };
                 let d = sh
                     .get_mut(key, now)
-                    .map(|e| key_digest(b"", &e.value, None))
+                    .map(|e| key_digest(b"", &e.value(), None))
                     .unwrap_or([0; 20]);
                 out.push(hex(&d));
             }
@@ -832,13 +830,7 @@ fn memory_usage(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let sh = ctx.locks.shard(db, argv[2]);
-    let size = sh.get_mut(argv[2], now).map(|e| {
-        let base = 16 + e.key().len() + std::mem::size_of::<crate::keyspace::Entry>();
-        base + match &e.value {
-            Value::Str(Str::Int(_)) => 0,
-            Value::Str(s) => s.len(),
-        }
-    });
+    let size = sh.get_mut(argv[2], now).map(|e| e.memory_usage());
     match size {
         Some(n) => ctx.r().int(n as i64),
         None => ctx.r().null(),

@@ -140,7 +140,7 @@ fn type_cmd(ctx: &mut Ctx, argv: &[&[u8]]) {
         .locks
         .shard(db, argv[1])
         .get_mut(argv[1], now)
-        .map_or("none", |e| e.value.type_name());
+        .map_or("none", |e| e.type_name());
     ctx.r().simple(t);
 }
 
@@ -157,18 +157,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
     if nx && ctx.locks.shard(db, dst).contains(dst, now) {
         return ctx.r().int(0);
     }
-    let mut e = ctx.locks.shard(db, src).remove(src).expect("checked above");
-    let value = std::mem::replace(
-        &mut e.value,
-        crate::keyspace::Value::Str(crate::keyspace::Str::Int(0)),
-    );
-    let ttl = e.expire_at();
-    let lru = e.lru();
-    let dsh = ctx.locks.shard(db, dst);
-    dsh.insert(dst, value, ttl);
-    if let Some(d) = dsh.get_mut(dst, now) {
-        d.set_lru(lru);
-    }
+    let e = ctx.locks.shard(db, src).remove(src).expect("checked above");
+    ctx.locks.shard(db, dst).insert_entry(e.rekey(dst));
     ctx.srv.add_dirty(1);
     if nx {
         ctx.r().int(1)
@@ -214,7 +204,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some(e) = ctx.locks.shard(db, src).get_mut(src, now) else {
         return ctx.r().int(0);
     };
-    let (value, ttl) = (e.value.clone(), e.expire_at());
+    let (value, ttl) = (e.value(), e.expire_at());
     let dsh = ctx.locks.shard(dst_db, dst);
     if dsh.contains(dst, now) && !replace {
         return ctx.r().int(0);
@@ -432,7 +422,7 @@ fn scan(ctx: &mut Ctx, argv: &[&[u8]]) {
                 }
                 if type_filter
                     .as_ref()
-                    .is_some_and(|t| t.as_slice() != e.value.type_name().as_bytes())
+                    .is_some_and(|t| t.as_slice() != e.type_name().as_bytes())
                 {
                     continue;
                 }
@@ -520,13 +510,14 @@ fn object_generic(
 }
 
 fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) {
-    object_generic(ctx, argv, |e, _, r| r.bulk(e.value.encoding().as_bytes()));
+    object_generic(ctx, argv, |e, _, r| r.bulk(e.encoding().as_bytes()));
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) {
     object_generic(ctx, argv, |e, _, r| {
         // Redis shares small integers and reports them as immortal.
-        let shared = matches!(&e.value, crate::keyspace::Value::Str(crate::keyspace::Str::Int(n)) if (0..10000).contains(n));
+        let shared =
+            matches!(e.str(), Some(crate::keyspace::StrRef::Int(n)) if (0..10000).contains(&n));
         r.int(if shared { i32::MAX as i64 } else { 1 })
     });
 }

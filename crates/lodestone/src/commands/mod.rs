@@ -10,8 +10,8 @@ pub mod admin;
 pub mod connection;
 pub mod introspect;
 pub mod keys;
-pub mod strings;
 pub mod scripting;
+pub mod strings;
 pub mod table;
 pub mod transactions;
 

@@ -10,7 +10,9 @@ pub fn register(v: &mut Vec<(&'static str, Handler)>) {
 fn function_flush(ctx: &mut Ctx, argv: &[&[u8]]) {
     match argv.len() {
         2 => ctx.ok(),
-        3 if argv[2].eq_ignore_ascii_case(b"async") || argv[2].eq_ignore_ascii_case(b"sync") => ctx.ok(),
+        3 if argv[2].eq_ignore_ascii_case(b"async") || argv[2].eq_ignore_ascii_case(b"sync") => {
+            ctx.ok()
+        }
         3 => ctx.error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"),
         _ => ctx.error(err::SYNTAX),
     }

@@ -2,10 +2,9 @@
 //! counters, ranges, APPEND and LCS.
 
 use super::{err, Ctx, Handler};
-use crate::keyspace::{Entry, Shard, Str, Value};
+use crate::keyspace::{Entry, Shard, Str, StrRef, Value};
 use resp::Reply;
 use strutil::{parse_i64, LongDouble};
-
 
 pub fn register(v: &mut Vec<(&'static str, Handler)>) {
     v.extend_from_slice(&[
@@ -56,21 +55,14 @@ pub fn lookup<'s>(
 }
 
 /// A string value, or `Err(())` after replying WRONGTYPE.
-fn as_str<'e>(e: &'e mut Entry, r: &mut Reply) -> Result<&'e mut Str, ()> {
-    match &mut e.value {
-        Value::Str(s) => Ok(s),
-        #[allow(unreachable_patterns)]
-        _ => {
-            r.error(err::WRONGTYPE);
-            Err(())
-        }
-    }
+fn as_str<'e>(e: &'e Entry, r: &mut Reply) -> Result<StrRef<'e>, ()> {
+    e.str().ok_or_else(|| r.error(err::WRONGTYPE))
 }
 
-fn reply_str(r: &mut Reply, s: &Str) {
+fn reply_str(r: &mut Reply, s: StrRef) {
     match s {
-        Str::Int(n) => r.bulk_int(*n),
-        Str::Bytes { data, .. } => r.bulk(data),
+        StrRef::Int(n) => r.bulk_int(n),
+        StrRef::Bytes(b) => r.bulk(b),
     }
 }
 
@@ -135,29 +127,41 @@ fn expire_error(r: &mut Reply, not_int: bool, cmd: &str) {
     }
 }
 
-/// Sets a string key, replacing any value and (unless `keep_ttl`) TTL.
-pub fn store(sh: &mut Shard, key: &[u8], value: Str, expire: ExpireArgPub, now: u64) {
-    let old_ttl = if let ExpireArgPub::Keep = expire {
-        sh.peek(key)
-            .filter(|e| !e.is_expired(now))
-            .and_then(|e| e.expire_at())
-    } else {
-        None
-    };
+/// The absolute expiry a store should use, or None if the key must be
+/// deleted instead (an expiry already in the past).
+fn store_ttl(
+    sh: &mut Shard,
+    key: &[u8],
+    expire: ExpireArgPub,
+    now: u64,
+) -> Result<Option<u64>, ()> {
     let at = match expire {
         ExpireArgPub::None => None,
-        ExpireArgPub::Keep => old_ttl,
+        ExpireArgPub::Keep => sh
+            .peek(key)
+            .filter(|e| !e.is_expired(now))
+            .and_then(|e| e.expire_at()),
         ExpireArgPub::At(t) => Some(t),
     };
     if at.is_some_and(|t| t <= now) {
         sh.remove(key);
-        return;
+        return Err(());
     }
-    let mut e = Box::new(Entry::new(key, Value::Str(value)));
-    e.set_lru(lru_clock(now));
-    sh.insert_entry(e);
-    if let Some(t) = at {
-        sh.set_expire(key, Some(t));
+    Ok(at)
+}
+
+/// Sets a string key from argument bytes (integer-encoded when canonical),
+/// replacing any value and TTL (unless `Keep`).
+pub fn store_bytes(sh: &mut Shard, key: &[u8], value: &[u8], expire: ExpireArgPub, now: u64) {
+    if let Ok(at) = store_ttl(sh, key, expire, now) {
+        sh.insert_entry(Entry::new_str_full(key, value, at, lru_clock(now)));
+    }
+}
+
+/// Sets a key to a value, replacing any value and TTL (unless `Keep`).
+pub fn store(sh: &mut Shard, key: &[u8], value: Str, expire: ExpireArgPub, now: u64) {
+    if let Ok(at) = store_ttl(sh, key, expire, now) {
+        sh.insert_entry(Entry::new_full(key, Value::Str(value), at, lru_clock(now)));
     }
 }
 
@@ -226,7 +230,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) {
         ExpireArg::Keep => ExpireArgPub::Keep,
         ExpireArg::At(t) => ExpireArgPub::At(t),
     };
-    store(sh, argv[1], Str::from_bytes(argv[2]), exp, now);
+    store_bytes(sh, argv[1], argv[2], exp, now);
     ctx.srv.add_dirty(1);
     if !want_get {
         r.ok();
@@ -239,13 +243,7 @@ fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) {
     if sh.contains(argv[1], now) {
         return ctx.r().int(0);
     }
-    store(
-        sh,
-        argv[1],
-        Str::from_bytes(argv[2]),
-        ExpireArgPub::None,
-        now,
-    );
+    store_bytes(sh, argv[1], argv[2], ExpireArgPub::None, now);
     ctx.srv.add_dirty(1);
     ctx.r().int(1);
 }
@@ -258,13 +256,7 @@ fn setex_generic(ctx: &mut Ctx, argv: &[&[u8]], unit: i64, name: &str) {
     };
     let db = ctx.client.db;
     let sh = ctx.locks.shard(db, argv[1]);
-    store(
-        sh,
-        argv[1],
-        Str::from_bytes(argv[3]),
-        ExpireArgPub::At(at),
-        now,
-    );
+    store_bytes(sh, argv[1], argv[3], ExpireArgPub::At(at), now);
     ctx.srv.add_dirty(1);
     ctx.ok();
 }
@@ -284,17 +276,12 @@ fn mget(ctx: &mut Ctx, argv: &[&[u8]]) {
     for key in &argv[1..] {
         let sh = ctx.locks.shard(db, key);
         match lookup(sh, key, now, touch) {
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => {
+            Some(e) => {
                 ctx.srv.stats.hit(true);
-                reply_str(&mut r, s)
-            }
-            #[allow(unreachable_patterns)]
-            Some(_) => {
-                ctx.srv.stats.hit(true);
-                r.null()
+                match e.str() {
+                    Some(s) => reply_str(&mut r, s),
+                    None => r.null(),
+                }
             }
             None => {
                 ctx.srv.stats.hit(false);
@@ -321,13 +308,7 @@ fn mset_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
     }
     for pair in argv[1..].chunks(2) {
         let sh = ctx.locks.shard(db, pair[0]);
-        store(
-            sh,
-            pair[0],
-            Str::from_bytes(pair[1]),
-            ExpireArgPub::None,
-            now,
-        );
+        store_bytes(sh, pair[0], pair[1], ExpireArgPub::None, now);
     }
     ctx.srv.add_dirty((argv.len() / 2) as u64);
     if nx {
@@ -356,13 +337,7 @@ fn getset(ctx: &mut Ctx, argv: &[&[u8]]) {
         },
         None => r.null(),
     }
-    store(
-        sh,
-        argv[1],
-        Str::from_bytes(argv[2]),
-        ExpireArgPub::None,
-        now,
-    );
+    store_bytes(sh, argv[1], argv[2], ExpireArgPub::None, now);
     ctx.srv.add_dirty(1);
 }
 
@@ -466,18 +441,12 @@ fn append(ctx: &mut Ctx, argv: &[&[u8]]) {
             if s.len() + argv[2].len() > max {
                 return r.error(ERR_TOO_BIG);
             }
-            let data = s.make_raw();
+            let data = e.str_bytes_mut().expect("checked string");
             data.extend_from_slice(argv[2]);
             r.int(data.len() as i64);
         }
         None => {
-            store(
-                sh,
-                argv[1],
-                Str::from_bytes(argv[2]),
-                ExpireArgPub::None,
-                now,
-            );
+            store_bytes(sh, argv[1], argv[2], ExpireArgPub::None, now);
             r.int(argv[2].len() as i64);
         }
     }
@@ -507,22 +476,21 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) {
         Some(e) => {
             let Ok(s) = as_str(e, &mut r) else { return };
             let v = match s {
-                Str::Int(n) => Some(*n),
-                Str::Bytes { data, .. } => parse_i64(data),
+                StrRef::Int(n) => Some(n),
+                StrRef::Bytes(b) => parse_i64(b),
             };
             match v {
-                Some(n) => Some((n, s)),
+                Some(n) => Some(n),
                 None => return r.error(err::NOT_INT),
             }
         }
         None => None,
     };
-    let old = cur.as_ref().map_or(0, |c| c.0);
-    let Some(new) = old.checked_add(by) else {
+    let Some(new) = cur.unwrap_or(0).checked_add(by) else {
         return r.error(err::OVERFLOW);
     };
-    match cur {
-        Some((_, s)) => *s = Str::Int(new),
+    match sh.get_mut(key, now) {
+        Some(e) => e.set_int(new),
         None => store(sh, key, Str::Int(new), ExpireArgPub::None, now),
     }
     ctx.srv.add_dirty(1);
@@ -575,12 +543,10 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let text = sum.to_human_string();
     match sh.get_mut(argv[1], now) {
-        Some(e) => {
-            e.value = Value::Str(Str::Bytes {
-                data: text.as_bytes().to_vec(),
-                raw: false,
-            })
-        }
+        Some(e) => e.set_value(Value::Str(Str::Bytes {
+            data: text.as_bytes().to_vec(),
+            raw: false,
+        })),
         None => store(
             sh,
             argv[1],
@@ -665,7 +631,7 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) {
             if too_big(value.len()) {
                 return r.error(ERR_TOO_BIG);
             }
-            let data = s.make_raw();
+            let data = e.str_bytes_mut().expect("checked string");
             let end = offset as usize + value.len();
             if data.len() < end {
                 data.resize(end, 0);
@@ -706,11 +672,7 @@ fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) {
         let sh = ctx.locks.shard(db, key);
         match lookup(sh, key, now, true) {
             None => vals.push(Vec::new()),
-            Some(Entry {
-                value: Value::Str(s),
-                ..
-            }) => vals.push(s.to_vec()),
-            #[allow(unreachable_patterns)]
+            Some(e) if e.str().is_some() => vals.push(e.str().unwrap().to_vec()),
             Some(_) => return ctx.error("ERR The specified keys must contain string values"),
         }
     }

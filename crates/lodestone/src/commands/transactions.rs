@@ -64,13 +64,17 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) {
     let mut db = ctx.client.db;
     for q in &queue {
         let argv: Vec<&[u8]> = q.argv.iter().map(|a| a.as_slice()).collect();
-        let Ok(cmd) = srv.commands.resolve(&argv) else { continue };
+        let Ok(cmd) = srv.commands.resolve(&argv) else {
+            continue;
+        };
         match lockset_for(srv, cmd, &argv, db) {
             LockSet::Shards(v) => ids.extend(v),
             LockSet::All => all = true,
         }
         if cmd.name == "select" {
-            if let Some(n) = strutil::parse_i64(argv[1]).filter(|n| *n >= 0 && (*n as usize) < srv.keyspace.db_count()) {
+            if let Some(n) = strutil::parse_i64(argv[1])
+                .filter(|n| *n >= 0 && (*n as usize) < srv.keyspace.db_count())
+            {
                 db = n as usize;
             }
         }
@@ -88,8 +92,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) {
             ctx.locks.acquire(&mut ids);
         }
     }
-    let dirty = ctx.client.handle.watch_dirty.load(Ordering::SeqCst)
-        || expired_watched_key(ctx);
+    let dirty = ctx.client.handle.watch_dirty.load(Ordering::SeqCst) || expired_watched_key(ctx);
     if dirty {
         if !outer {
             ctx.locks.release();
@@ -134,10 +137,19 @@ fn watch(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let (db, now) = (ctx.client.db, ctx.now_ms);
     for key in &argv[1..] {
-        if ctx.client.watched.iter().any(|(d, k, _)| *d == db && k.as_slice() == *key) {
+        if ctx
+            .client
+            .watched
+            .iter()
+            .any(|(d, k, _)| *d == db && k.as_slice() == *key)
+        {
             continue;
         }
-        let exists = ctx.locks.shard(db, key).peek(key).is_some_and(|e| !e.is_expired(now));
+        let exists = ctx
+            .locks
+            .shard(db, key)
+            .peek(key)
+            .is_some_and(|e| !e.is_expired(now));
         ctx.client.watched.push((db, key.to_vec(), exists as u64));
         ctx.srv.watch_add(db, key, &ctx.client.handle);
     }

@@ -1,10 +1,20 @@
 //! One key and its value: the unit a shard's table stores.
 //!
-//! An entry keeps the TTL inside itself (no second table for expiry, brief
-//! D3) and the 24-bit LRU clock or LFU counter that eviction and
-//! `OBJECT IDLETIME|FREQ` read. Everything outside this file goes through
-//! the accessors, so the layout can be packed further without touching
-//! the commands.
+//! An [`Entry`] is a thin pointer (8 bytes in the table) to one allocation
+//! that holds everything about the key, so a lookup touches one cache line
+//! or two and a small string key costs one allocation (brief D3):
+//!
+//! ```text
+//! [tag: u8][lru: 3 bytes][key len: varint][key][expire_at: u64, if TTL][value]
+//! value = i64 (tag INT) | varint len + bytes (tag BYTES) | *mut Value (tag HEAP)
+//! ```
+//!
+//! Strings set by SET live inline; strings grown in place (APPEND, SETRANGE)
+//! and collections live behind the HEAP pointer, so appends stay amortized
+//! O(1). Everything outside this file goes through the accessors.
+
+use std::alloc::{alloc, dealloc, Layout};
+use std::ptr::NonNull;
 
 /// A string value and its Redis encoding.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,7 +33,7 @@ impl Str {
     /// Builds a string value the way Redis's `tryObjectEncoding` would:
     /// integers that round-trip exactly become `Int`.
     pub fn from_bytes(b: &[u8]) -> Str {
-        if b.len() <= 20 {
+        if b.len() <= 20 && !b.is_empty() && (b[0] == b'-' || b[0].is_ascii_digit()) {
             if let Some(n) = strutil::parse_i64(b) {
                 return Str::Int(n);
             }
@@ -34,8 +44,7 @@ impl Str {
         }
     }
 
-    /// A string that keeps its bytes as given (used where Redis does not
-    /// try integer encoding, e.g. after APPEND).
+    /// A string that keeps its bytes as given and reports `raw`.
     pub fn raw(data: Vec<u8>) -> Str {
         Str::Bytes { data, raw: true }
     }
@@ -114,76 +123,502 @@ impl Value {
             Value::Str(s) => s.encoding(),
         }
     }
+}
 
-    /// Rough heap size in bytes, for MEMORY USAGE and lazy-free decisions.
-    pub fn heap_size(&self) -> usize {
+/// A borrowed view of an entry's string value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StrRef<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl StrRef<'_> {
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
-            Value::Str(Str::Int(_)) => 0,
-            Value::Str(Str::Bytes { data, .. }) => data.capacity(),
+            StrRef::Int(n) => f(itoa::Buffer::new().format(*n).as_bytes()),
+            StrRef::Bytes(b) => f(b),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            StrRef::Int(n) => itoa::Buffer::new().format(*n).len(),
+            StrRef::Bytes(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.with_bytes(|b| b.to_vec())
+    }
+
+    pub fn to_owned(&self) -> Str {
+        match self {
+            StrRef::Int(n) => Str::Int(*n),
+            StrRef::Bytes(b) => Str::Bytes {
+                data: b.to_vec(),
+                raw: false,
+            },
         }
     }
 }
 
-/// Entry flags live in the low byte of `meta`; the LRU/LFU field in the
-/// upper 24 bits, as in Redis's `robj.lru`.
-const LRU_SHIFT: u32 = 8;
+const TAG_INT: u8 = 0;
+const TAG_BYTES: u8 = 1;
+const TAG_HEAP: u8 = 2;
+const TAG_MASK: u8 = 0b11;
+const HAS_TTL: u8 = 0b100;
+const HEADER: usize = 4;
 
-/// A key, its value, its absolute expiry time and its eviction metadata.
-#[derive(Debug)]
-pub struct Entry {
-    key: Box<[u8]>,
-    /// Absolute expiry in Unix milliseconds; 0 means no TTL.
-    expire_at: u64,
-    meta: u32,
-    pub value: Value,
+fn varint_len(mut n: usize) -> usize {
+    let mut l = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        l += 1;
+    }
+    l
 }
+
+/// Writes a LEB128 varint; returns bytes written.
+unsafe fn write_varint(p: *mut u8, mut n: usize) -> usize {
+    let mut i = 0;
+    while n >= 0x80 {
+        *p.add(i) = (n as u8) | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    *p.add(i) = n as u8;
+    i + 1
+}
+
+/// Reads a LEB128 varint; returns (value, bytes read).
+#[inline]
+unsafe fn read_varint(p: *const u8) -> (usize, usize) {
+    let b = *p;
+    if b < 0x80 {
+        return (b as usize, 1);
+    }
+    let mut n = 0usize;
+    let mut shift = 0;
+    let mut i = 0;
+    loop {
+        let b = *p.add(i);
+        n |= ((b & 0x7f) as usize) << shift;
+        i += 1;
+        if b < 0x80 {
+            return (n, i);
+        }
+        shift += 7;
+    }
+}
+
+/// The value part of an entry before it is written.
+enum Inline<'a> {
+    Int(i64),
+    Bytes(&'a [u8]),
+    Heap(Box<Value>),
+}
+
+impl Inline<'_> {
+    fn size(&self) -> usize {
+        match self {
+            Inline::Int(_) | Inline::Heap(_) => 8,
+            Inline::Bytes(b) => varint_len(b.len()) + b.len(),
+        }
+    }
+}
+
+/// A key, its value, its absolute expiry time and its eviction metadata,
+/// in one allocation.
+pub struct Entry {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: an Entry uniquely owns its allocation (and the boxed Value it may
+// point to, which is Send + Sync); it is only reached through &/&mut.
+unsafe impl Send for Entry {}
+unsafe impl Sync for Entry {}
 
 impl Entry {
     pub fn new(key: &[u8], value: Value) -> Entry {
-        Entry {
-            key: key.into(),
-            expire_at: 0,
-            meta: 0,
-            value,
+        Self::new_full(key, value, None, 0)
+    }
+
+    /// An entry with a TTL and LRU field set from the start. Integers and
+    /// strings set whole live inline; raw strings and collections on the heap.
+    pub fn new_full(key: &[u8], value: Value, ttl: Option<u64>, lru: u32) -> Entry {
+        match value {
+            Value::Str(Str::Int(n)) => Self::build(key, ttl, lru, Inline::Int(n)),
+            Value::Str(Str::Bytes { data, raw: false }) => {
+                Self::build(key, ttl, lru, Inline::Bytes(&data))
+            }
+            v => Self::build(key, ttl, lru, Inline::Heap(Box::new(v))),
+        }
+    }
+
+    /// An entry holding a string given by reference, integer-encoded when
+    /// it is a canonical integer (the SET path: no intermediate copies).
+    pub fn new_str_full(key: &[u8], value: &[u8], ttl: Option<u64>, lru: u32) -> Entry {
+        if value.len() <= 20 && !value.is_empty() && (value[0] == b'-' || value[0].is_ascii_digit())
+        {
+            if let Some(n) = strutil::parse_i64(value) {
+                return Self::build(key, ttl, lru, Inline::Int(n));
+            }
+        }
+        Self::build(key, ttl, lru, Inline::Bytes(value))
+    }
+
+    /// Like [`Entry::new_str_full`] without TTL or LRU.
+    pub fn new_str(key: &[u8], value: &[u8]) -> Entry {
+        Self::new_str_full(key, value, None, 0)
+    }
+
+    fn build(key: &[u8], ttl: Option<u64>, lru: u32, v: Inline) -> Entry {
+        let size = HEADER
+            + varint_len(key.len())
+            + key.len()
+            + if ttl.is_some() { 8 } else { 0 }
+            + v.size();
+        let layout = Layout::from_size_align(size, 1).expect("entry layout");
+        // SAFETY: size > 0; every byte of the allocation is written below.
+        unsafe {
+            let p = alloc(layout);
+            let Some(ptr) = NonNull::new(p) else {
+                std::alloc::handle_alloc_error(layout)
+            };
+            let tag = match v {
+                Inline::Int(_) => TAG_INT,
+                Inline::Bytes(_) => TAG_BYTES,
+                Inline::Heap(_) => TAG_HEAP,
+            } | if ttl.is_some() { HAS_TTL } else { 0 };
+            *p = tag;
+            let l = lru.to_le_bytes();
+            std::ptr::copy_nonoverlapping(l.as_ptr(), p.add(1), 3);
+            let mut off = HEADER;
+            off += write_varint(p.add(off), key.len());
+            std::ptr::copy_nonoverlapping(key.as_ptr(), p.add(off), key.len());
+            off += key.len();
+            if let Some(t) = ttl {
+                std::ptr::write_unaligned(p.add(off) as *mut u64, t);
+                off += 8;
+            }
+            match v {
+                Inline::Int(n) => std::ptr::write_unaligned(p.add(off) as *mut i64, n),
+                Inline::Bytes(b) => {
+                    off += write_varint(p.add(off), b.len());
+                    std::ptr::copy_nonoverlapping(b.as_ptr(), p.add(off), b.len());
+                }
+                Inline::Heap(b) => {
+                    std::ptr::write_unaligned(p.add(off) as *mut *mut Value, Box::into_raw(b))
+                }
+            }
+            Entry { ptr }
+        }
+    }
+
+    #[inline]
+    fn tag(&self) -> u8 {
+        // SAFETY: the first byte is always written.
+        unsafe { *self.ptr.as_ptr() }
+    }
+
+    /// (key offset, key length)
+    #[inline]
+    fn key_pos(&self) -> (usize, usize) {
+        // SAFETY: the varint at HEADER is always written.
+        let (len, n) = unsafe { read_varint(self.ptr.as_ptr().add(HEADER)) };
+        (HEADER + n, len)
+    }
+
+    #[inline]
+    fn value_offset(&self) -> usize {
+        let (off, len) = self.key_pos();
+        off + len + if self.tag() & HAS_TTL != 0 { 8 } else { 0 }
+    }
+
+    fn alloc_size(&self) -> usize {
+        let off = self.value_offset();
+        off + match self.tag() & TAG_MASK {
+            TAG_BYTES => {
+                // SAFETY: the value varint is written for BYTES entries.
+                let (len, n) = unsafe { read_varint(self.ptr.as_ptr().add(off)) };
+                n + len
+            }
+            _ => 8,
         }
     }
 
     #[inline]
     pub fn key(&self) -> &[u8] {
-        &self.key
+        let (off, len) = self.key_pos();
+        // SAFETY: the key bytes were copied there by build.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(off), len) }
     }
 
     /// The absolute expiry time in milliseconds, if the key has a TTL.
     #[inline]
     pub fn expire_at(&self) -> Option<u64> {
-        if self.expire_at == 0 {
-            None
-        } else {
-            Some(self.expire_at)
+        if self.tag() & HAS_TTL == 0 {
+            return None;
         }
+        let (off, len) = self.key_pos();
+        // SAFETY: HAS_TTL means 8 bytes of TTL follow the key.
+        Some(unsafe { std::ptr::read_unaligned(self.ptr.as_ptr().add(off + len) as *const u64) })
     }
 
     /// Sets or clears the TTL. Returns whether the key had one before.
     /// Call through [`super::Shard`] so the shard's volatile count stays right.
     pub(super) fn set_expire_raw(&mut self, at: Option<u64>) -> bool {
-        let had = self.expire_at != 0;
-        // 0 is reserved for "none"; an expiry at the epoch is already past.
-        self.expire_at = at.map(|t| t.max(1)).unwrap_or(0);
+        let had = self.tag() & HAS_TTL != 0;
+        match (had, at) {
+            (true, Some(t)) => {
+                let (off, len) = self.key_pos();
+                // SAFETY: the TTL slot exists when HAS_TTL is set.
+                unsafe {
+                    std::ptr::write_unaligned(self.ptr.as_ptr().add(off + len) as *mut u64, t)
+                };
+            }
+            (false, None) => {}
+            _ => {
+                // The layout changes: rebuild with the same key, value and LRU.
+                let value = self.take_inline();
+                let new = Self::build_from_taken(self.key(), at, self.lru(), value);
+                let old = std::mem::replace(self, new);
+                old.free_without_value();
+            }
+        }
         had
     }
 
     #[inline]
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now_ms
+        self.expire_at().is_some_and(|t| t <= now_ms)
     }
 
     /// The 24-bit LRU clock (or LFU counter and decay time) field.
+    #[inline]
     pub fn lru(&self) -> u32 {
-        self.meta >> LRU_SHIFT
+        let mut b = [0u8; 4];
+        // SAFETY: bytes 1..4 hold the LRU field.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr().add(1), b.as_mut_ptr(), 3) };
+        u32::from_le_bytes(b)
     }
 
+    #[inline]
     pub fn set_lru(&mut self, v: u32) {
-        self.meta = (self.meta & 0xff) | (v << LRU_SHIFT);
+        let b = v.to_le_bytes();
+        // SAFETY: bytes 1..4 hold the LRU field.
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.ptr.as_ptr().add(1), 3) };
+    }
+
+    /// The string value, if the entry holds a string.
+    #[inline]
+    pub fn str(&self) -> Option<StrRef<'_>> {
+        let off = self.value_offset();
+        let p = self.ptr.as_ptr();
+        // SAFETY: the tag says which value representation was written.
+        unsafe {
+            match self.tag() & TAG_MASK {
+                TAG_INT => Some(StrRef::Int(std::ptr::read_unaligned(
+                    p.add(off) as *const i64
+                ))),
+                TAG_BYTES => {
+                    let (len, n) = read_varint(p.add(off));
+                    Some(StrRef::Bytes(std::slice::from_raw_parts(
+                        p.add(off + n),
+                        len,
+                    )))
+                }
+                _ => match self.heap() {
+                    Value::Str(Str::Int(n)) => Some(StrRef::Int(*n)),
+                    Value::Str(Str::Bytes { data, .. }) => Some(StrRef::Bytes(data)),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                },
+            }
+        }
+    }
+
+    fn heap_ptr(&self) -> *mut Value {
+        let off = self.value_offset();
+        // SAFETY: only called for TAG_HEAP entries, which store the pointer there.
+        unsafe { std::ptr::read_unaligned(self.ptr.as_ptr().add(off) as *const *mut Value) }
+    }
+
+    fn heap(&self) -> &Value {
+        // SAFETY: the pointer came from Box::into_raw and is owned by self.
+        unsafe { &*self.heap_ptr() }
+    }
+
+    /// The heap value, when the entry keeps one (raw strings, collections).
+    pub fn heap_value_mut(&mut self) -> Option<&mut Value> {
+        if self.tag() & TAG_MASK == TAG_HEAP {
+            // SAFETY: as in heap(); &mut self gives exclusive access.
+            Some(unsafe { &mut *self.heap_ptr() })
+        } else {
+            None
+        }
+    }
+
+    /// The name TYPE reports.
+    pub fn type_name(&self) -> &'static str {
+        match self.tag() & TAG_MASK {
+            TAG_HEAP => self.heap().type_name(),
+            _ => "string",
+        }
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding(&self) -> &'static str {
+        match self.tag() & TAG_MASK {
+            TAG_INT => "int",
+            TAG_BYTES => {
+                if self.str().map_or(0, |s| s.len()) <= EMBSTR_MAX {
+                    "embstr"
+                } else {
+                    "raw"
+                }
+            }
+            _ => self.heap().encoding(),
+        }
+    }
+
+    /// An owned copy of the value.
+    pub fn value(&self) -> Value {
+        match self.tag() & TAG_MASK {
+            TAG_HEAP => self.heap().clone(),
+            _ => Value::Str(self.str().expect("inline values are strings").to_owned()),
+        }
+    }
+
+    /// Replaces the value, keeping key, TTL and LRU.
+    pub fn set_value(&mut self, value: Value) {
+        let new = Self::new_full(self.key(), value, self.expire_at(), self.lru());
+        *self = new;
+    }
+
+    /// Sets an integer value; in place when the entry already holds one.
+    pub fn set_int(&mut self, n: i64) {
+        if self.tag() & TAG_MASK == TAG_INT {
+            let off = self.value_offset();
+            // SAFETY: INT entries have 8 value bytes at `off`.
+            unsafe { std::ptr::write_unaligned(self.ptr.as_ptr().add(off) as *mut i64, n) };
+        } else {
+            self.set_value(Value::Str(Str::Int(n)));
+        }
+    }
+
+    /// Mutable bytes of a string value, moving it to the heap (raw) first,
+    /// so repeated appends are amortized O(1). None if not a string.
+    pub fn str_bytes_mut(&mut self) -> Option<&mut Vec<u8>> {
+        if self.tag() & TAG_MASK != TAG_HEAP {
+            let s = self.str()?.to_owned();
+            let mut s = s;
+            s.make_raw();
+            self.set_value(Value::Str(s));
+        }
+        match self.heap_value_mut()? {
+            Value::Str(s) => Some(s.make_raw()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Moves the value out (the entry is left holding an empty string).
+    pub fn take_value(&mut self) -> Value {
+        let v = self.value();
+        self.set_value(Value::Str(Str::Int(0)));
+        v
+    }
+
+    /// The same entry under another key (RENAME), moving the value.
+    pub fn rekey(mut self, key: &[u8]) -> Entry {
+        let (ttl, lru) = (self.expire_at(), self.lru());
+        let value = self.take_inline();
+        let new = Self::build_from_taken(key, ttl, lru, value);
+        self.free_without_value();
+        new
+    }
+
+    /// Rough memory used by this entry, for MEMORY USAGE.
+    pub fn memory_usage(&self) -> usize {
+        let heap = match self.tag() & TAG_MASK {
+            TAG_HEAP => match self.heap() {
+                Value::Str(Str::Bytes { data, .. }) => {
+                    data.capacity() + std::mem::size_of::<Value>()
+                }
+                _ => std::mem::size_of::<Value>(),
+            },
+            _ => 0,
+        };
+        self.alloc_size() + heap + 8
+    }
+
+    /// Detaches the value representation for a rebuild.
+    fn take_inline(&mut self) -> Taken {
+        let off = self.value_offset();
+        match self.tag() & TAG_MASK {
+            TAG_INT => Taken::Int(unsafe {
+                std::ptr::read_unaligned(self.ptr.as_ptr().add(off) as *const i64)
+            }),
+            TAG_BYTES => Taken::Bytes(self.str().expect("bytes").to_vec()),
+            _ => Taken::Heap(self.heap_ptr()),
+        }
+    }
+
+    fn build_from_taken(key: &[u8], ttl: Option<u64>, lru: u32, t: Taken) -> Entry {
+        match t {
+            Taken::Int(n) => Self::build(key, ttl, lru, Inline::Int(n)),
+            Taken::Bytes(b) => Self::build(key, ttl, lru, Inline::Bytes(&b)),
+            // SAFETY: the pointer is moved from the old entry, which is then
+            // freed without dropping its value (free_without_value).
+            Taken::Heap(p) => Self::build(key, ttl, lru, Inline::Heap(unsafe { Box::from_raw(p) })),
+        }
+    }
+
+    /// Frees the allocation but not the heap value (it was moved out).
+    fn free_without_value(self) {
+        let size = self.alloc_size();
+        let p = self.ptr.as_ptr();
+        std::mem::forget(self);
+        // SAFETY: same layout as allocated in build.
+        unsafe { dealloc(p, Layout::from_size_align_unchecked(size, 1)) };
+    }
+}
+
+enum Taken {
+    Int(i64),
+    Bytes(Vec<u8>),
+    Heap(*mut Value),
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let size = self.alloc_size();
+        if self.tag() & TAG_MASK == TAG_HEAP {
+            // SAFETY: the heap pointer is owned by this entry.
+            drop(unsafe { Box::from_raw(self.heap_ptr()) });
+        }
+        // SAFETY: same layout as allocated in build.
+        unsafe {
+            dealloc(
+                self.ptr.as_ptr(),
+                Layout::from_size_align_unchecked(size, 1),
+            )
+        };
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("expire_at", &self.expire_at())
+            .field("value", &self.value())
+            .finish()
     }
 }
 
@@ -197,20 +632,59 @@ mod tests {
         assert_eq!(Str::from_bytes(b"012").encoding(), "embstr");
         assert_eq!(Str::from_bytes(&[b'a'; 44]).encoding(), "embstr");
         assert_eq!(Str::from_bytes(&[b'a'; 45]).encoding(), "raw");
-        let mut s = Str::from_bytes(b"7");
-        s.make_raw().push(b'1');
-        assert_eq!(s.encoding(), "raw");
-        assert_eq!(s.to_vec(), b"71");
+        assert_eq!(Entry::new_str(b"k", b"12345").encoding(), "int");
+        assert_eq!(Entry::new_str(b"k", b"hello").encoding(), "embstr");
+        assert_eq!(Entry::new_str(b"k", &[b'x'; 45]).encoding(), "raw");
+        let mut e = Entry::new_str(b"k", b"7");
+        e.str_bytes_mut().unwrap().push(b'1');
+        assert_eq!(e.encoding(), "raw");
+        assert_eq!(e.str().unwrap().to_vec(), b"71");
     }
 
     #[test]
-    fn lru_bits_do_not_touch_flags() {
-        let mut e = Entry::new(b"k", Value::Str(Str::Int(1)));
-        e.meta = 0x5a;
-        e.set_lru(0xabcdef);
-        assert_eq!(e.lru(), 0xabcdef);
-        assert_eq!(e.meta & 0xff, 0x5a);
-        assert!(!e.set_expire_raw(Some(10)));
-        assert!(e.is_expired(10) && !e.is_expired(9));
+    fn lru_ttl_and_rebuilds_keep_everything() {
+        let long_key = vec![b'k'; 300]; // two-byte varint
+        for key in [&b"k"[..], &long_key[..]] {
+            for v in [
+                Value::Str(Str::Int(-5)),
+                Value::Str(Str::from_bytes(b"abc")),
+                Value::Str(Str::raw(b"r".to_vec())),
+            ] {
+                let mut e = Entry::new(key, v.clone());
+                e.set_lru(0xabcdef);
+                assert_eq!(e.lru(), 0xabcdef);
+                assert!(!e.set_expire_raw(Some(10)));
+                assert!(e.is_expired(10) && !e.is_expired(9));
+                assert_eq!(e.key(), key);
+                assert_eq!(e.value(), v);
+                assert_eq!(e.lru(), 0xabcdef);
+                assert!(e.set_expire_raw(Some(20)));
+                assert_eq!(e.expire_at(), Some(20));
+                assert!(e.set_expire_raw(None));
+                assert_eq!(e.expire_at(), None);
+                assert_eq!(e.value(), v);
+                assert_eq!(e.key(), key);
+            }
+        }
+    }
+
+    #[test]
+    fn ints_update_in_place_and_values_replace() {
+        let mut e = Entry::new_str(b"n", b"41");
+        e.set_int(42);
+        assert_eq!(e.str(), Some(StrRef::Int(42)));
+        e.set_value(Value::Str(Str::from_bytes(b"hello world")));
+        assert_eq!(e.str(), Some(StrRef::Bytes(b"hello world")));
+        e.set_int(1);
+        assert_eq!(e.str(), Some(StrRef::Int(1)));
+        let v = e.take_value();
+        assert_eq!(v, Value::Str(Str::Int(1)));
+    }
+
+    #[test]
+    fn compact_size_for_small_strings() {
+        let e = Entry::new_str(b"key:000000012345", &[b'x'; 32]);
+        assert_eq!(e.alloc_size(), 4 + 1 + 16 + 1 + 32);
+        assert!(e.memory_usage() < 70);
     }
 }

@@ -11,7 +11,7 @@ pub mod entry;
 pub mod expire;
 pub mod shard;
 
-pub use entry::{Entry, Str, Value};
+pub use entry::{Entry, Str, StrRef, Value};
 pub use shard::Shard;
 
 use parking_lot::{Mutex, MutexGuard};

@@ -25,7 +25,7 @@ pub enum Lookup<'a> {
 
 #[derive(Default)]
 pub struct Shard {
-    table: HashTable<Box<Entry>>,
+    table: HashTable<Entry>,
     volatile: usize,
     /// Keys deleted by lazy or active expiry since the last read of the
     /// counter (folded into the server's `expired_keys`).
@@ -47,24 +47,21 @@ impl Shard {
 
     /// Finds a key without applying expiry.
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.table
-            .find(key_hash(key), |e| e.key() == key)
-            .map(|b| &**b)
+        self.table.find(key_hash(key), |e| e.key() == key)
     }
 
     /// Finds a live key, deleting it first if its TTL has passed.
+    #[inline]
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let h = key_hash(key);
-        let expired = match self.table.find(h, |e| e.key() == key) {
-            None => return None,
-            Some(e) => e.is_expired(now_ms),
-        };
-        if expired {
-            self.remove_hashed(h, key);
+        let o = self.table.find_entry(h, |e| e.key() == key).ok()?;
+        if o.get().is_expired(now_ms) {
+            o.remove();
+            self.volatile -= 1;
             self.expired += 1;
             return None;
         }
-        self.table.find_mut(h, |e| e.key() == key).map(|b| &mut **b)
+        Some(o.into_mut())
     }
 
     /// Whether a live key exists (expiring it if due).
@@ -73,19 +70,12 @@ impl Shard {
     }
 
     /// Inserts or replaces a key with a value and TTL; returns the old entry.
-    pub fn insert(
-        &mut self,
-        key: &[u8],
-        value: Value,
-        expire_at: Option<u64>,
-    ) -> Option<Box<Entry>> {
-        let mut e = Box::new(Entry::new(key, value));
-        e.set_expire_raw(expire_at);
-        self.insert_entry(e)
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at: Option<u64>) -> Option<Entry> {
+        self.insert_entry(Entry::new_full(key, value, expire_at, 0))
     }
 
     /// Inserts a prepared entry, replacing any entry with the same key.
-    pub fn insert_entry(&mut self, e: Box<Entry>) -> Option<Box<Entry>> {
+    pub fn insert_entry(&mut self, e: Entry) -> Option<Entry> {
         let h = key_hash(e.key());
         if e.expire_at().is_some() {
             self.volatile += 1;
@@ -109,11 +99,11 @@ impl Shard {
     }
 
     /// Removes a key (live or not) and returns its entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Box<Entry>> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         self.remove_hashed(key_hash(key), key)
     }
 
-    fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<Box<Entry>> {
+    fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
         match self.table.find_entry(h, |e| e.key() == key) {
             Ok(o) => {
                 let (e, _) = o.remove();
@@ -151,7 +141,7 @@ impl Shard {
 
     /// Iterates over all entries, expired or not.
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.table.iter().map(|b| &**b)
+        self.table.iter()
     }
 
     /// Deletes every expired key; returns (examined, deleted). Used by the
@@ -182,7 +172,7 @@ impl Shard {
             return None;
         }
         let i = rng.gen_range(0..n);
-        self.table.iter().nth(i).map(|b| &**b)
+        self.table.iter().nth(i)
     }
 }
 

@@ -159,7 +159,8 @@ impl Server {
         if let Some(v) = w.get_mut(&(db, key.to_vec())) {
             let before = v.len();
             v.retain(|h| h.id != client);
-            self.watch_count.fetch_sub(before - v.len(), Ordering::SeqCst);
+            self.watch_count
+                .fetch_sub(before - v.len(), Ordering::SeqCst);
             if v.is_empty() {
                 w.remove(&(db, key.to_vec()));
             }
@@ -176,13 +177,15 @@ impl Server {
         match (db, key) {
             (Some(d), Some(k)) => {
                 if let Some(v) = w.get(&(d, k.to_vec())) {
-                    v.iter().for_each(|h| h.watch_dirty.store(true, Ordering::SeqCst));
+                    v.iter()
+                        .for_each(|h| h.watch_dirty.store(true, Ordering::SeqCst));
                 }
             }
             _ => {
                 for ((d, _), v) in w.iter() {
                     if db.is_none_or(|x| x == *d) {
-                        v.iter().for_each(|h| h.watch_dirty.store(true, Ordering::SeqCst));
+                        v.iter()
+                            .for_each(|h| h.watch_dirty.store(true, Ordering::SeqCst));
                     }
                 }
             }

@@ -15,7 +15,11 @@ pub struct Server {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Server {
@@ -24,7 +28,14 @@ impl Server {
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(env!("CARGO_BIN_EXE_lodestone"))
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--enable-debug-command", "yes"])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--enable-debug-command",
+                    "yes",
+                ])
                 .args(args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -51,7 +62,10 @@ impl Server {
     }
 
     pub fn client(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
     }
 
     /// A raw TCP connection for protocol-level tests.
@@ -112,7 +126,12 @@ impl Raw {
     pub fn roundtrip(&mut self, req: &[u8], expect: &[u8]) {
         self.send(req);
         let got = self.read_exact_n(expect.len());
-        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(expect), "request {:?}", String::from_utf8_lossy(req));
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expect),
+            "request {:?}",
+            String::from_utf8_lossy(req)
+        );
     }
 
     /// Reads until the connection closes (or the timeout passes).
