@@ -272,10 +272,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
             o.push_str("# Stats\r\n");
             line!("total_connections_received:{}", g(&st.total_connections));
-            line!("total_commands_processed:{}", g(&st.total_commands));
+            line!("total_commands_processed:{}", st.total_commands.get());
             line!("instantaneous_ops_per_sec:0");
-            line!("total_net_input_bytes:{}", g(&st.net_input_bytes));
-            line!("total_net_output_bytes:{}", g(&st.net_output_bytes));
+            line!("total_net_input_bytes:{}", st.net_input_bytes.get());
+            line!("total_net_output_bytes:{}", st.net_output_bytes.get());
             line!("total_net_repl_input_bytes:0");
             line!("total_net_repl_output_bytes:0");
             line!("instantaneous_input_kbps:0.00");
@@ -292,8 +292,8 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("evicted_clients:0");
             line!("total_eviction_exceeded_time:0");
             line!("current_eviction_exceeded_time:0");
-            line!("keyspace_hits:{}", g(&st.keyspace_hits));
-            line!("keyspace_misses:{}", g(&st.keyspace_misses));
+            line!("keyspace_hits:{}", st.keyspace_hits.get());
+            line!("keyspace_misses:{}", st.keyspace_misses.get());
             line!("pubsub_channels:0");
             line!("pubsub_patterns:0");
             line!("pubsubshard_channels:0");
@@ -373,13 +373,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
         "commandstats" => {
             o.push_str("# Commandstats\r\n");
             for c in &srv.commands.cmds {
-                let calls = c.stats.calls.load(Ordering::Relaxed);
-                let rejected = c.stats.rejected.load(Ordering::Relaxed);
-                let failed = c.stats.failed.load(Ordering::Relaxed);
+                let (calls, usec, rejected, failed) = c.stats.totals();
                 if calls == 0 && rejected == 0 && failed == 0 {
                     continue;
                 }
-                let usec = c.stats.usec.load(Ordering::Relaxed);
                 let per = if calls > 0 {
                     usec as f64 / calls as f64
                 } else {

@@ -407,12 +407,14 @@ fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
         p.until_ms = p.until_ms.max(until);
         p.write_only = p.write_only && write_only;
     }
+    ctx.srv.pause_until.store(p.until_ms, Ordering::SeqCst);
     drop(p);
     ctx.ok();
 }
 
 fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) {
     *ctx.srv.pause.lock() = Default::default();
+    ctx.srv.pause_until.store(0, Ordering::SeqCst);
     ctx.srv.broadcast(|| WorkerMsg::Unpause);
     ctx.ok();
 }

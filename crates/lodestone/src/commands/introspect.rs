@@ -265,7 +265,7 @@ fn getkeys_positions<'t>(ctx: &mut Ctx<'t>, argv: &[&[u8]]) -> Option<(&'t Comma
         ctx.error("ERR Invalid number of arguments specified for command");
         return None;
     }
-    let pos = c.key_positions(args.len());
+    let pos: Vec<usize> = c.key_positions(args.len()).collect();
     if pos.is_empty() {
         ctx.error("ERR The command has no key arguments");
         return None;

@@ -3,7 +3,7 @@
 //! TOUCH, OBJECT, DBSIZE, FLUSHDB/FLUSHALL, SWAPDB and SELECT.
 
 use super::strings::{lookup, lru_clock};
-use super::{all_shards, err, Ctx, Handler, LockSet};
+use super::{all_shards, err, Ctx, Handler, LockSet, ShardList};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
 use crate::server::Server;
 use rand::Rng;
@@ -78,7 +78,7 @@ fn move_locks(argv: &[&[u8]], db: usize, srv: &Server) -> LockSet {
     if let Some(dst) = parse_db(argv[2], srv) {
         v.push((dst as u32, s));
     }
-    LockSet::Shards(v)
+    LockSet::Shards(v.into_iter().collect())
 }
 
 fn copy_locks(argv: &[&[u8]], db: usize, srv: &Server) -> LockSet {
@@ -92,7 +92,7 @@ fn copy_locks(argv: &[&[u8]], db: usize, srv: &Server) -> LockSet {
         }
         i += 1;
     }
-    LockSet::Shards(vec![
+    LockSet::Shards(smallvec::smallvec![
         (db as u32, shard_of(argv[1]) as u32),
         (dst_db as u32, shard_of(argv[2]) as u32),
     ])
@@ -103,9 +103,9 @@ fn swapdb_locks(argv: &[&[u8]], _: usize, srv: &Server) -> LockSet {
         (Some(a), Some(b)) => {
             let mut v = all_shards(a);
             v.extend(all_shards(b));
-            LockSet::Shards(v)
+            LockSet::Shards(v.into_iter().collect())
         }
-        _ => LockSet::Shards(Vec::new()),
+        _ => LockSet::Shards(ShardList::new()),
     }
 }
 

@@ -119,10 +119,13 @@ pub struct KeyRange {
     pub step: i32,
 }
 
+/// A short list of shards, on the stack for the common cases.
+pub type ShardList = smallvec::SmallVec<[ShardId; 4]>;
+
 /// Which shards a command needs, computed before it runs.
 pub enum LockSet {
     /// These shards (possibly none).
-    Shards(Vec<ShardId>),
+    Shards(ShardList),
     /// The command walks whole databases: outside a transaction it locks
     /// shards one at a time itself; inside one, everything is locked.
     All,
@@ -154,22 +157,22 @@ impl Command {
     }
 
     /// The positions of this command's keys in `argv`.
-    pub fn key_positions(&self, argc: usize) -> Vec<usize> {
-        let Some(k) = self.keys else {
-            return Vec::new();
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, last, step) = match self.keys {
+            Some(k) => (
+                k.first,
+                if k.last < 0 {
+                    argc as i32 + k.last
+                } else {
+                    k.last
+                },
+                k.step.max(1),
+            ),
+            None => (1, 0, 1),
         };
-        let last = if k.last < 0 {
-            argc as i32 + k.last
-        } else {
-            k.last
-        };
-        let mut out = Vec::new();
-        let mut i = k.first;
-        while i <= last && (i as usize) < argc {
-            out.push(i as usize);
-            i += k.step.max(1);
-        }
-        out
+        (first..=last.min(argc as i32 - 1))
+            .step_by(step as usize)
+            .map(|i| i as usize)
     }
 
     /// Name as Redis prints it in errors and stats: `config|get`.
@@ -419,6 +422,10 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     /// True while EXEC runs its queue (some commands behave differently).
     pub in_exec: bool,
+    /// When the current command started. `run_command` advances it to the
+    /// command's end, which is the next command's start: one clock read
+    /// per command.
+    pub clock: std::time::Instant,
 }
 
 impl<'a> Ctx<'a> {
@@ -494,7 +501,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
             ctx.client.multi_error = true;
         }
         ctx.error(msg);
-        cmd.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        cmd.stats.local().rejected.fetch_add(1, Ordering::Relaxed);
         srv.stats.error(msg.as_bytes());
     };
     if !arity_ok(cmd, argv.len()) {
@@ -533,7 +540,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// Executes a resolved, checked command: locks, runs, unlocks, counts.
 pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: usize) {
     let srv = ctx.srv;
-    let start = std::time::Instant::now();
+    let start = ctx.clock;
     let handler = cmd.handler.expect("resolved commands have handlers");
     ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
     if !ctx.locks.holds_any() {
@@ -547,12 +554,15 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         handler(ctx, argv);
         touch_watched_keys(ctx, cmd, argv);
     }
-    let us = start.elapsed().as_micros() as u64;
-    cmd.stats.calls.fetch_add(1, Ordering::Relaxed);
-    cmd.stats.usec.fetch_add(us, Ordering::Relaxed);
-    srv.stats.total_commands.fetch_add(1, Ordering::Relaxed);
+    let end = std::time::Instant::now();
+    ctx.clock = end;
+    let us = end.duration_since(start).as_micros() as u64;
+    let counters = cmd.stats.local();
+    counters.calls.fetch_add(1, Ordering::Relaxed);
+    counters.usec.fetch_add(us, Ordering::Relaxed);
+    srv.stats.total_commands.add(1);
     if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
-        cmd.stats.failed.fetch_add(1, Ordering::Relaxed);
+        counters.failed.fetch_add(1, Ordering::Relaxed);
         let end = ctx.out[reply_start..]
             .iter()
             .position(|&c| c == b'\r')
@@ -625,9 +635,9 @@ mod tests {
         let get = t.lookup(b"GeT").unwrap();
         assert_eq!(get.arity, 2);
         assert!(get.has(flags::READONLY | flags::FAST));
-        assert_eq!(get.key_positions(2), vec![1]);
+        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
         let mset = t.lookup(b"mset").unwrap();
-        assert_eq!(mset.key_positions(5), vec![1, 3]);
+        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
         assert!(t.resolve(&[b"config", b"get", b"x"]).unwrap().name == "config|get");
         assert_eq!(
             t.resolve(&[b"config", b"nope"]).err().unwrap(),

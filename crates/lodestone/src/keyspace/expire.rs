@@ -16,6 +16,9 @@ pub static ACTIVE_EXPIRE_ENABLED: AtomicBool = AtomicBool::new(true);
 
 static CURSOR: AtomicUsize = AtomicUsize::new(0);
 
+/// Shards one call may visit.
+const MAX_VISITS: usize = 2048;
+
 /// Runs one slice of the active expiry sweep. Returns keys deleted.
 pub fn active_expire_cycle(ks: &Keyspace, now_ms: u64, hz: u32, workers: usize) -> usize {
     if !ACTIVE_EXPIRE_ENABLED.load(Ordering::Relaxed) {
@@ -26,7 +29,9 @@ pub fn active_expire_cycle(ks: &Keyspace, now_ms: u64, hz: u32, workers: usize) 
     let total = ks.db_count() * SHARDS;
     let start = Instant::now();
     let mut deleted = 0;
-    for visited in 0..total {
+    // Visiting a shard costs a try-lock even when it holds no TTL'd key:
+    // bound the visits per call so idle servers stay idle.
+    for visited in 0..total.min(MAX_VISITS) {
         let pos = CURSOR.fetch_add(1, Ordering::Relaxed) % total;
         let (db, sh) = (pos / SHARDS, pos % SHARDS);
         if let Some(mut shard) = ks.db(db).shard(sh).try_lock() {

@@ -11,10 +11,9 @@ use std::hash::BuildHasher;
 /// The hasher for keys inside a shard's table.
 #[inline]
 pub fn key_hash(key: &[u8]) -> u64 {
-    static STATE: std::sync::OnceLock<foldhash::fast::FixedState> = std::sync::OnceLock::new();
-    STATE
-        .get_or_init(|| foldhash::fast::FixedState::with_seed(0x6c6f_6465_7374_6f6e))
-        .hash_one(key)
+    static STATE: foldhash::fast::FixedState =
+        foldhash::fast::FixedState::with_seed(0x6c6f_6465_7374_6f6e);
+    STATE.hash_one(key)
 }
 
 /// What a lookup found for a key, once expiry has been applied.

@@ -61,6 +61,8 @@ pub struct Server {
     pub run_id: String,
     pub shutdown: AtomicBool,
     pub pause: Mutex<Pause>,
+    /// `pause.until_ms`, readable without the lock on every command.
+    pub pause_until: AtomicU64,
     pub executable: String,
     pub config_file: Option<String>,
     pub tcp_port: AtomicUsize,
@@ -118,6 +120,7 @@ impl Server {
             run_id,
             shutdown: AtomicBool::new(false),
             pause: Mutex::new(Pause::default()),
+            pause_until: AtomicU64::new(0),
             executable,
             config_file,
             tcp_port: AtomicUsize::new(port),

@@ -36,6 +36,8 @@ struct Conn {
     parser: Parser,
     /// Input is waiting because of CLIENT PAUSE.
     paused: bool,
+    /// Registered for WRITABLE because a write would have blocked.
+    want_write: bool,
 }
 
 /// The addresses to listen on, from the `bind` parameter.
@@ -263,11 +265,7 @@ impl Worker {
             if self
                 .poll
                 .registry()
-                .register(
-                    &mut stream,
-                    Token(token),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
+                .register(&mut stream, Token(token), Interest::READABLE)
                 .is_err()
             {
                 continue;
@@ -301,6 +299,7 @@ impl Worker {
                     out_pos: 0,
                     parser: Parser::new(),
                     paused: false,
+                    want_write: false,
                 },
             );
         }
@@ -330,6 +329,11 @@ impl Worker {
                 Ok(n) => {
                     unsafe { c.inbuf.set_len(len + n) };
                     got += n;
+                    // A short read drained the socket: skip the read that
+                    // would only say EAGAIN (new data brings a new edge).
+                    if n < cap - len {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -344,10 +348,7 @@ impl Worker {
             }
         }
         if got > 0 {
-            self.srv
-                .stats
-                .net_input_bytes
-                .fetch_add(got as u64, Ordering::Relaxed);
+            self.srv.stats.net_input_bytes.add(got as u64);
             c.client
                 .handle
                 .last_interaction_ms
@@ -407,7 +408,9 @@ impl Worker {
             locks: Locks::new(&srv.keyspace),
             now_ms: now_ms(),
             in_exec: false,
+            clock: Instant::now(),
         };
+        let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
         *paused = false;
         while !ctx.client.close_after_reply {
@@ -432,8 +435,8 @@ impl Worker {
                         *in_pos += req.consumed;
                         continue;
                     }
-                    ctx.now_ms = now_ms();
-                    if srv.pause.lock().until_ms > ctx.now_ms
+                    ctx.now_ms = base_ms + ctx.clock.duration_since(clock_base).as_millis() as u64;
+                    if srv.pause_until.load(Ordering::Relaxed) > ctx.now_ms
                         && must_wait_for_pause(srv, &argv, ctx.now_ms)
                     {
                         *paused = true;
@@ -476,10 +479,7 @@ impl Worker {
                 Ok(0) => break,
                 Ok(n) => {
                     c.out_pos += n;
-                    self.srv
-                        .stats
-                        .net_output_bytes
-                        .fetch_add(n as u64, Ordering::Relaxed);
+                    self.srv.stats.net_output_bytes.add(n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -488,6 +488,21 @@ impl Worker {
                     return;
                 }
             }
+        }
+        let pending = c.out_pos < c.outbuf.len();
+        if pending != c.want_write {
+            // Ask for WRITABLE only while replies are waiting: edge-triggered
+            // writable events would otherwise fire on every ACK.
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let _ = self
+                .poll
+                .registry()
+                .reregister(&mut c.stream, Token(token), interest);
+            c.want_write = pending;
         }
         if c.out_pos == c.outbuf.len() {
             c.outbuf.clear();

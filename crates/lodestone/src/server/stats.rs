@@ -9,15 +9,73 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Number of stripes of a [`Striped`] value. Threads beyond this share.
+const STRIPES: usize = 16;
+
+thread_local! {
+    static STRIPE: usize = {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        (NEXT.fetch_add(1, Ordering::Relaxed) as usize) % STRIPES
+    };
+}
+
+/// A value kept once per thread stripe, each on its own cache line, so
+/// that threads bumping hot counters never share a line. Readers sum.
+pub struct Striped<T> {
+    stripes: Box<[Padded<T>]>,
+}
+
+#[repr(align(64))]
+#[derive(Default)]
+struct Padded<T>(T);
+
+impl<T: Default> Default for Striped<T> {
+    fn default() -> Self {
+        Striped {
+            stripes: (0..STRIPES).map(|_| Padded::default()).collect(),
+        }
+    }
+}
+
+impl<T> Striped<T> {
+    /// This thread's stripe.
+    #[inline]
+    pub fn local(&self) -> &T {
+        &self.stripes[STRIPE.with(|s| *s)].0
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &T> {
+        self.stripes.iter().map(|p| &p.0)
+    }
+}
+
+/// A striped event counter.
+pub type Counter = Striped<AtomicU64>;
+
+impl Striped<AtomicU64> {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.local().fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.all().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    pub fn reset(&self) {
+        self.all().for_each(|c| c.store(0, Ordering::Relaxed));
+    }
+}
+
 #[derive(Default)]
 pub struct Stats {
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
-    pub total_commands: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
+    pub total_commands: Counter,
+    pub net_input_bytes: Counter,
+    pub net_output_bytes: Counter,
+    pub keyspace_hits: Counter,
+    pub keyspace_misses: Counter,
     pub expired_keys: AtomicU64,
     pub evicted_keys: AtomicU64,
     pub total_error_replies: AtomicU64,
@@ -28,11 +86,12 @@ pub struct Stats {
 }
 
 impl Stats {
+    #[inline]
     pub fn hit(&self, found: bool) {
         if found {
-            self.keyspace_hits.fetch_add(1, Ordering::Relaxed);
+            self.keyspace_hits.add(1);
         } else {
-            self.keyspace_misses.fetch_add(1, Ordering::Relaxed);
+            self.keyspace_misses.add(1);
         }
     }
 
@@ -55,13 +114,17 @@ impl Stats {
 
     pub fn reset(&self) {
         for c in [
-            &self.total_connections,
-            &self.rejected_connections,
             &self.total_commands,
             &self.net_input_bytes,
             &self.net_output_bytes,
             &self.keyspace_hits,
             &self.keyspace_misses,
+        ] {
+            c.reset();
+        }
+        for c in [
+            &self.total_connections,
+            &self.rejected_connections,
             &self.expired_keys,
             &self.evicted_keys,
             &self.total_error_replies,
@@ -75,21 +138,38 @@ impl Stats {
     }
 }
 
-/// Per-command counters for INFO commandstats.
+/// One stripe of a command's counters for INFO commandstats.
 #[derive(Default)]
-pub struct CommandStats {
+pub struct CommandCounters {
     pub calls: AtomicU64,
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
 }
 
-impl CommandStats {
+/// Per-command counters, striped by thread.
+pub type CommandStats = Striped<CommandCounters>;
+
+impl Striped<CommandCounters> {
+    /// (calls, usec, rejected, failed) summed over stripes.
+    pub fn totals(&self) -> (u64, u64, u64, u64) {
+        self.all().fold((0, 0, 0, 0), |t, c| {
+            (
+                t.0 + c.calls.load(Ordering::Relaxed),
+                t.1 + c.usec.load(Ordering::Relaxed),
+                t.2 + c.rejected.load(Ordering::Relaxed),
+                t.3 + c.failed.load(Ordering::Relaxed),
+            )
+        })
+    }
+
     pub fn reset(&self) {
-        self.calls.store(0, Ordering::Relaxed);
-        self.usec.store(0, Ordering::Relaxed);
-        self.rejected.store(0, Ordering::Relaxed);
-        self.failed.store(0, Ordering::Relaxed);
+        for c in self.all() {
+            c.calls.store(0, Ordering::Relaxed);
+            c.usec.store(0, Ordering::Relaxed);
+            c.rejected.store(0, Ordering::Relaxed);
+            c.failed.store(0, Ordering::Relaxed);
+        }
     }
 }
 
