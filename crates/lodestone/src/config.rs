@@ -632,6 +632,15 @@ pub struct Hot {
     pub slowlog_slower_than: Id,
     pub slowlog_max_len: Id,
     pub maxmemory: Id,
+    pub hash_max_listpack_entries: Id,
+    pub hash_max_listpack_value: Id,
+    pub set_max_intset_entries: Id,
+    pub set_max_listpack_entries: Id,
+    pub set_max_listpack_value: Id,
+    pub zset_max_listpack_entries: Id,
+    pub zset_max_listpack_value: Id,
+    pub list_max_listpack_size: Id,
+    pub list_compress_depth: Id,
 }
 
 pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
@@ -646,6 +655,15 @@ pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
     slowlog_slower_than: id("slowlog-log-slower-than"),
     slowlog_max_len: id("slowlog-max-len"),
     maxmemory: id("maxmemory"),
+    hash_max_listpack_entries: id("hash-max-listpack-entries"),
+    hash_max_listpack_value: id("hash-max-listpack-value"),
+    set_max_intset_entries: id("set-max-intset-entries"),
+    set_max_listpack_entries: id("set-max-listpack-entries"),
+    set_max_listpack_value: id("set-max-listpack-value"),
+    zset_max_listpack_entries: id("zset-max-listpack-entries"),
+    zset_max_listpack_value: id("zset-max-listpack-value"),
+    list_max_listpack_size: id("list-max-listpack-size"),
+    list_compress_depth: id("list-compress-depth"),
 });
 
 impl Default for Config {

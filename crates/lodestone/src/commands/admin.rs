@@ -1,7 +1,7 @@
 //! Server administration: INFO, CONFIG, TIME, LASTSAVE, DEBUG, SHUTDOWN,
 //! SLOWLOG, MEMORY and LOLWUT.
 
-use super::{err, Ctx, Handler};
+use super::{err, Ctx, Handler, Registry};
 use crate::config::{self, SetError, HOT};
 use crate::keyspace::Value;
 use crate::server::{now_us, Server};
@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use strutil::parse_i64;
 
-pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+pub fn register(r: &mut Registry) {
+    let v = &mut r.handlers;
     v.extend_from_slice(&[
         ("info", info as Handler),
         ("config|get", config_get),
@@ -539,9 +540,7 @@ fn lastsave(ctx: &mut Ctx, _argv: &[&[u8]]) {
 fn key_digest(key: &[u8], value: &Value, expire: Option<u64>) -> [u8; 20] {
     let mut h = sha1_smol::Sha1::new();
     h.update(key);
-    match value {
-        Value::Str(s) => s.with_bytes(|b| h.update(b)),
-    }
+    value.digest(&mut h);
     if let Some(t) = expire {
         h.update(b"!!expire!!");
         h.update(&t.to_le_bytes());

@@ -1,13 +1,14 @@
 //! Connection commands: PING, ECHO, QUIT, RESET, AUTH, HELLO and CLIENT.
 
-use super::{err, Ctx, Handler};
+use super::{err, Ctx, Handler, Registry};
 use crate::server::client::ReplyMode;
 use crate::server::WorkerMsg;
 use resp::Proto;
 use std::sync::atomic::Ordering;
 use strutil::parse_i64;
 
-pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+pub fn register(r: &mut Registry) {
+    let v = &mut r.handlers;
     v.extend_from_slice(&[
         ("ping", ping as Handler),
         ("echo", echo),

@@ -1,10 +1,11 @@
 //! COMMAND and its subcommands, built from the command table, plus the
 //! shared HELP reply format.
 
-use super::{arity_ok, flags, Command, Ctx, Handler, ACL_CATEGORIES};
+use super::{arity_ok, flags, Command, Ctx, Handler, Registry, ACL_CATEGORIES};
 use resp::Reply;
 
-pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+pub fn register(r: &mut Registry) {
+    let v = &mut r.handlers;
     v.extend_from_slice(&[
         ("command", command as Handler),
         ("command|count", command_count),
@@ -265,7 +266,7 @@ fn getkeys_positions<'t>(ctx: &mut Ctx<'t>, argv: &[&[u8]]) -> Option<(&'t Comma
         ctx.error("ERR Invalid number of arguments specified for command");
         return None;
     }
-    let pos: Vec<usize> = c.key_positions(args.len()).collect();
+    let pos: Vec<usize> = c.key_positions_of(args).to_vec();
     if pos.is_empty() {
         ctx.error("ERR The command has no key arguments");
         return None;

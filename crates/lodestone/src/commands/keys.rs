@@ -3,13 +3,15 @@
 //! TOUCH, OBJECT, DBSIZE, FLUSHDB/FLUSHALL, SWAPDB and SELECT.
 
 use super::strings::{lookup, lru_clock};
-use super::{all_shards, err, Ctx, Handler, LockSet, ShardList};
+use super::{all_shards, err, Ctx, Handler, LockFn, LockSet, Registry, ShardList};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
 use crate::server::Server;
 use rand::Rng;
 use strutil::{glob_match, parse_i64};
 
-pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+pub fn register(r: &mut Registry) {
+    locksets(&mut r.locksets);
+    let v = &mut r.handlers;
     v.extend_from_slice(&[
         ("del", del as Handler),
         ("unlink", del),
@@ -45,10 +47,8 @@ pub fn register(v: &mut Vec<(&'static str, Handler)>) {
     ]);
 }
 
-type LockFn = fn(&[&[u8]], usize, &Server) -> LockSet;
-
 /// Commands whose shards do not follow from their key positions.
-pub fn locksets(v: &mut Vec<(&'static str, LockFn)>) {
+fn locksets(v: &mut Vec<(&'static str, LockFn)>) {
     v.extend_from_slice(&[
         ("keys", whole_db as LockFn),
         ("scan", whole_db),

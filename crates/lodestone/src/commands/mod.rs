@@ -8,12 +8,16 @@
 
 pub mod admin;
 pub mod connection;
+pub mod hashes;
 pub mod introspect;
 pub mod keys;
+pub mod lists;
 pub mod scripting;
+pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod zsets;
 
 use crate::keyspace::{shard_of, Locks, ShardId, SHARDS};
 use crate::server::client::{Client, ReplyMode};
@@ -25,6 +29,24 @@ use std::sync::atomic::Ordering;
 
 /// A command handler. `argv[0]` is the command name as the client sent it.
 pub type Handler = fn(&mut Ctx, &[&[u8]]);
+
+/// Overrides a command's lock set (see [`LockSet`]).
+pub type LockFn = fn(&[&[u8]], usize, &Server) -> LockSet;
+
+/// Finds the key positions of a command whose keys move (ZUNIONSTORE's
+/// numkeys, LMPOP, SORT ... STORE). Returns None when the arguments are
+/// malformed (the handler then replies with the proper error).
+pub type KeysFn = fn(&[&[u8]]) -> Option<Vec<usize>>;
+
+/// What a command family registers: its metadata rows (same columns as
+/// [`table::TABLE`]), handlers, and any lock-set or key-finding overrides.
+#[derive(Default)]
+pub struct Registry {
+    pub tables: Vec<&'static str>,
+    pub handlers: Vec<(&'static str, Handler)>,
+    pub locksets: Vec<(&'static str, LockFn)>,
+    pub keys: Vec<(&'static str, KeysFn)>,
+}
 
 /// Command flags, as COMMAND INFO names them.
 pub mod flags {
@@ -145,7 +167,9 @@ pub struct Command {
     pub summary: String,
     pub handler: Option<Handler>,
     /// Overrides the key-derived lock set (MOVE, SWAPDB, KEYS, ...).
-    pub lockset: Option<fn(&[&[u8]], usize, &Server) -> LockSet>,
+    pub lockset: Option<LockFn>,
+    /// Finds keys for commands with movable keys.
+    pub keys_fn: Option<KeysFn>,
     pub subcommands: Vec<usize>,
     pub parent: Option<usize>,
     pub stats: CommandStats,
@@ -157,6 +181,18 @@ impl Command {
     }
 
     /// The positions of this command's keys in `argv`.
+    pub fn key_positions_of(&self, argv: &[&[u8]]) -> smallvec::SmallVec<[usize; 4]> {
+        if let Some(f) = self.keys_fn {
+            return f(argv)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|&i| i < argv.len())
+                .collect();
+        }
+        self.key_positions(argv.len()).collect()
+    }
+
+    /// Positions from the fixed first/last/step spec only.
     pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
         let (first, last, step) = match self.keys {
             Some(k) => (
@@ -187,29 +223,34 @@ pub struct CommandTable {
     by_name: HashMap<Vec<u8>, usize>,
 }
 
-/// Registers the handlers of every family.
-fn handlers() -> Vec<(&'static str, Handler)> {
-    let mut v = Vec::new();
-    strings::register(&mut v);
-    keys::register(&mut v);
-    connection::register(&mut v);
-    admin::register(&mut v);
-    introspect::register(&mut v);
-    transactions::register(&mut v);
-    scripting::register(&mut v);
-    v
-}
-
-fn locksets() -> Vec<(&'static str, fn(&[&[u8]], usize, &Server) -> LockSet)> {
-    let mut v = Vec::new();
-    keys::locksets(&mut v);
-    v
+/// Collects what every family registers.
+fn registry() -> Registry {
+    let mut r = Registry::default();
+    r.tables.push(table::TABLE);
+    strings::register(&mut r);
+    keys::register(&mut r);
+    connection::register(&mut r);
+    admin::register(&mut r);
+    introspect::register(&mut r);
+    transactions::register(&mut r);
+    scripting::register(&mut r);
+    hashes::register(&mut r);
+    lists::register(&mut r);
+    sets::register(&mut r);
+    zsets::register(&mut r);
+    r
 }
 
 impl CommandTable {
     pub fn build() -> CommandTable {
+        let reg = registry();
         let mut cmds: Vec<Command> = Vec::new();
-        for line in table::TABLE.lines().filter(|l| !l.trim().is_empty()) {
+        for line in reg
+            .tables
+            .iter()
+            .flat_map(|t| t.lines())
+            .filter(|l| !l.trim().is_empty())
+        {
             let mut f: Vec<&str> = line.split('|').collect();
             let name = if f.len() == 9 {
                 let n = format!("{}|{}", f[0], f[1]);
@@ -283,6 +324,7 @@ impl CommandTable {
                 summary: f[6].to_string(),
                 handler: None,
                 lockset: None,
+                keys_fn: None,
                 subcommands: Vec::new(),
                 parent: None,
                 stats: CommandStats::default(),
@@ -299,14 +341,19 @@ impl CommandTable {
                 cmds[i].parent = Some(p);
             }
         }
-        for (name, h) in handlers() {
+        for (name, h) in reg.handlers {
             let id = *by_name
                 .get(name.as_bytes())
                 .unwrap_or_else(|| panic!("handler for unknown command {name}"));
             cmds[id].handler = Some(h);
         }
-        for (name, l) in locksets() {
+        for (name, l) in reg.locksets {
             cmds[by_name[name.as_bytes()]].lockset = Some(l);
+        }
+        for (name, k) in reg.keys {
+            let c = &mut cmds[by_name[name.as_bytes()]];
+            c.keys_fn = Some(k);
+            c.flags |= flags::MOVABLE_KEYS;
         }
         CommandTable { cmds, by_name }
     }
@@ -460,7 +507,7 @@ pub fn lockset_for(srv: &Server, cmd: &Command, argv: &[&[u8]], db: usize) -> Lo
     if let Some(f) = cmd.lockset {
         return f(argv, db, srv);
     }
-    let pos = cmd.key_positions(argv.len());
+    let pos = cmd.key_positions_of(argv);
     LockSet::Shards(
         pos.into_iter()
             .map(|i| (db as u32, shard_of(argv[i]) as u32))
@@ -601,7 +648,7 @@ fn touch_watched_keys(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
         srv.touch_watched(None, None);
         return;
     }
-    for p in cmd.key_positions(argv.len()) {
+    for p in cmd.key_positions_of(argv) {
         srv.touch_watched(Some(ctx.client.db), Some(argv[p]));
     }
 }

@@ -1,9 +1,10 @@
 //! Scripting and functions. Only FUNCTION FLUSH exists so far: there are
 //! no function libraries yet, so flushing has nothing to delete.
 
-use super::{err, Ctx, Handler};
+use super::{err, Ctx, Handler, Registry};
 
-pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+pub fn register(r: &mut Registry) {
+    let v = &mut r.handlers;
     v.push(("function|flush", function_flush as Handler));
 }
 

@@ -1,12 +1,13 @@
 //! The string family (Redis's `t_string.c`): GET, SET and its variants,
 //! counters, ranges, APPEND and LCS.
 
-use super::{err, Ctx, Handler};
+use super::{err, Ctx, Handler, Registry};
 use crate::keyspace::{Entry, Shard, Str, StrRef, Value};
 use resp::Reply;
 use strutil::{parse_i64, LongDouble};
 
-pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+pub fn register(r: &mut Registry) {
+    let v = &mut r.handlers;
     v.extend_from_slice(&[
         ("get", get as Handler),
         ("set", set),

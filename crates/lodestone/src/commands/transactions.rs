@@ -8,12 +8,13 @@
 //! threads. A write command marks watchers of its keys dirty while it
 //! still holds its shard locks, which is what makes the WATCH check exact.
 
-use super::{lockset_for, run_command, Ctx, Handler, LockSet};
+use super::{lockset_for, run_command, Ctx, Handler, LockSet, Registry};
 use crate::keyspace::{shard_of, ShardId};
 use crate::server::client::Queued;
 use std::sync::atomic::Ordering;
 
-pub fn register(v: &mut Vec<(&'static str, Handler)>) {
+pub fn register(r: &mut Registry) {
+    let v = &mut r.handlers;
     v.extend_from_slice(&[
         ("multi", multi as Handler),
         ("exec", exec),

@@ -13,6 +13,7 @@
 //! and collections live behind the HEAP pointer, so appends stay amortized
 //! O(1). Everything outside this file goes through the accessors.
 
+use super::types::{hash::HashValue, list::ListValue, set::SetValue, zset::ZSetValue};
 use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::NonNull;
 
@@ -103,10 +104,15 @@ impl Str {
     }
 }
 
-/// A value of any Redis type. Collections are added by their own modules.
+/// A value of any Redis type. Each collection type lives in its own
+/// module under `keyspace::types`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Str),
+    List(ListValue),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -114,6 +120,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -121,6 +131,34 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(v) => v.encoding(),
+            Value::Hash(v) => v.encoding(),
+            Value::Set(v) => v.encoding(),
+            Value::ZSet(v) => v.encoding(),
+        }
+    }
+
+    /// Feeds the value into a DEBUG DIGEST hasher (type tag first).
+    pub fn digest(&self, h: &mut sha1_smol::Sha1) {
+        h.update(self.type_name().as_bytes());
+        match self {
+            Value::Str(s) => s.with_bytes(|b| h.update(b)),
+            Value::List(v) => v.digest(h),
+            Value::Hash(v) => v.digest(h),
+            Value::Set(v) => v.digest(h),
+            Value::ZSet(v) => v.digest(h),
+        }
+    }
+
+    /// Approximate heap bytes owned by the value (MEMORY USAGE).
+    pub fn memory_usage(&self) -> usize {
+        match self {
+            Value::Str(Str::Int(_)) => 0,
+            Value::Str(Str::Bytes { data, .. }) => data.capacity(),
+            Value::List(v) => v.memory_usage(),
+            Value::Hash(v) => v.memory_usage(),
+            Value::Set(v) => v.memory_usage(),
+            Value::ZSet(v) => v.memory_usage(),
         }
     }
 }
@@ -435,7 +473,6 @@ impl Entry {
                 _ => match self.heap() {
                     Value::Str(Str::Int(n)) => Some(StrRef::Int(*n)),
                     Value::Str(Str::Bytes { data, .. }) => Some(StrRef::Bytes(data)),
-                    #[allow(unreachable_patterns)]
                     _ => None,
                 },
             }
@@ -522,7 +559,6 @@ impl Entry {
         }
         match self.heap_value_mut()? {
             Value::Str(s) => Some(s.make_raw()),
-            #[allow(unreachable_patterns)]
             _ => None,
         }
     }

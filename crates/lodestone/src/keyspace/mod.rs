@@ -10,9 +10,11 @@
 pub mod entry;
 pub mod expire;
 pub mod shard;
+pub mod types;
 
 pub use entry::{Entry, Str, StrRef, Value};
 pub use shard::Shard;
+pub use types::{hash::HashValue, list::ListValue, set::SetValue, zset::ZSetValue};
 
 use parking_lot::{Mutex, MutexGuard};
 

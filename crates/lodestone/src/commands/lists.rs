@@ -1,0 +1,10 @@
+//! The list family. PLACEHOLDER: its commands land with the collections work.
+
+use super::Registry;
+
+/// Metadata rows for this family, in [`super::table::TABLE`]'s format.
+pub const TABLE: &str = "";
+
+pub fn register(r: &mut Registry) {
+    r.tables.push(TABLE);
+}
