@@ -192,7 +192,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("maxclients:{}", srv.config.num(HOT.maxclients));
             line!("client_recent_max_input_buffer:0");
             line!("client_recent_max_output_buffer:0");
-            line!("blocked_clients:0");
+            line!(
+                "blocked_clients:{}",
+                srv.waiters.blocked_clients.load(Ordering::Relaxed)
+            );
             line!("tracking_clients:0");
             line!("clients_in_timeout_table:0");
             line!("total_blocking_keys:0");

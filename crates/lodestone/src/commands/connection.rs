@@ -463,16 +463,29 @@ fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) {
 }
 
 fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if parse_i64(argv[2]).is_none() {
+    let Some(id) = parse_i64(argv[2]) else {
         return ctx.error(err::NOT_INT);
+    };
+    let error = match argv.get(3) {
+        None => false,
+        Some(a) if a.eq_ignore_ascii_case(b"timeout") => false,
+        Some(a) if a.eq_ignore_ascii_case(b"error") => true,
+        Some(_) => return ctx.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let target = ctx.srv.clients.lock().get(&(id as u64)).cloned();
+    match target {
+        Some(h) if h.blocked.load(Ordering::SeqCst) => {
+            ctx.srv.send_to_worker(
+                h.worker,
+                WorkerMsg::Unblock {
+                    client: h.id,
+                    error,
+                },
+            );
+            ctx.r().int(1)
+        }
+        _ => ctx.r().int(0),
     }
-    if argv.len() == 4
-        && !(argv[3].eq_ignore_ascii_case(b"timeout") || argv[3].eq_ignore_ascii_case(b"error"))
-    {
-        return ctx.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
-    }
-    // No client can be blocked until blocking commands land.
-    ctx.r().int(0);
 }
 
 fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) {

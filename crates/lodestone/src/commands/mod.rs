@@ -7,6 +7,7 @@
 //! ascending order, runs the handler to completion and records statistics.
 
 pub mod admin;
+pub mod blocking;
 pub mod connection;
 pub mod hashes;
 pub mod introspect;
@@ -473,6 +474,9 @@ pub struct Ctx<'a> {
     /// command's end, which is the next command's start: one clock read
     /// per command.
     pub clock: std::time::Instant,
+    /// Keys with parked clients that this command (or EXEC) wrote; their
+    /// waiters are woken once the locks are released.
+    pub ready: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -595,11 +599,14 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             ctx.locks.acquire(&mut ids);
         }
         handler(ctx, argv);
-        touch_watched_keys(ctx, cmd, argv);
+        after_write(ctx, cmd, argv);
         ctx.locks.release();
+        if !ctx.ready.is_empty() {
+            blocking::signal_ready(ctx);
+        }
     } else {
         handler(ctx, argv);
-        touch_watched_keys(ctx, cmd, argv);
+        after_write(ctx, cmd, argv);
     }
     let end = std::time::Instant::now();
     ctx.clock = end;
@@ -636,20 +643,35 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     }
 }
 
-/// After a write, marks clients that WATCH the written keys, while the
-/// command still holds its shard locks (so EXEC's check cannot miss it).
-fn touch_watched_keys(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
+/// After a write, while the command still holds its shard locks: marks
+/// clients that WATCH the written keys dirty (so EXEC's check cannot miss
+/// it) and notes keys that parked clients wait for.
+fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
     let srv = ctx.srv;
-    if !cmd.has(flags::WRITE) || srv.watch_count.load(Ordering::SeqCst) == 0 {
+    if !cmd.has(flags::WRITE) {
+        return;
+    }
+    let watched = srv.watch_count.load(Ordering::SeqCst) > 0;
+    let waiting = srv.waiters.any();
+    if !watched && !waiting {
         return;
     }
     if cmd.lockset.is_some() {
         // FLUSH*, SWAPDB, MOVE, COPY: be conservative and touch everything.
-        srv.touch_watched(None, None);
+        if watched {
+            srv.touch_watched(None, None);
+        }
+        blocking::note_all(ctx, None);
         return;
     }
+    let db = ctx.client.db;
     for p in cmd.key_positions_of(argv) {
-        srv.touch_watched(Some(ctx.client.db), Some(argv[p]));
+        if watched {
+            srv.touch_watched(Some(db), Some(argv[p]));
+        }
+        if waiting {
+            blocking::note_write(ctx, db, argv[p]);
+        }
     }
 }
 

@@ -115,6 +115,9 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.in_exec = false;
     if !outer {
         ctx.locks.release();
+        if !ctx.ready.is_empty() {
+            super::blocking::signal_ready(ctx);
+        }
     }
     end_transaction(ctx);
 }

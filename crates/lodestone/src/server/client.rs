@@ -31,6 +31,8 @@ pub struct ClientHandle {
     pub killed: AtomicBool,
     /// A WATCHed key was modified: the next EXEC fails.
     pub watch_dirty: AtomicBool,
+    /// Parked by a blocking command (CLIENT UNBLOCK, INFO).
+    pub blocked: AtomicBool,
     pub is_master: AtomicBool,
 }
 
@@ -64,6 +66,7 @@ impl ClientHandle {
             no_touch: AtomicBool::new(false),
             killed: AtomicBool::new(false),
             watch_dirty: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             is_master: AtomicBool::new(false),
         }
     }
@@ -82,6 +85,9 @@ impl ClientHandle {
             }
             if self.no_touch.load(Ordering::Relaxed) {
                 f.push('T');
+            }
+            if self.blocked.load(Ordering::Relaxed) {
+                f.push('b');
             }
             if f.is_empty() {
                 f.push('N');
@@ -142,8 +148,10 @@ pub struct Client {
     pub multi: Option<Vec<Queued>>,
     /// A command inside MULTI was rejected: EXEC must fail with EXECABORT.
     pub multi_error: bool,
-    /// Keys this client WATCHes, with the version seen when watching.
+    /// Keys this client WATCHes, with whether each existed when watched.
     pub watched: Vec<(usize, Vec<u8>, u64)>,
+    /// Set while a blocking command has parked this client.
+    pub blocked: Option<crate::commands::blocking::BlockState>,
 }
 
 impl Client {
@@ -158,6 +166,7 @@ impl Client {
             multi: None,
             multi_error: false,
             watched: Vec::new(),
+            blocked: None,
         }
     }
 

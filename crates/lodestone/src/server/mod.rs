@@ -23,6 +23,10 @@ pub enum WorkerMsg {
     Kill(u64),
     /// Re-check paused clients (CLIENT UNPAUSE).
     Unpause,
+    /// A key this parked client waits for may be ready: re-run its command.
+    Ready(u64),
+    /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.
+    Unblock { client: u64, error: bool },
 }
 
 /// How another thread reaches a worker: its mailbox and its waker.
@@ -75,6 +79,8 @@ pub struct Server {
     /// writers skip the lookup when nobody watches anything.
     pub watches: Mutex<HashMap<(usize, Vec<u8>), Vec<Arc<ClientHandle>>>>,
     pub watch_count: AtomicUsize,
+    /// Clients parked by blocking commands, per key.
+    pub waiters: crate::commands::blocking::Waiters,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -129,6 +135,7 @@ impl Server {
             slowlog: Mutex::new(stats::SlowLog::default()),
             watches: Mutex::new(HashMap::new()),
             watch_count: AtomicUsize::new(0),
+            waiters: Default::default(),
         }
     }
 

@@ -151,6 +151,18 @@ struct Worker {
     by_client: HashMap<u64, usize>,
     next_token: usize,
     any_paused: bool,
+    /// Connections parked by a blocking command.
+    blocked: std::collections::HashSet<usize>,
+}
+
+/// How a parked client's wait ends.
+enum Wake {
+    /// A key it waits for may be ready: run the command again.
+    Retry,
+    /// Timeout (or CLIENT UNBLOCK ... TIMEOUT): the command's timeout reply.
+    Timeout,
+    /// CLIENT UNBLOCK ... ERROR.
+    Error,
 }
 
 impl Worker {
@@ -171,6 +183,7 @@ impl Worker {
             by_client: HashMap::new(),
             next_token: 0,
             any_paused: false,
+            blocked: Default::default(),
         }
     }
 
@@ -183,6 +196,9 @@ impl Worker {
             let mut timeout = next_cron.saturating_duration_since(Instant::now());
             if self.any_paused {
                 timeout = timeout.min(Duration::from_millis(5));
+            }
+            if let Some(d) = self.next_block_deadline() {
+                timeout = timeout.min(d.saturating_duration_since(Instant::now()));
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -210,6 +226,9 @@ impl Worker {
             if self.any_paused {
                 self.retry_paused();
             }
+            if !self.blocked.is_empty() {
+                self.expire_blocked();
+            }
             if Instant::now() >= next_cron {
                 self.cron();
                 next_cron = Instant::now() + tick;
@@ -235,7 +254,86 @@ impl Worker {
                     }
                 }
                 WorkerMsg::Unpause => self.any_paused = true,
+                WorkerMsg::Ready(id) => {
+                    if let Some(&t) = self.by_client.get(&id) {
+                        self.wake(t, Wake::Retry);
+                    }
+                }
+                WorkerMsg::Unblock { client, error } => {
+                    if let Some(&t) = self.by_client.get(&client) {
+                        self.wake(t, if error { Wake::Error } else { Wake::Timeout });
+                    }
+                }
             }
+        }
+    }
+
+    fn next_block_deadline(&self) -> Option<Instant> {
+        self.blocked
+            .iter()
+            .filter_map(|t| self.conns.get(t)?.client.blocked.as_ref()?.deadline)
+            .min()
+    }
+
+    fn expire_blocked(&mut self) {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .blocked
+            .iter()
+            .copied()
+            .filter(|t| {
+                self.conns
+                    .get(t)
+                    .and_then(|c| c.client.blocked.as_ref()?.deadline)
+                    .is_some_and(|d| d <= now)
+            })
+            .collect();
+        for t in due {
+            self.wake(t, Wake::Timeout);
+        }
+    }
+
+    /// Ends a parked client's wait and then serves the rest of its input.
+    fn wake(&mut self, token: usize, how: Wake) {
+        let srv: &Server = &self.srv;
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let Some(st) = commands::blocking::unpark(srv, &mut c.client) else {
+            return;
+        };
+        self.blocked.remove(&token);
+        let Conn { client, outbuf, .. } = c;
+        let mut ctx = Ctx {
+            srv,
+            client,
+            out: outbuf,
+            locks: Locks::new(&srv.keyspace),
+            now_ms: now_ms(),
+            in_exec: false,
+            clock: Instant::now(),
+            ready: Vec::new(),
+        };
+        match how {
+            Wake::Retry => {
+                let argv: Vec<&[u8]> = st.argv.iter().map(|a| a.as_slice()).collect();
+                commands::dispatch(&mut ctx, &argv);
+            }
+            Wake::Timeout => match st.on_timeout {
+                commands::blocking::TimeoutReply::NullArray => ctx.r().null_array(),
+                commands::blocking::TimeoutReply::NullBulk => ctx.r().null(),
+            },
+            Wake::Error => ctx
+                .r()
+                .error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+        }
+        let parked = ctx.client.blocked.is_some();
+        drop(ctx);
+        if parked {
+            self.blocked.insert(token);
+            self.flush(token);
+        } else {
+            self.process(token);
         }
     }
 
@@ -366,6 +464,13 @@ impl Worker {
         if paused {
             self.any_paused = true;
         }
+        if self
+            .conns
+            .get(&token)
+            .is_some_and(|c| c.client.blocked.is_some())
+        {
+            self.blocked.insert(token);
+        }
         self.flush(token);
         if shutting {
             self.shutdown();
@@ -409,11 +514,12 @@ impl Worker {
             now_ms: now_ms(),
             in_exec: false,
             clock: Instant::now(),
+            ready: Vec::new(),
         };
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
         *paused = false;
-        while !ctx.client.close_after_reply {
+        while !ctx.client.close_after_reply && ctx.client.blocked.is_none() {
             let limits = Limits {
                 max_bulk_len: max_bulk,
                 authenticated: ctx.client.authenticated,
@@ -527,6 +633,8 @@ impl Worker {
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
         let id = c.client.id();
+        commands::blocking::unpark(&self.srv, &mut c.client);
+        self.blocked.remove(&token);
         for (db, key, _) in std::mem::take(&mut c.client.watched) {
             self.srv.watch_remove(db, &key, id);
         }
