@@ -722,3 +722,38 @@ fn redis_cli_works_against_the_server() {
     assert_eq!(run(&["INCRBY", "n", "41"]), "41");
     assert!(run(&["INFO", "server"]).contains("redis_version:7.2"));
 }
+
+#[test]
+fn monitor_streams_executed_commands() {
+    let s = Server::start(&["--io-threads", "2"]);
+    let mut m = s.raw();
+    m.roundtrip(b"MONITOR\r\n", b"+OK\r\n");
+    let mut c = s.client();
+    let _: () = c.set("foo", "b\"ar").unwrap();
+    let _ = cmd("AUTH").arg("secret").query::<()>(&mut c);
+    let _: () = cmd("CONFIG")
+        .arg("SET")
+        .arg("hz")
+        .arg(10)
+        .query(&mut c)
+        .unwrap();
+    let _: Option<String> = c.get("foo").unwrap();
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !seen.contains("\"GET\"") && std::time::Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        use std::io::Read;
+        let n = m.s.read(&mut buf).unwrap_or(0);
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.contains(r#""SET" "foo" "b\"ar""#), "{seen}");
+    assert!(seen.contains(r#""AUTH" "(redacted)""#), "{seen}");
+    assert!(
+        !seen.contains("CONFIG"),
+        "admin commands are not shown: {seen}"
+    );
+    assert!(
+        seen.starts_with('+') && seen.contains(" [0 127.0.0.1:"),
+        "{seen}"
+    );
+}

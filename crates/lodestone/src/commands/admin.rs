@@ -31,6 +31,7 @@ pub fn register(r: &mut Registry) {
         ("memory|purge", memory_purge),
         ("memory|help", memory_help),
         ("lolwut", lolwut),
+        ("monitor", monitor),
     ]);
 }
 
@@ -867,4 +868,94 @@ fn lolwut(ctx: &mut Ctx, _argv: &[&[u8]]) {
         crate::REDIS_VERSION
     );
     ctx.r().verbatim(text.as_bytes(), "txt");
+}
+
+fn monitor(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    if ctx.client.multi.is_some() || ctx.in_exec {
+        return ctx.error("ERR MONITOR isn't allowed inside a transaction");
+    }
+    let mut m = ctx.srv.monitors.lock();
+    let id = ctx.client.id();
+    if !m.iter().any(|(c, _)| *c == id) {
+        m.push((id, ctx.client.handle.worker));
+        ctx.srv.monitor_count.store(m.len(), Ordering::SeqCst);
+    }
+    drop(m);
+    ctx.ok();
+}
+
+/// Quotes an argument as Redis's `sdscatrepr` does.
+fn repr(out: &mut Vec<u8>, a: &[u8]) {
+    out.push(b'"');
+    for &c in a {
+        match c {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            7 => out.extend_from_slice(b"\\a"),
+            8 => out.extend_from_slice(b"\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c),
+            c => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Which arguments MONITOR must not show (passwords).
+fn redacted(argv: &[&[u8]], i: usize) -> bool {
+    let name = argv[0].to_ascii_lowercase();
+    match name.as_slice() {
+        b"auth" => i >= 1,
+        b"hello" => argv[..i]
+            .iter()
+            .rposition(|a| a.eq_ignore_ascii_case(b"auth"))
+            .is_some_and(|p| i - p <= 2),
+        b"migrate" => argv[..i]
+            .iter()
+            .rposition(|a| a.eq_ignore_ascii_case(b"auth") || a.eq_ignore_ascii_case(b"auth2"))
+            .is_some_and(|p| {
+                let n = if argv[p].eq_ignore_ascii_case(b"auth") {
+                    1
+                } else {
+                    2
+                };
+                i - p <= n
+            }),
+        _ => false,
+    }
+}
+
+/// Sends the executed command to every MONITOR client, in Redis's format:
+/// `+<unix time with microseconds> [<db> <client address>] "arg" ...`.
+pub fn feed_monitors(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let us = now_us();
+    let mut line = format!(
+        "+{}.{:06} [{} {}]",
+        us / 1_000_000,
+        us % 1_000_000,
+        ctx.client.db,
+        ctx.client.handle.addr
+    )
+    .into_bytes();
+    for (i, a) in argv.iter().enumerate() {
+        line.push(b' ');
+        if redacted(argv, i) {
+            line.extend_from_slice(b"\"(redacted)\"");
+        } else {
+            repr(&mut line, a);
+        }
+    }
+    line.extend_from_slice(b"\r\n");
+    let line: std::sync::Arc<[u8]> = line.into();
+    let me = ctx.client.id();
+    for &(client, worker) in ctx.srv.monitors.lock().iter() {
+        if client != me {
+            ctx.srv.send_to_worker(
+                worker,
+                crate::server::WorkerMsg::Monitor(client, line.clone()),
+            );
+        }
+    }
 }

@@ -477,6 +477,8 @@ pub struct Ctx<'a> {
     /// Keys with parked clients that this command (or EXEC) wrote; their
     /// waiters are woken once the locks are released.
     pub ready: Vec<(usize, Vec<u8>)>,
+    /// Set when re-running a parked command: MONITOR saw it already.
+    pub no_monitor: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -607,6 +609,12 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     } else {
         handler(ctx, argv);
         after_write(ctx, cmd, argv);
+    }
+    if srv.monitor_count.load(Ordering::Relaxed) > 0
+        && !cmd.has(flags::ADMIN | flags::SKIP_MONITOR)
+        && !ctx.no_monitor
+    {
+        admin::feed_monitors(ctx, argv);
     }
     let end = std::time::Instant::now();
     ctx.clock = end;

@@ -119,6 +119,7 @@ memory|doctor|server|2|4.0.0|-|-|-|Outputs a memory problems report.
 memory|help|server|2|4.0.0|loading,stale|-|-|Returns helpful text about the different subcommands.
 memory|purge|server|2|4.0.0|-|-|-|Asks the allocator to release memory.
 memory|usage|server|-3|4.0.0|readonly|-|2,2,1|Estimates the memory usage of a key.
+monitor|server|1|1.0.0|admin,noscript,loading,stale|-|-|Listens for all requests received by the server in real-time.
 lolwut|server|-1|5.0.0|readonly,fast|-|-|Displays computer art and the Redis version
 multi|transactions|1|1.2.0|noscript,loading,stale,fast,allow_busy|transaction|-|Starts a transaction.
 exec|transactions|1|1.2.0|noscript,loading,stale,skip_slowlog|transaction|-|Executes all commands in a transaction.

@@ -23,6 +23,8 @@ pub enum WorkerMsg {
     Kill(u64),
     /// Re-check paused clients (CLIENT UNPAUSE).
     Unpause,
+    /// A line for a MONITOR client.
+    Monitor(u64, Arc<[u8]>),
     /// A key this parked client waits for may be ready: re-run its command.
     Ready(u64),
     /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.
@@ -81,6 +83,10 @@ pub struct Server {
     pub watch_count: AtomicUsize,
     /// Clients parked by blocking commands, per key.
     pub waiters: crate::commands::blocking::Waiters,
+    /// MONITOR clients: (client id, worker); `monitor_count` is read on
+    /// every command.
+    pub monitors: Mutex<Vec<(u64, usize)>>,
+    pub monitor_count: AtomicUsize,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -136,6 +142,8 @@ impl Server {
             watches: Mutex::new(HashMap::new()),
             watch_count: AtomicUsize::new(0),
             waiters: Default::default(),
+            monitors: Mutex::new(Vec::new()),
+            monitor_count: AtomicUsize::new(0),
         }
     }
 
@@ -200,6 +208,13 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Removes a client from the MONITOR list (on close).
+    pub fn monitor_remove(&self, client: u64) {
+        let mut m = self.monitors.lock();
+        m.retain(|(c, _)| *c != client);
+        self.monitor_count.store(m.len(), Ordering::SeqCst);
     }
 
     pub fn add_dirty(&self, n: u64) {

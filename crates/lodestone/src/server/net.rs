@@ -254,6 +254,14 @@ impl Worker {
                     }
                 }
                 WorkerMsg::Unpause => self.any_paused = true,
+                WorkerMsg::Monitor(id, line) => {
+                    if let Some(&t) = self.by_client.get(&id) {
+                        if let Some(c) = self.conns.get_mut(&t) {
+                            c.outbuf.extend_from_slice(&line);
+                        }
+                        self.flush(t);
+                    }
+                }
                 WorkerMsg::Ready(id) => {
                     if let Some(&t) = self.by_client.get(&id) {
                         self.wake(t, Wake::Retry);
@@ -313,6 +321,7 @@ impl Worker {
             in_exec: false,
             clock: Instant::now(),
             ready: Vec::new(),
+            no_monitor: true,
         };
         match how {
             Wake::Retry => {
@@ -515,6 +524,7 @@ impl Worker {
             in_exec: false,
             clock: Instant::now(),
             ready: Vec::new(),
+            no_monitor: false,
         };
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
@@ -635,6 +645,9 @@ impl Worker {
         let id = c.client.id();
         commands::blocking::unpark(&self.srv, &mut c.client);
         self.blocked.remove(&token);
+        if self.srv.monitor_count.load(Ordering::Relaxed) > 0 {
+            self.srv.monitor_remove(id);
+        }
         for (db, key, _) in std::mem::take(&mut c.client.watched) {
             self.srv.watch_remove(db, &key, id);
         }
