@@ -7,9 +7,11 @@
 //! ascending order, runs the handler to completion and records statistics.
 
 pub mod admin;
+pub mod bitops;
 pub mod blocking;
 pub mod connection;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod introspect;
 pub mod keys;
 pub mod lists;
@@ -239,6 +241,8 @@ fn registry() -> Registry {
     lists::register(&mut r);
     sets::register(&mut r);
     zsets::register(&mut r);
+    bitops::register(&mut r);
+    hyperloglog::register(&mut r);
     r
 }
 
