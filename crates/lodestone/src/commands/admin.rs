@@ -299,9 +299,9 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("current_eviction_exceeded_time:0");
             line!("keyspace_hits:{}", st.keyspace_hits.get());
             line!("keyspace_misses:{}", st.keyspace_misses.get());
-            line!("pubsub_channels:0");
-            line!("pubsub_patterns:0");
-            line!("pubsubshard_channels:0");
+            line!("pubsub_channels:{}", srv.pubsub.channel_count());
+            line!("pubsub_patterns:{}", srv.pubsub.pattern_count());
+            line!("pubsubshard_channels:{}", srv.pubsub.shard_channel_count());
             line!("latest_fork_usec:0");
             line!("total_forks:0");
             line!("migrate_cached_sockets:0");

@@ -37,6 +37,15 @@ pub fn register(r: &mut Registry) {
 }
 
 fn ping(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if ctx.client.proto == resp::Proto::Resp2 && ctx.client.subs.is_subscribed() && argv.len() <= 2
+    {
+        // Subscribed RESP2 clients get PING as a message-shaped array.
+        let mut r = ctx.r();
+        r.array(2);
+        r.bulk(b"pong");
+        r.bulk(argv.get(1).copied().unwrap_or(b""));
+        return;
+    }
     match argv.len() {
         1 => ctx.r().simple("PONG"),
         2 => ctx.r().bulk(argv[1]),
@@ -54,6 +63,7 @@ fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) {
 }
 
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
     let c = &mut *ctx.client;
     c.multi = None;
     c.multi_error = false;

@@ -15,6 +15,7 @@ pub mod hyperloglog;
 pub mod introspect;
 pub mod keys;
 pub mod lists;
+pub mod pubsub;
 pub mod scripting;
 pub mod sets;
 pub mod strings;
@@ -243,6 +244,7 @@ fn registry() -> Registry {
     zsets::register(&mut r);
     bitops::register(&mut r);
     hyperloglog::register(&mut r);
+    pubsub::register(&mut r);
     r
 }
 
@@ -570,6 +572,18 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     if !ctx.client.authenticated && !cmd.has(flags::NO_AUTH) {
         reject(ctx, err::NOAUTH);
+        return;
+    }
+    if ctx.client.proto == resp::Proto::Resp2
+        && ctx.client.subs.is_subscribed()
+        && !pubsub::allowed_while_subscribed(
+            cmd.parent.map_or(&cmd.name, |p| &srv.commands.cmds[p].name),
+        )
+    {
+        let name = cmd
+            .parent
+            .map_or(cmd.name.as_str(), |p| srv.commands.cmds[p].name.as_str());
+        reject(ctx, &pubsub::subscribed_error(name));
         return;
     }
     if ctx.client.multi.is_some() && !is_multi_control(cmd) {

@@ -31,6 +31,10 @@ pub struct ClientHandle {
     pub killed: AtomicBool,
     /// A WATCHed key was modified: the next EXEC fails.
     pub watch_dirty: AtomicBool,
+    /// Subscription counts (CLIENT LIST sub=, psub=, ssub=).
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
     /// Parked by a blocking command (CLIENT UNBLOCK, INFO).
     pub blocked: AtomicBool,
     pub is_master: AtomicBool,
@@ -67,6 +71,9 @@ impl ClientHandle {
             killed: AtomicBool::new(false),
             watch_dirty: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
             is_master: AtomicBool::new(false),
         }
     }
@@ -89,6 +96,13 @@ impl ClientHandle {
             if self.blocked.load(Ordering::Relaxed) {
                 f.push('b');
             }
+            if self.sub.load(Ordering::Relaxed)
+                + self.psub.load(Ordering::Relaxed)
+                + self.ssub.load(Ordering::Relaxed)
+                > 0
+            {
+                f.push('P');
+            }
             if f.is_empty() {
                 f.push('N');
             }
@@ -97,7 +111,7 @@ impl ClientHandle {
         let qbuf = self.qbuf.load(Ordering::Relaxed);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -107,6 +121,9 @@ impl ClientHandle {
             now_ms.saturating_sub(self.last_interaction_ms.load(Ordering::Relaxed)) / 1000,
             flags,
             self.db.load(Ordering::Relaxed),
+            self.sub.load(Ordering::Relaxed),
+            self.psub.load(Ordering::Relaxed),
+            self.ssub.load(Ordering::Relaxed),
             self.multi.load(Ordering::Relaxed),
             qbuf,
             16384usize.saturating_sub(qbuf),
@@ -152,6 +169,8 @@ pub struct Client {
     pub watched: Vec<(usize, Vec<u8>, u64)>,
     /// Set while a blocking command has parked this client.
     pub blocked: Option<crate::commands::blocking::BlockState>,
+    /// Pub/Sub subscriptions.
+    pub subs: crate::commands::pubsub::ClientSubs,
 }
 
 impl Client {
@@ -167,6 +186,7 @@ impl Client {
             multi_error: false,
             watched: Vec::new(),
             blocked: None,
+            subs: Default::default(),
         }
     }
 

@@ -23,6 +23,8 @@ pub enum WorkerMsg {
     Kill(u64),
     /// Re-check paused clients (CLIENT UNPAUSE).
     Unpause,
+    /// Pub/Sub messages for clients of this worker.
+    Deliver(Vec<(u64, Arc<crate::commands::pubsub::Message>)>),
     /// A line for a MONITOR client.
     Monitor(u64, Arc<[u8]>),
     /// A key this parked client waits for may be ready: re-run its command.
@@ -87,6 +89,8 @@ pub struct Server {
     /// every command.
     pub monitors: Mutex<Vec<(u64, usize)>>,
     pub monitor_count: AtomicUsize,
+    /// Every Pub/Sub subscription.
+    pub pubsub: crate::commands::pubsub::Registry,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -144,6 +148,7 @@ impl Server {
             waiters: Default::default(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
+            pubsub: Default::default(),
         }
     }
 

@@ -38,6 +38,8 @@ struct Conn {
     paused: bool,
     /// Registered for WRITABLE because a write would have blocked.
     want_write: bool,
+    /// Since when pending output has been over the soft limit.
+    soft_since: Option<Instant>,
 }
 
 /// The addresses to listen on, from the `bind` parameter.
@@ -254,6 +256,22 @@ impl Worker {
                     }
                 }
                 WorkerMsg::Unpause => self.any_paused = true,
+                WorkerMsg::Deliver(msgs) => {
+                    let mut touched = Vec::new();
+                    for (id, m) in msgs {
+                        if let Some(&t) = self.by_client.get(&id) {
+                            if let Some(c) = self.conns.get_mut(&t) {
+                                m.encode(&mut c.outbuf, c.client.proto);
+                                if !touched.contains(&t) {
+                                    touched.push(t);
+                                }
+                            }
+                        }
+                    }
+                    for t in touched {
+                        self.flush(t);
+                    }
+                }
                 WorkerMsg::Monitor(id, line) => {
                     if let Some(&t) = self.by_client.get(&id) {
                         if let Some(c) = self.conns.get_mut(&t) {
@@ -407,6 +425,7 @@ impl Worker {
                     parser: Parser::new(),
                     paused: false,
                     want_write: false,
+                    soft_since: None,
                 },
             );
         }
@@ -606,6 +625,19 @@ impl Worker {
             }
         }
         let pending = c.out_pos < c.outbuf.len();
+        if pending && output_over_limit(&self.srv, c) {
+            self.srv
+                .stats
+                .client_outbuf_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "Client id={} addr={} closed for overcoming of output buffer limits.",
+                c.client.id(),
+                c.client.handle.addr
+            );
+            self.close(token);
+            return;
+        }
         if pending != c.want_write {
             // Ask for WRITABLE only while replies are waiting: edge-triggered
             // writable events would otherwise fire on every ACK.
@@ -644,6 +676,7 @@ impl Worker {
         let _ = self.poll.registry().deregister(&mut c.stream);
         let id = c.client.id();
         commands::blocking::unpark(&self.srv, &mut c.client);
+        commands::pubsub::unsubscribe_all(&self.srv, &mut c.client);
         self.blocked.remove(&token);
         if self.srv.monitor_count.load(Ordering::Relaxed) > 0 {
             self.srv.monitor_remove(id);
@@ -698,6 +731,39 @@ impl Worker {
             collect_expired(&srv);
         }
     }
+}
+
+/// Checks `client-output-buffer-limit` for the client's class (normal or
+/// pubsub): the hard limit closes at once, the soft limit after it has
+/// been exceeded for its number of seconds.
+fn output_over_limit(srv: &Server, c: &mut Conn) -> bool {
+    let pending = c.outbuf.len() - c.out_pos;
+    let text = srv.config.get_str("client-output-buffer-limit");
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let class = if c.client.subs.is_subscribed() {
+        "pubsub"
+    } else {
+        "normal"
+    };
+    let Some(i) = words.iter().position(|w| *w == class) else {
+        return false;
+    };
+    let num = |k: usize| {
+        words
+            .get(i + k)
+            .and_then(|w| w.parse::<u64>().ok())
+            .unwrap_or(0) as usize
+    };
+    let (hard, soft, secs) = (num(1), num(2), num(3));
+    if hard > 0 && pending >= hard {
+        return true;
+    }
+    if soft > 0 && pending >= soft {
+        let since = *c.soft_since.get_or_insert_with(Instant::now);
+        return since.elapsed() >= Duration::from_secs(secs as u64);
+    }
+    c.soft_since = None;
+    false
 }
 
 /// Adds the shards' expired-key counters to `expired_keys`.

@@ -1,0 +1,152 @@
+//! Pub/Sub over TCP: delivery across worker threads, patterns, shard
+//! channels, RESP2 subscribed-mode rules, RESP3 pushes and slow
+//! subscribers hitting the output buffer limit.
+
+mod common;
+
+use common::Server;
+use redis::cmd;
+use std::time::Duration;
+
+#[test]
+fn publish_reaches_channel_and_pattern_subscribers() {
+    let s = Server::start(&["--io-threads", "2"]);
+    let mut sub = s.raw();
+    sub.roundtrip(
+        b"SUBSCRIBE news\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n",
+    );
+    sub.roundtrip(
+        b"PSUBSCRIBE n*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$2\r\nn*\r\n:2\r\n",
+    );
+    let mut c = s.client();
+    let n: i64 = cmd("PUBLISH")
+        .arg("news")
+        .arg("hello")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(n, 2);
+    let expect = b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n*4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$5\r\nhello\r\n";
+    assert_eq!(
+        String::from_utf8_lossy(&sub.read_exact_n(expect.len())),
+        String::from_utf8_lossy(expect)
+    );
+    // Only (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PING, QUIT, RESET in RESP2.
+    sub.roundtrip(
+        b"GET x\r\n",
+        b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+    );
+    sub.roundtrip(b"PING\r\n", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    let numsub: Vec<redis::Value> = cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("news")
+        .arg("none")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(numsub.len(), 4);
+    assert_eq!(cmd("PUBSUB").arg("NUMPAT").query::<i64>(&mut c).unwrap(), 1);
+    sub.roundtrip(
+        b"UNSUBSCRIBE\r\n",
+        b"*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:1\r\n",
+    );
+    sub.roundtrip(
+        b"PUNSUBSCRIBE\r\n",
+        b"*3\r\n$12\r\npunsubscribe\r\n$2\r\nn*\r\n:0\r\n",
+    );
+    sub.roundtrip(b"GET x\r\n", b"$-1\r\n");
+    assert_eq!(
+        cmd("PUBLISH")
+            .arg("news")
+            .arg("x")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
+fn resp3_pushes_and_shard_channels() {
+    let s = Server::start(&[]);
+    let mut sub = s.raw();
+    sub.send(b"HELLO 3\r\n");
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = sub.s.set_read_timeout(Some(Duration::from_millis(200)));
+    let _ = sub.read_to_close();
+    let _ = sub.s.set_read_timeout(Some(Duration::from_secs(5)));
+    sub.roundtrip(
+        b"SSUBSCRIBE orders\r\n",
+        b">3\r\n$10\r\nssubscribe\r\n$6\r\norders\r\n:1\r\n",
+    );
+    // RESP3 clients may run any command while subscribed.
+    sub.roundtrip(b"GET x\r\n", b"_\r\n");
+    let mut c = s.client();
+    assert_eq!(
+        cmd("SPUBLISH")
+            .arg("orders")
+            .arg("o1")
+            .query::<i64>(&mut c)
+            .unwrap(),
+        1
+    );
+    let expect = b">3\r\n$8\r\nsmessage\r\n$6\r\norders\r\n$2\r\no1\r\n";
+    assert_eq!(sub.read_exact_n(expect.len()), expect);
+}
+
+#[test]
+fn message_order_is_preserved_per_publisher() {
+    let s = Server::start(&["--io-threads", "2"]);
+    let mut sub = s.raw();
+    sub.roundtrip(
+        b"SUBSCRIBE seq\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$3\r\nseq\r\n:1\r\n",
+    );
+    let mut c = s.client();
+    let mut expect = Vec::new();
+    for i in 0..500 {
+        let p = i.to_string();
+        let _: i64 = cmd("PUBLISH").arg("seq").arg(&p).query(&mut c).unwrap();
+        expect.extend_from_slice(
+            format!(
+                "*3\r\n$7\r\nmessage\r\n$3\r\nseq\r\n${}\r\n{}\r\n",
+                p.len(),
+                p
+            )
+            .as_bytes(),
+        );
+    }
+    assert!(sub.read_exact_n(expect.len()) == expect);
+}
+
+#[test]
+fn slow_subscriber_is_disconnected_at_the_hard_limit() {
+    let s = Server::start(&["--client-output-buffer-limit", "pubsub 256kb 128kb 60"]);
+    let sub = s.raw();
+    sub.s.set_nonblocking(false).unwrap();
+    let mut sub = sub;
+    sub.roundtrip(
+        b"SUBSCRIBE flood\r\n",
+        b"*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n",
+    );
+    // Never read again: the server must drop the subscriber, not grow forever.
+    let mut c = s.client();
+    let payload = "x".repeat(64 * 1024);
+    let mut dropped = false;
+    for _ in 0..400 {
+        let n: i64 = cmd("PUBLISH")
+            .arg("flood")
+            .arg(&payload)
+            .query(&mut c)
+            .unwrap();
+        if n == 0 {
+            dropped = true;
+            break;
+        }
+    }
+    assert!(dropped, "the slow subscriber was never disconnected");
+    let info: String = cmd("INFO").arg("stats").query(&mut c).unwrap();
+    assert!(
+        info.contains("client_output_buffer_limit_disconnections:1"),
+        "{info}"
+    );
+}
