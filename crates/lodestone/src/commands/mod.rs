@@ -665,7 +665,12 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             ctx.client.reply_mode = ReplyMode::Skip;
             return;
         }
-        ctx.out.truncate(reply_start);
+        // RESP3 (un)subscribe confirmations are pushes, which are out of
+        // band and not silenced by CLIENT REPLY.
+        let pushes = ctx.client.proto == resp::Proto::Resp3 && cmd.has(flags::PUBSUB) && cmd.name.contains("subscribe");
+        if !pushes {
+            ctx.out.truncate(reply_start);
+        }
     }
 }
 
