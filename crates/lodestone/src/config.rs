@@ -225,7 +225,7 @@ pub static PARAMS: &[Param] = &[
     p("latency-monitor-threshold", int(0, LL), "0"),
     p("slowlog-log-slower-than", int(-1, LL), "10000"),
     p("slowlog-max-len", int(0, LL), "128"),
-    p("notify-keyspace-events", S, ""),
+    p("notify-keyspace-events", Kind::Special, ""),
     hid("watchdog-period", int(0, IM), "0"),
     // Persistence.
     p("save", Kind::Special, "3600 1 300 100 60 10000"),
@@ -488,6 +488,10 @@ fn parse_bool(s: &str) -> Option<bool> {
 fn validate_special(name: &str, v: &str) -> Result<String, String> {
     let words: Vec<&str> = v.split_whitespace().collect();
     match name {
+        "notify-keyspace-events" => match crate::commands::notify::parse_flags(v) {
+            Some(f) => Ok(crate::commands::notify::flags_to_string(f)),
+            None => Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        },
         "save" => {
             if words.len() % 2 != 0 {
                 return Err("Invalid save parameters".into());

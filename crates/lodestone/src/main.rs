@@ -110,6 +110,7 @@ fn main() {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let srv = Arc::new(Server::new(cfg, exe, abs_file));
+    srv.apply_config();
     if let Err(e) = net::serve(srv) {
         eprintln!("{e}");
         std::process::exit(1);

@@ -150,3 +150,55 @@ fn slow_subscriber_is_disconnected_at_the_hard_limit() {
         "{info}"
     );
 }
+
+#[test]
+fn keyspace_notifications_for_writes_and_expiry() {
+    let s = Server::start(&["--notify-keyspace-events", "KEA", "--hz", "100"]);
+    let mut c = s.client();
+    let flags: Vec<String> = cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(flags[1], "AKE");
+    let mut sub = s.raw();
+    sub.roundtrip(
+        b"PSUBSCRIBE __keyevent@0__:*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:1\r\n",
+    );
+    let _: () = cmd("SET")
+        .arg("k")
+        .arg("v")
+        .arg("PX")
+        .arg(30)
+        .query(&mut c)
+        .unwrap();
+    let _: i64 = cmd("INCRBY").arg("n").arg(2).query(&mut c).unwrap();
+    let _: i64 = cmd("DEL").arg("n").query(&mut c).unwrap();
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut buf = String::new();
+    while events.len() < 5 && std::time::Instant::now() < deadline {
+        let mut b = [0u8; 1024];
+        use std::io::Read;
+        let n = sub.s.read(&mut b).unwrap_or(0);
+        buf.push_str(&String::from_utf8_lossy(&b[..n]));
+        events = buf
+            .match_indices("__keyevent@0__:")
+            .map(|(i, _)| buf[i + 15..].split('\r').next().unwrap().to_string())
+            .filter(|e| e != "*")
+            .collect();
+    }
+    assert_eq!(
+        events,
+        vec!["set", "expire", "incrby", "del", "expired"],
+        "{buf}"
+    );
+    let e = cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("KEQ")
+        .query::<()>(&mut c)
+        .unwrap_err();
+    assert!(e.to_string().contains("Invalid event class character"));
+}

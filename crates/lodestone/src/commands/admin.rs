@@ -492,6 +492,7 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
             ));
         }
     }
+    ctx.srv.apply_config();
     ctx.ok();
 }
 

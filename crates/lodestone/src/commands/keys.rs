@@ -117,6 +117,7 @@ fn del(ctx: &mut Ctx, argv: &[&[u8]]) {
         if sh.contains(key, now) {
             sh.remove(key);
             n += 1;
+            super::notify::notify(ctx.srv, super::notify::GENERIC, "del", db, key);
         }
     }
     ctx.srv.add_dirty(n as u64);
@@ -160,6 +161,20 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
     let e = ctx.locks.shard(db, src).remove(src).expect("checked above");
     ctx.locks.shard(db, dst).insert_entry(e.rekey(dst));
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::GENERIC,
+        "rename_from",
+        ctx.client.db,
+        src,
+    );
+    super::notify::notify(
+        ctx.srv,
+        super::notify::GENERIC,
+        "rename_to",
+        ctx.client.db,
+        dst,
+    );
     if nx {
         ctx.r().int(1)
     } else {
@@ -211,6 +226,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     dsh.insert(dst, value, ttl);
     ctx.srv.add_dirty(1);
+    super::notify::notify(ctx.srv, super::notify::GENERIC, "copy_to", dst_db, dst);
     ctx.r().int(1);
 }
 
@@ -233,6 +249,14 @@ fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) {
     let e = ctx.locks.shard(db, key).remove(key).expect("checked");
     ctx.locks.shard(dst_db, key).insert_entry(e);
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::GENERIC,
+        "move_from",
+        ctx.client.db,
+        key,
+    );
+    super::notify::notify(ctx.srv, super::notify::GENERIC, "move_to", dst_db, key);
     ctx.r().int(1);
 }
 
@@ -288,12 +312,15 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], unit_ms: i64, absolute: bool) {
     if refuse {
         return ctx.r().int(0);
     }
-    if when <= now as i64 {
+    let event = if when <= now as i64 {
         sh.remove(key);
+        "del"
     } else {
         sh.set_expire(key, Some(when as u64));
-    }
+        "expire"
+    };
     ctx.srv.add_dirty(1);
+    ctx.notify(super::notify::GENERIC, event, key);
     ctx.r().int(1);
 }
 
@@ -356,6 +383,13 @@ fn persist(ctx: &mut Ctx, argv: &[&[u8]]) {
     if had {
         sh.set_expire(argv[1], None);
         ctx.srv.add_dirty(1);
+        super::notify::notify(
+            ctx.srv,
+            super::notify::GENERIC,
+            "persist",
+            ctx.client.db,
+            argv[1],
+        );
     }
     ctx.r().int(had as i64);
 }

@@ -15,6 +15,7 @@ pub mod hyperloglog;
 pub mod introspect;
 pub mod keys;
 pub mod lists;
+pub mod notify;
 pub mod pubsub;
 pub mod scripting;
 pub mod sets;
@@ -506,6 +507,12 @@ impl<'a> Ctx<'a> {
         self.client.db
     }
 
+    /// Publishes a keyspace event for `key` in the client's database.
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        notify::notify(self.srv, class, event, self.client.db, key);
+    }
+
     /// The shard holding `key` in the client's database.
     #[inline]
     pub fn shard(&mut self, key: &[u8]) -> &mut crate::keyspace::Shard {
@@ -620,6 +627,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         }
         handler(ctx, argv);
         after_write(ctx, cmd, argv);
+        notify_expired(ctx);
         ctx.locks.release();
         if !ctx.ready.is_empty() {
             blocking::signal_ready(ctx);
@@ -627,6 +635,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     } else {
         handler(ctx, argv);
         after_write(ctx, cmd, argv);
+        notify_expired(ctx);
     }
     if srv.monitor_count.load(Ordering::Relaxed) > 0
         && !cmd.has(flags::ADMIN | flags::SKIP_MONITOR)
@@ -667,10 +676,22 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         }
         // RESP3 (un)subscribe confirmations are pushes, which are out of
         // band and not silenced by CLIENT REPLY.
-        let pushes = ctx.client.proto == resp::Proto::Resp3 && cmd.has(flags::PUBSUB) && cmd.name.contains("subscribe");
+        let pushes = ctx.client.proto == resp::Proto::Resp3
+            && cmd.has(flags::PUBSUB)
+            && cmd.name.contains("subscribe");
         if !pushes {
             ctx.out.truncate(reply_start);
         }
+    }
+}
+
+/// Publishes `expired` events for keys the command found expired.
+fn notify_expired(ctx: &mut Ctx) {
+    if !crate::keyspace::shard::LOG_EXPIRED.load(Ordering::Relaxed) {
+        return;
+    }
+    for (db, key) in ctx.locks.drain_expired() {
+        notify::notify(ctx.srv, notify::EXPIRED, "expired", db, &key);
     }
 }
 

@@ -233,6 +233,22 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     store_bytes(sh, argv[1], argv[2], exp, now);
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::STRING,
+        "set",
+        ctx.client.db,
+        argv[1],
+    );
+    if matches!(expire, ExpireArg::At(_)) {
+        super::notify::notify(
+            ctx.srv,
+            super::notify::GENERIC,
+            "expire",
+            ctx.client.db,
+            argv[1],
+        );
+    }
     if !want_get {
         r.ok();
     }
@@ -246,6 +262,13 @@ fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     store_bytes(sh, argv[1], argv[2], ExpireArgPub::None, now);
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::STRING,
+        "set",
+        ctx.client.db,
+        argv[1],
+    );
     ctx.r().int(1);
 }
 
@@ -259,6 +282,20 @@ fn setex_generic(ctx: &mut Ctx, argv: &[&[u8]], unit: i64, name: &str) {
     let sh = ctx.locks.shard(db, argv[1]);
     store_bytes(sh, argv[1], argv[3], ExpireArgPub::At(at), now);
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::STRING,
+        "set",
+        ctx.client.db,
+        argv[1],
+    );
+    super::notify::notify(
+        ctx.srv,
+        super::notify::GENERIC,
+        "expire",
+        ctx.client.db,
+        argv[1],
+    );
     ctx.ok();
 }
 
@@ -312,6 +349,15 @@ fn mset_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
         store_bytes(sh, pair[0], pair[1], ExpireArgPub::None, now);
     }
     ctx.srv.add_dirty((argv.len() / 2) as u64);
+    for pair in argv[1..].chunks(2) {
+        super::notify::notify(
+            ctx.srv,
+            super::notify::STRING,
+            "set",
+            ctx.client.db,
+            pair[0],
+        );
+    }
     if nx {
         ctx.r().int(1)
     } else {
@@ -340,6 +386,13 @@ fn getset(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     store_bytes(sh, argv[1], argv[2], ExpireArgPub::None, now);
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::STRING,
+        "set",
+        ctx.client.db,
+        argv[1],
+    );
 }
 
 fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) {
@@ -355,6 +408,13 @@ fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) {
             }
             sh.remove(argv[1]);
             ctx.srv.add_dirty(1);
+            super::notify::notify(
+                ctx.srv,
+                super::notify::GENERIC,
+                "del",
+                ctx.client.db,
+                argv[1],
+            );
         }
         None => {
             ctx.srv.stats.hit(false);
@@ -411,15 +471,36 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) {
         ExpireArg::At(t) if t <= now => {
             sh.remove(argv[1]);
             ctx.srv.add_dirty(1);
+            super::notify::notify(
+                ctx.srv,
+                super::notify::GENERIC,
+                "del",
+                ctx.client.db,
+                argv[1],
+            );
         }
         ExpireArg::At(t) => {
             sh.set_expire(argv[1], Some(t));
             ctx.srv.add_dirty(1);
+            super::notify::notify(
+                ctx.srv,
+                super::notify::GENERIC,
+                "expire",
+                ctx.client.db,
+                argv[1],
+            );
         }
         ExpireArg::Persist => {
             if sh.peek(argv[1]).and_then(|e| e.expire_at()).is_some() {
                 sh.set_expire(argv[1], None);
                 ctx.srv.add_dirty(1);
+                super::notify::notify(
+                    ctx.srv,
+                    super::notify::GENERIC,
+                    "persist",
+                    ctx.client.db,
+                    argv[1],
+                );
             }
         }
         _ => {}
@@ -452,6 +533,13 @@ fn append(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::STRING,
+        "append",
+        ctx.client.db,
+        argv[1],
+    );
 }
 
 fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) {
@@ -495,6 +583,7 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], by: i64) {
         None => store(sh, key, Str::Int(new), ExpireArgPub::None, now),
     }
     ctx.srv.add_dirty(1);
+    super::notify::notify(ctx.srv, super::notify::STRING, "incrby", ctx.client.db, key);
     r.int(new);
 }
 
@@ -560,6 +649,13 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) {
         ),
     }
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::STRING,
+        "incrbyfloat",
+        ctx.client.db,
+        argv[1],
+    );
     r.bulk(text.as_bytes());
 }
 
@@ -642,6 +738,13 @@ fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     ctx.srv.add_dirty(1);
+    super::notify::notify(
+        ctx.srv,
+        super::notify::STRING,
+        "setrange",
+        ctx.client.db,
+        argv[1],
+    );
 }
 
 fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) {

@@ -20,7 +20,13 @@ static CURSOR: AtomicUsize = AtomicUsize::new(0);
 const MAX_VISITS: usize = 2048;
 
 /// Runs one slice of the active expiry sweep. Returns keys deleted.
-pub fn active_expire_cycle(ks: &Keyspace, now_ms: u64, hz: u32, workers: usize) -> usize {
+pub fn active_expire_cycle(
+    ks: &Keyspace,
+    now_ms: u64,
+    hz: u32,
+    workers: usize,
+    on_expired: &mut dyn FnMut(usize, Vec<u8>),
+) -> usize {
     if !ACTIVE_EXPIRE_ENABLED.load(Ordering::Relaxed) {
         return 0;
     }
@@ -37,6 +43,9 @@ pub fn active_expire_cycle(ks: &Keyspace, now_ms: u64, hz: u32, workers: usize) 
         if let Some(mut shard) = ks.db(db).shard(sh).try_lock() {
             if shard.volatile_len() > 0 {
                 deleted += shard.expire_sweep(now_ms).1;
+                for k in shard.expired_log.drain(..) {
+                    on_expired(db, k);
+                }
             }
         }
         // Checking the clock costs more than skipping an empty shard.
@@ -65,7 +74,7 @@ mod tests {
         }
         let mut deleted = 0;
         for _ in 0..100 {
-            deleted += active_expire_cycle(&ks, 200, 1, 1);
+            deleted += active_expire_cycle(&ks, 200, 1, 1, &mut |_, _| {});
         }
         assert_eq!(deleted, 500);
         assert_eq!(ks.db(0).len(), 500);

@@ -216,6 +216,17 @@ impl<'a> Locks<'a> {
         }
     }
 
+    /// Takes the names of keys that expired in the held shards: (db, key).
+    pub fn drain_expired(&mut self) -> Vec<(usize, Vec<u8>)> {
+        let mut out = Vec::new();
+        for ((db, _), g) in self.held.iter_mut() {
+            if !g.expired_log.is_empty() {
+                out.extend(g.expired_log.drain(..).map(|k| (*db as usize, k)));
+            }
+        }
+        out
+    }
+
     /// Runs `f` on one shard by index (SCAN's cursor), locking it if needed.
     pub fn with_shard_index<R>(
         &mut self,

@@ -29,6 +29,18 @@ pub struct Shard {
     /// Keys deleted by lazy or active expiry since the last read of the
     /// counter (folded into the server's `expired_keys`).
     pub expired: u64,
+    /// Names of keys deleted by expiry, kept only while someone listens
+    /// (keyspace notifications; later replication and AOF): drained by
+    /// the command or cycle that expired them.
+    pub expired_log: Vec<Vec<u8>>,
+}
+
+/// Whether shards record the names of expired keys in `expired_log`.
+pub static LOG_EXPIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[inline]
+fn log_expired() -> bool {
+    LOG_EXPIRED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Shard {
@@ -55,9 +67,12 @@ impl Shard {
         let h = key_hash(key);
         let o = self.table.find_entry(h, |e| e.key() == key).ok()?;
         if o.get().is_expired(now_ms) {
-            o.remove();
+            let (e, _) = o.remove();
             self.volatile -= 1;
             self.expired += 1;
+            if log_expired() {
+                self.expired_log.push(e.key().to_vec());
+            }
             return None;
         }
         Some(o.into_mut())
@@ -151,9 +166,14 @@ impl Shard {
         }
         let before = self.table.len();
         let mut removed_volatile = 0;
+        let log = log_expired();
+        let expired_log = &mut self.expired_log;
         self.table.retain(|e| {
             if e.is_expired(now_ms) {
                 removed_volatile += 1;
+                if log {
+                    expired_log.push(e.key().to_vec());
+                }
                 false
             } else {
                 true

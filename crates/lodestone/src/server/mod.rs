@@ -91,6 +91,8 @@ pub struct Server {
     pub monitor_count: AtomicUsize,
     /// Every Pub/Sub subscription.
     pub pubsub: crate::commands::pubsub::Registry,
+    /// Parsed `notify-keyspace-events` (kept in sync by CONFIG SET).
+    pub notify_flags: std::sync::atomic::AtomicU32,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -149,6 +151,7 @@ impl Server {
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
             pubsub: Default::default(),
+            notify_flags: Default::default(),
         }
     }
 
@@ -220,6 +223,17 @@ impl Server {
         let mut m = self.monitors.lock();
         m.retain(|(c, _)| *c != client);
         self.monitor_count.store(m.len(), Ordering::SeqCst);
+    }
+
+    /// Re-reads configuration that is cached outside the config table.
+    pub fn apply_config(&self) {
+        let f =
+            crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
+                .unwrap_or(0);
+        self.notify_flags.store(f, Ordering::Relaxed);
+        use crate::commands::notify::{EXPIRED, KEYEVENT, KEYSPACE};
+        let log = f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0;
+        crate::keyspace::shard::LOG_EXPIRED.store(log, Ordering::Relaxed);
     }
 
     pub fn add_dirty(&self, n: u64) {

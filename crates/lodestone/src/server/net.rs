@@ -708,7 +708,15 @@ impl Worker {
         let now = now_ms();
         let hz = srv.config.num(HOT.hz).max(1) as u32;
         let workers = srv.worker_count.load(Ordering::Relaxed);
-        crate::keyspace::expire::active_expire_cycle(&srv.keyspace, now, hz, workers);
+        crate::keyspace::expire::active_expire_cycle(
+            &srv.keyspace,
+            now,
+            hz,
+            workers,
+            &mut |db, key| {
+                commands::notify::notify(&srv, commands::notify::EXPIRED, "expired", db, &key);
+            },
+        );
         // Fold shard expiry counters into the server statistics.
         let timeout = srv.config.num(HOT.timeout) as u64;
         let mut to_close = Vec::new();
