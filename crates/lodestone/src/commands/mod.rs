@@ -674,11 +674,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             ctx.client.reply_mode = ReplyMode::Skip;
             return;
         }
-        // RESP3 (un)subscribe confirmations are pushes, which are out of
-        // band and not silenced by CLIENT REPLY.
-        let pushes = ctx.client.proto == resp::Proto::Resp3
-            && cmd.has(flags::PUBSUB)
-            && cmd.name.contains("subscribe");
+        // (Un)subscribe confirmations are pushes (Redis sends them with
+        // CLIENT_PUSHING even in RESP2): CLIENT REPLY does not silence them.
+        let pushes = cmd.has(flags::PUBSUB) && cmd.name.contains("subscribe");
         if !pushes {
             ctx.out.truncate(reply_start);
         }
@@ -794,7 +792,7 @@ mod tests {
             want.sort();
             let mut have: Vec<&str> = flags::NAMES
                 .iter()
-                .filter(|(b, _)| c.flags & b != 0)
+                .filter(|(b, _)| c.flags & b != 0 && *b != flags::MOVABLE_KEYS)
                 .map(|(_, n)| *n)
                 .chain(
                     (c.flags & flags::TOUCHES_ARBITRARY_KEYS != 0)
