@@ -582,12 +582,7 @@ impl Entry {
     /// Rough memory used by this entry, for MEMORY USAGE.
     pub fn memory_usage(&self) -> usize {
         let heap = match self.tag() & TAG_MASK {
-            TAG_HEAP => match self.heap() {
-                Value::Str(Str::Bytes { data, .. }) => {
-                    data.capacity() + std::mem::size_of::<Value>()
-                }
-                _ => std::mem::size_of::<Value>(),
-            },
+            TAG_HEAP => std::mem::size_of::<Value>() + self.heap().memory_usage(),
             _ => 0,
         };
         self.alloc_size() + heap + 8
