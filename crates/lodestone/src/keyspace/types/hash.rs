@@ -592,6 +592,9 @@ enum Repr {
     Table(Box<Table>),
 }
 
+/// Borrowed (field, value) pairs.
+pub type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// A hash value.
 #[derive(Clone)]
 pub struct HashValue {
@@ -755,7 +758,7 @@ impl HashValue {
 
     /// `n` uniformly random pairs, with repetitions (HRANDFIELD with a
     /// negative count).
-    pub fn random_many(&self, n: usize, rng: &mut impl Rng) -> Vec<(&[u8], &[u8])> {
+    pub fn random_many(&self, n: usize, rng: &mut impl Rng) -> Pairs<'_> {
         match &self.repr {
             Repr::Listpack(lp) => {
                 let all: Vec<_> = lp.iter().collect();
@@ -768,7 +771,7 @@ impl HashValue {
     /// `n` distinct random pairs, `n < len` (HRANDFIELD with a positive
     /// count). Listpacks answer in their own order, as Redis's
     /// `lpRandomPairsUnique`; hashtables in random order.
-    pub fn random_unique(&self, n: usize, rng: &mut impl Rng) -> Vec<(&[u8], &[u8])> {
+    pub fn random_unique(&self, n: usize, rng: &mut impl Rng) -> Pairs<'_> {
         let len = self.len();
         debug_assert!(n < len);
         match &self.repr {
@@ -819,12 +822,12 @@ impl HashValue {
     /// which sees the field) and cursor 0. Hashtables return the pairs whose
     /// hash is at or after the cursor, about `count` of them (never
     /// splitting fields of equal hash), and the next cursor: 0 at the end.
-    pub fn scan<'a>(
-        &'a self,
+    pub fn scan(
+        &self,
         cursor: u64,
         count: usize,
         mut keep: impl FnMut(&[u8]) -> bool,
-    ) -> (u64, Vec<(&'a [u8], &'a [u8])>) {
+    ) -> (u64, Pairs<'_>) {
         let mut out = Vec::new();
         match &self.repr {
             Repr::Listpack(lp) => {
@@ -1100,8 +1103,8 @@ mod tests {
     fn field(f: u8) -> Vec<u8> {
         // Varied lengths, including long fields that force a conversion.
         let mut v = format!("f{f}").into_bytes();
-        if f % 37 == 0 {
-            v.extend(std::iter::repeat(b'x').take(f as usize));
+        if f.is_multiple_of(37) {
+            v.extend(std::iter::repeat_n(b'x', f as usize));
         }
         v
     }
