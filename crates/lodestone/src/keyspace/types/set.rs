@@ -50,7 +50,7 @@ impl Limits {
 
 /// One member as an encoding yields it: integers from an intset, bytes
 /// otherwise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Elem<'a> {
     Int(i64),
     Str(&'a [u8]),
@@ -743,13 +743,6 @@ impl Owned {
         match self {
             Owned::Int(n) => Elem::Int(*n),
             Owned::Bytes(b) => Elem::Str(b),
-        }
-    }
-
-    fn from_elem(e: Elem) -> Owned {
-        match e {
-            Elem::Int(n) => Owned::Int(n),
-            Elem::Str(b) => Owned::Bytes(b.to_vec()),
         }
     }
 }
