@@ -1257,7 +1257,7 @@ fn setop_generic(
             j += 1;
         } else if card_only && remaining >= 2 && a == b"limit" {
             match parse_i64(argv[j + 1]) {
-                None => return r.error(err::NOT_INT),
+                None => return r.error("ERR LIMIT can't be negative"),
                 Some(n) if n < 0 => return r.error("ERR LIMIT can't be negative"),
                 Some(n) => limit = n as usize,
             }
@@ -1353,15 +1353,12 @@ fn setop_generic(
     });
     match dst {
         Some(dst) => {
-            let mut z = ZSetValue::with_hint(usize::MAX, 0, lim);
-            let big = Limits {
-                max_entries: usize::MAX,
-                max_value: usize::MAX,
-            };
+            // Redis builds a skiplist and converts it back when it fits:
+            // the same as inserting under the limits.
+            let mut z = ZSetValue::default();
             for (m, s) in &result {
-                z.insert_new(m, *s, big);
+                z.insert_new(m, *s, lim);
             }
-            z.shrink_if_fits(lim);
             store_result(ctx, dst, z);
         }
         None => {
