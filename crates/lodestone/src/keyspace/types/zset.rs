@@ -507,7 +507,8 @@ struct Dict {
 impl Dict {
     fn with_capacity(n: usize) -> Dict {
         Dict {
-            table: vec![ptr::null_mut(); n.clamp(4, 1 << 32).next_power_of_two()].into_boxed_slice(),
+            table: vec![ptr::null_mut(); n.clamp(4, 1 << 32).next_power_of_two()]
+                .into_boxed_slice(),
             len: 0,
         }
     }
