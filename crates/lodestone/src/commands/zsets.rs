@@ -212,8 +212,7 @@ const ERR_MINMAX_LEX: &str = "ERR min or max not valid string range item";
 /// NOTE: the set type is built on another branch; until it exposes its
 /// members this sees every set as empty (see the family report).
 fn set_members(s: &SetValue) -> Vec<Vec<u8>> {
-    let _ = s;
-    Vec::new()
+    s.iter().map(|m| m.to_vec()).collect()
 }
 
 // ---------------------------------------------------------------------------
