@@ -13,6 +13,9 @@ use strutil::{format_double, parse_f64, parse_i64};
 
 /// Metadata rows for this family, in [`super::table::TABLE`]'s format.
 pub const TABLE: &str = "\
+bzpopmin|sorted_set|-3|5.0.0|write,fast,blocking|sortedset|1,-2,1|Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
+bzpopmax|sorted_set|-3|5.0.0|write,fast,blocking|sortedset|1,-2,1|Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.
+bzmpop|sorted_set|-5|7.0.0|write,blocking|sortedset|-|Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.
 zadd|sorted_set|-4|1.2.0|write,denyoom,fast|sortedset|1,1,1|Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.
 zcard|sorted_set|2|1.2.0|readonly,fast|sortedset|1,1,1|Returns the number of members in a sorted set.
 zcount|sorted_set|4|2.0.0|readonly,fast|sortedset|1,1,1|Returns the count of members in a sorted set that have scores within a range.
@@ -82,6 +85,9 @@ pub fn register(r: &mut Registry) {
         ("zinterstore", zinterstore),
         ("zdiffstore", zdiffstore),
         ("zscan", zscan),
+        ("bzpopmin", bzpopmin),
+        ("bzpopmax", bzpopmax),
+        ("bzmpop", bzmpop),
     ]);
     r.keys.extend_from_slice(&[
         ("zunionstore", keys_dest_numkeys as KeysFn),
@@ -92,6 +98,7 @@ pub fn register(r: &mut Registry) {
         ("zdiff", keys_numkeys),
         ("zintercard", keys_numkeys),
         ("zmpop", keys_numkeys),
+        ("bzmpop", keys_bzmpop),
     ]);
 }
 
@@ -111,6 +118,11 @@ fn numkeys_at(argv: &[&[u8]], idx: usize) -> Option<Vec<usize>> {
 /// `CMD numkeys key [key ...] ...`
 pub fn keys_numkeys(argv: &[&[u8]]) -> Option<Vec<usize>> {
     numkeys_at(argv, 1)
+}
+
+/// `BZMPOP timeout numkeys key [key ...] ...`
+fn keys_bzmpop(argv: &[&[u8]]) -> Option<Vec<usize>> {
+    numkeys_at(argv, 2)
 }
 
 /// `CMD destination numkeys key [key ...] ...`
@@ -983,6 +995,61 @@ fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
                 nil_when_empty: true,
             };
             pop_reply(ctx, &argv[first..first + n], max, Some(count), shape);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// BZPOPMIN / BZPOPMAX / BZMPOP
+// ---------------------------------------------------------------------------
+
+/// Pops like the non-blocking form; when every key is empty, parks the
+/// client (or, inside MULTI, replies as if the timeout had passed).
+fn blocking_pop(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    keys: &[&[u8]],
+    timeout: &[u8],
+    max: bool,
+    count: Option<usize>,
+    shape: PopShape,
+) {
+    let timeout = match super::blocking::parse_timeout(timeout) {
+        Ok(t) => t,
+        Err(e) => return ctx.error(e),
+    };
+    let start = ctx.out.len();
+    if pop_reply(ctx, keys, max, count, shape) != PopResult::Empty {
+        return;
+    }
+    ctx.out.truncate(start);
+    if super::blocking::can_block(ctx) {
+        super::blocking::block(ctx, argv, keys, timeout, super::blocking::TimeoutReply::NullArray);
+    } else {
+        ctx.r().null_array();
+    }
+}
+
+fn bzpopmin(ctx: &mut Ctx, argv: &[&[u8]]) {
+    bzpop(ctx, argv, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx, argv: &[&[u8]]) {
+    bzpop(ctx, argv, true)
+}
+
+fn bzpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) {
+    let keys = &argv[1..argv.len() - 1];
+    let shape = PopShape { emit_key: true, nested: false, nil_when_empty: true };
+    blocking_pop(ctx, argv, keys, argv[argv.len() - 1], max, None, shape);
+}
+
+fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
+    match zmpop_parse(argv, 2) {
+        Err(e) => ctx.error(e),
+        Ok((first, n, max, count)) => {
+            let shape = PopShape { emit_key: true, nested: true, nil_when_empty: true };
+            blocking_pop(ctx, argv, &argv[first..first + n], argv[1], max, Some(count), shape);
         }
     }
 }
