@@ -2,21 +2,27 @@
 //! machinery, as in Redis's `blocked.c`.
 //!
 //! A blocking handler that finds nothing to serve calls [`block`]: the
-//! client is parked (its worker stops reading its input), queued FIFO on
-//! each of its keys in the server's [`Waiters`], and the command's
-//! arguments are kept. A write command that touches a key with waiters
-//! records it as ready while it still holds its locks; once the command (or
-//! the whole EXEC) has released them, [`signal_ready`] wakes the first
-//! waiter of each ready key through its worker's mailbox. The woken worker
-//! re-runs the parked command: it either succeeds (and, being a write,
-//! makes the key ready for the next waiter if anything is left) or parks
-//! again. Timeouts are handled by each worker's event loop.
+//! client is parked (its worker stops reading its input) and queued FIFO
+//! on each of its keys in the server's [`Waiters`], with its command. A
+//! write that touches a key with waiters records it as ready while it
+//! still holds its locks; once the command (or the whole EXEC) has released
+//! them, [`signal_ready`] serves the waiters of each ready key in order,
+//! right there on the writer's thread: it re-runs each parked command on
+//! the waiter's behalf and hands the reply to the waiter's worker. Serving
+//! synchronously is what keeps Redis's order: the first client to block is
+//! the first served, and nothing runs between the write and the service.
+//!
+//! Who ends a wait (service, timeout, CLIENT UNBLOCK, disconnect) is decided
+//! by one compare-and-swap on the client's `blocked` flag.
 
 use super::Ctx;
+use crate::keyspace::Locks;
+use crate::server::client::{Client, ClientHandle};
 use crate::server::{Server, WorkerMsg};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a parked client gets when its timeout passes.
@@ -28,11 +34,18 @@ pub enum TimeoutReply {
     NullBulk,
 }
 
+/// A parked command, shared by the queues of all its keys.
+pub struct Waiter {
+    pub handle: Arc<ClientHandle>,
+    pub db: usize,
+    pub proto: resp::Proto,
+    pub argv: Vec<Vec<u8>>,
+    pub keys: Vec<Vec<u8>>,
+}
+
 /// A parked client's state, kept on its connection.
 pub struct BlockState {
-    pub argv: Vec<Vec<u8>>,
-    pub db: usize,
-    pub keys: Vec<Vec<u8>>,
+    pub waiter: Arc<Waiter>,
     pub deadline: Option<Instant>,
     pub on_timeout: TimeoutReply,
 }
@@ -40,7 +53,7 @@ pub struct BlockState {
 /// The FIFO of parked clients per (db, key), shared by all workers.
 #[derive(Default)]
 pub struct Waiters {
-    map: Mutex<HashMap<(usize, Vec<u8>), VecDeque<(u64, usize)>>>,
+    map: Mutex<HashMap<(usize, Vec<u8>), VecDeque<Arc<Waiter>>>>,
     /// Number of registrations; writers skip everything when it is zero.
     count: AtomicUsize,
     /// Number of parked clients (INFO blocked_clients).
@@ -52,26 +65,31 @@ impl Waiters {
         self.count.load(Ordering::SeqCst) > 0
     }
 
-    fn add(&self, db: usize, key: &[u8], client: u64, worker: usize) {
-        self.map
-            .lock()
-            .entry((db, key.to_vec()))
-            .or_default()
-            .push_back((client, worker));
-        self.count.fetch_add(1, Ordering::SeqCst);
+    fn add(&self, w: &Arc<Waiter>, front: bool) {
+        let mut m = self.map.lock();
+        for k in &w.keys {
+            let q = m.entry((w.db, k.clone())).or_default();
+            if front {
+                q.push_front(w.clone());
+            } else {
+                q.push_back(w.clone());
+            }
+            self.count.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Removes a client from the queues of its keys.
-    pub fn remove(&self, db: usize, keys: &[Vec<u8>], client: u64) {
+    fn remove(&self, w: &Waiter) {
         let mut m = self.map.lock();
-        for k in keys {
-            let id = (db, k.clone());
-            if let Some(q) = m.get_mut(&id) {
+        let id = w.handle.id;
+        for k in &w.keys {
+            let key = (w.db, k.clone());
+            if let Some(q) = m.get_mut(&key) {
                 let before = q.len();
-                q.retain(|(c, _)| *c != client);
+                q.retain(|x| x.handle.id != id);
                 self.count.fetch_sub(before - q.len(), Ordering::SeqCst);
                 if q.is_empty() {
-                    m.remove(&id);
+                    m.remove(&key);
                 }
             }
         }
@@ -93,19 +111,12 @@ impl Waiters {
             .collect()
     }
 
-    /// Takes the first waiter of a key: (client, worker).
-    fn pop_first(&self, db: usize, key: &[u8]) -> Option<(u64, usize)> {
-        let mut m = self.map.lock();
-        let id = (db, key.to_vec());
-        let q = m.get_mut(&id)?;
-        let w = q.pop_front();
-        if w.is_some() {
-            self.count.fetch_sub(1, Ordering::SeqCst);
-        }
-        if q.is_empty() {
-            m.remove(&id);
-        }
-        w
+    /// The first waiter of a key.
+    fn first(&self, db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
+        self.map
+            .lock()
+            .get(&(db, key.to_vec()))
+            .and_then(|q| q.front().cloned())
     }
 }
 
@@ -142,33 +153,50 @@ pub fn block(
     timeout: Option<Duration>,
     on_timeout: TimeoutReply,
 ) {
-    let db = ctx.client.db;
-    let id = ctx.client.id();
-    let worker = ctx.client.handle.worker;
+    let mut uniq: Vec<Vec<u8>> = Vec::new();
     for k in keys {
-        ctx.srv.waiters.add(db, k, id, worker);
+        if !uniq.iter().any(|u| u == k) {
+            uniq.push(k.to_vec());
+        }
     }
+    let w = Arc::new(Waiter {
+        handle: ctx.client.handle.clone(),
+        db: ctx.client.db,
+        proto: ctx.client.proto,
+        argv: argv.iter().map(|a| a.to_vec()).collect(),
+        keys: uniq,
+    });
+    ctx.client.handle.blocked.store(true, Ordering::SeqCst);
     ctx.srv
         .waiters
         .blocked_clients
         .fetch_add(1, Ordering::SeqCst);
-    ctx.client.handle.blocked.store(true, Ordering::SeqCst);
+    ctx.srv.waiters.add(&w, false);
     ctx.client.blocked = Some(BlockState {
-        argv: argv.iter().map(|a| a.to_vec()).collect(),
-        db,
-        keys: keys.iter().map(|k| k.to_vec()).collect(),
+        waiter: w,
         deadline: timeout.map(|t| Instant::now() + t),
         on_timeout,
     });
 }
 
-/// Ends a client's parking (served, timed out, unblocked or closed) and
-/// removes it from every queue.
+/// Claims the right to end a wait: true for exactly one caller.
+fn claim(h: &ClientHandle) -> bool {
+    h.blocked
+        .compare_exchange(true, false, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
+/// Ends a client's parking from its own worker (timeout, CLIENT UNBLOCK,
+/// close). Returns the state if this caller won the wait's end; None if
+/// the client is being served by a writer (its reply is on the way).
 pub fn unpark(srv: &Server, client: &mut crate::server::client::Client) -> Option<BlockState> {
+    let st = client.blocked.as_ref()?;
+    if !claim(&st.waiter.handle) {
+        return None;
+    }
     let st = client.blocked.take()?;
-    srv.waiters.remove(st.db, &st.keys, client.id());
+    srv.waiters.remove(&st.waiter);
     srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
-    client.handle.blocked.store(false, Ordering::SeqCst);
     Some(st)
 }
 
@@ -188,18 +216,64 @@ pub fn note_all(ctx: &mut Ctx, db: Option<usize>) {
     }
 }
 
-/// Wakes the first waiter of each ready key. Called after the writer has
-/// released its locks, so waiters run after the command (or EXEC).
+/// Serves the waiters of each ready key, first come first served, until
+/// one finds nothing. Called after the writer released its locks.
 pub fn signal_ready(ctx: &mut Ctx) {
-    let ready = std::mem::take(&mut ctx.ready);
-    let mut woken: Vec<u64> = Vec::new();
+    let mut ready = std::mem::take(&mut ctx.ready);
+    ready.dedup();
+    let srv = ctx.srv;
     for (db, key) in ready {
-        if let Some((client, worker)) = ctx.srv.waiters.pop_first(db, &key) {
-            if !woken.contains(&client) {
-                woken.push(client);
-                ctx.srv.send_to_worker(worker, WorkerMsg::Ready(client));
+        while let Some(w) = srv.waiters.first(db, &key) {
+            srv.waiters.remove(&w);
+            if !claim(&w.handle) {
+                continue; // timed out or unblocked meanwhile
+            }
+            match serve(srv, &w) {
+                Some(reply) => {
+                    srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+                    srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
+                }
+                None => {
+                    // Still nothing for it: back to the head of its queues.
+                    w.handle.blocked.store(true, Ordering::SeqCst);
+                    srv.waiters.add(&w, true);
+                    break;
+                }
             }
         }
+    }
+}
+
+/// Runs a parked command for its client; the reply, or None if it would
+/// block again.
+fn serve(srv: &Server, w: &Waiter) -> Option<Vec<u8>> {
+    let mut client = Client::new(w.handle.clone(), true);
+    client.db = w.db;
+    client.proto = w.proto;
+    let mut out = Vec::new();
+    let mut ctx = Ctx {
+        srv,
+        client: &mut client,
+        out: &mut out,
+        locks: Locks::new(&srv.keyspace),
+        now_ms: crate::server::now_ms(),
+        in_exec: false,
+        clock: Instant::now(),
+        ready: Vec::new(),
+        no_monitor: true,
+    };
+    let argv: Vec<&[u8]> = w.argv.iter().map(|a| a.as_slice()).collect();
+    super::dispatch(&mut ctx, &argv);
+    let parked = ctx.client.blocked.take();
+    drop(ctx);
+    match parked {
+        Some(st) => {
+            // The re-run parked a proxy: undo its registration.
+            srv.waiters.remove(&st.waiter);
+            srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+            None
+        }
+        None => Some(out),
     }
 }
 
@@ -221,12 +295,23 @@ mod tests {
     #[test]
     fn waiters_are_fifo_per_key() {
         let w = Waiters::default();
-        w.add(0, b"k", 1, 0);
-        w.add(0, b"k", 2, 1);
-        w.add(0, b"j", 2, 1);
-        assert!(w.has(0, b"k") && !w.has(1, b"k"));
-        assert_eq!(w.pop_first(0, b"k"), Some((1, 0)));
-        w.remove(0, &[b"k".to_vec(), b"j".to_vec()], 2);
+        let mk = |id: u64, keys: &[&[u8]]| {
+            Arc::new(Waiter {
+                handle: Arc::new(ClientHandle::new(id, String::new(), String::new(), 0, 0, 0)),
+                db: 0,
+                proto: resp::Proto::Resp2,
+                argv: Vec::new(),
+                keys: keys.iter().map(|k| k.to_vec()).collect(),
+            })
+        };
+        let (a, b) = (mk(1, &[b"k"]), mk(2, &[b"k", b"j"]));
+        w.add(&a, false);
+        w.add(&b, false);
+        assert!(w.has(0, b"k") && w.has(0, b"j") && !w.has(1, b"k"));
+        assert_eq!(w.first(0, b"k").unwrap().handle.id, 1);
+        w.remove(&a);
+        assert_eq!(w.first(0, b"k").unwrap().handle.id, 2);
+        w.remove(&b);
         assert!(!w.any());
     }
 }

@@ -16,6 +16,11 @@ use strutil::parse_i64;
 
 /// Metadata rows for this family, in [`super::table::TABLE`]'s format.
 pub const TABLE: &str = "\
+blpop|list|-3|2.0.0|write,blocking|list|1,-2,1|Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
+brpop|list|-3|2.0.0|write,blocking|list|1,-2,1|Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
+blmove|list|6|6.2.0|write,denyoom,blocking|list|1,2,1|Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.
+brpoplpush|list|4|2.2.0|write,denyoom,blocking|list|1,2,1|Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.
+blmpop|list|-5|7.0.0|write,blocking|list|-|Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.
 lpush|list|-3|1.0.0|write,denyoom,fast|list|1,1,1|Prepends one or more elements to a list. Creates the key if it doesn't exist.
 rpush|list|-3|1.0.0|write,denyoom,fast|list|1,1,1|Appends one or more elements to a list. Creates the key if it doesn't exist.
 lpushx|list|-3|2.2.0|write,denyoom,fast|list|1,1,1|Prepends one or more elements to a list only when the list exists.
@@ -55,8 +60,14 @@ pub fn register(r: &mut Registry) {
         ("rpoplpush", rpoplpush),
         ("lmove", lmove),
         ("lmpop", lmpop),
+        ("blpop", blpop),
+        ("brpop", brpop),
+        ("blmove", blmove),
+        ("brpoplpush", brpoplpush),
+        ("blmpop", blmpop),
     ]);
     r.keys.push(("lmpop", lmpop_keys));
+    r.keys.push(("blmpop", |argv| mpop_keys_at(argv, 2)));
 }
 
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT n]: keys are 2..2+numkeys.
@@ -810,6 +821,135 @@ fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
         Ok(None) => r.null_array(),
         Ok(Some((i, v))) => {
             ctx.srv.add_dirty(v.len() as u64);
+            r.array(2);
+            r.bulk(a.keys[i]);
+            r.array(v.len());
+            for x in &v {
+                r.bulk(x);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Blocking variants: BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP
+// ---------------------------------------------------------------------------
+
+use super::blocking::{self, TimeoutReply};
+
+/// Parses the timeout, or replies its error.
+fn timeout_arg(ctx: &mut Ctx, a: &[u8]) -> Option<Option<std::time::Duration>> {
+    match blocking::parse_timeout(a) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            ctx.error(e);
+            None
+        }
+    }
+}
+
+/// Nothing to pop: park the client on `keys`, or inside MULTI reply as if
+/// the timeout had passed.
+fn park(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    keys: &[&[u8]],
+    timeout: Option<std::time::Duration>,
+    on_timeout: TimeoutReply,
+) {
+    if blocking::can_block(ctx) {
+        blocking::block(ctx, argv, keys, timeout, on_timeout);
+    } else if on_timeout == TimeoutReply::NullBulk {
+        ctx.r().null();
+    } else {
+        ctx.r().null_array();
+    }
+}
+
+fn bpop(ctx: &mut Ctx, argv: &[&[u8]], head: bool) {
+    let Some(timeout) = timeout_arg(ctx, argv[argv.len() - 1]) else {
+        return;
+    };
+    let keys = &argv[1..argv.len() - 1];
+    let (db, now, fill) = (ctx.client.db, ctx.now_ms, fill(ctx));
+    match mpop_core(&mut ctx.locks, db, keys, now, head, 1, fill) {
+        Err(WrongType) => ctx.error(err::WRONGTYPE),
+        Ok(None) => park(ctx, argv, keys, timeout, TimeoutReply::NullArray),
+        Ok(Some((i, v))) => {
+            ctx.srv.add_dirty(1);
+            let mut r = ctx.r();
+            r.array(2);
+            r.bulk(keys[i]);
+            r.bulk(&v[0]);
+        }
+    }
+}
+
+fn blpop(ctx: &mut Ctx, argv: &[&[u8]]) {
+    bpop(ctx, argv, true)
+}
+
+fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) {
+    bpop(ctx, argv, false)
+}
+
+fn blmove_generic(ctx: &mut Ctx, argv: &[&[u8]], from_head: bool, to_head: bool, timeout: &[u8]) {
+    let Some(timeout) = timeout_arg(ctx, timeout) else {
+        return;
+    };
+    let (db, now, fill) = (ctx.client.db, ctx.now_ms, fill(ctx));
+    match lmove_core(
+        &mut ctx.locks,
+        db,
+        argv[1],
+        argv[2],
+        now,
+        from_head,
+        to_head,
+        fill,
+    ) {
+        Err(WrongType) => ctx.error(err::WRONGTYPE),
+        Ok(None) => park(ctx, argv, &argv[1..2], timeout, TimeoutReply::NullBulk),
+        Ok(Some(v)) => {
+            ctx.srv.add_dirty(1);
+            ctx.r().bulk(&v);
+        }
+    }
+}
+
+fn blmove(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let mut r = Reply::new(ctx.out, ctx.client.proto);
+    let Some(from) = side_arg(&mut r, argv[3]) else {
+        return;
+    };
+    let Some(to) = side_arg(&mut r, argv[4]) else {
+        return;
+    };
+    blmove_generic(ctx, argv, from, to, argv[5])
+}
+
+fn brpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) {
+    blmove_generic(ctx, argv, false, true, argv[3])
+}
+
+fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let Some(timeout) = timeout_arg(ctx, argv[1]) else {
+        return;
+    };
+    let (db, now, fill) = (ctx.client.db, ctx.now_ms, fill(ctx));
+    let a = {
+        let mut r = Reply::new(ctx.out, ctx.client.proto);
+        match parse_mpop(&mut r, argv, 2) {
+            Some(a) => a,
+            None => return,
+        }
+    };
+    match mpop_core(&mut ctx.locks, db, &a.keys, now, a.head, a.count, fill) {
+        Err(WrongType) => ctx.error(err::WRONGTYPE),
+        Ok(None) => park(ctx, argv, &a.keys, timeout, TimeoutReply::NullArray),
+        Ok(Some((i, v))) => {
+            ctx.srv.add_dirty(v.len() as u64);
+            let mut r = ctx.r();
             r.array(2);
             r.bulk(a.keys[i]);
             r.array(v.len());

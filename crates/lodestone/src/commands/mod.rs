@@ -698,7 +698,8 @@ fn notify_expired(ctx: &mut Ctx) {
 /// it) and notes keys that parked clients wait for.
 fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
     let srv = ctx.srv;
-    if !cmd.has(flags::WRITE) {
+    // A blocking command that parked its client wrote nothing.
+    if !cmd.has(flags::WRITE) || ctx.client.blocked.is_some() {
         return;
     }
     let watched = srv.watch_count.load(Ordering::SeqCst) > 0;

@@ -1024,7 +1024,13 @@ fn blocking_pop(
     }
     ctx.out.truncate(start);
     if super::blocking::can_block(ctx) {
-        super::blocking::block(ctx, argv, keys, timeout, super::blocking::TimeoutReply::NullArray);
+        super::blocking::block(
+            ctx,
+            argv,
+            keys,
+            timeout,
+            super::blocking::TimeoutReply::NullArray,
+        );
     } else {
         ctx.r().null_array();
     }
@@ -1040,7 +1046,11 @@ fn bzpopmax(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 fn bzpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) {
     let keys = &argv[1..argv.len() - 1];
-    let shape = PopShape { emit_key: true, nested: false, nil_when_empty: true };
+    let shape = PopShape {
+        emit_key: true,
+        nested: false,
+        nil_when_empty: true,
+    };
     blocking_pop(ctx, argv, keys, argv[argv.len() - 1], max, None, shape);
 }
 
@@ -1048,8 +1058,20 @@ fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
     match zmpop_parse(argv, 2) {
         Err(e) => ctx.error(e),
         Ok((first, n, max, count)) => {
-            let shape = PopShape { emit_key: true, nested: true, nil_when_empty: true };
-            blocking_pop(ctx, argv, &argv[first..first + n], argv[1], max, Some(count), shape);
+            let shape = PopShape {
+                emit_key: true,
+                nested: true,
+                nil_when_empty: true,
+            };
+            blocking_pop(
+                ctx,
+                argv,
+                &argv[first..first + n],
+                argv[1],
+                max,
+                Some(count),
+                shape,
+            );
         }
     }
 }

@@ -27,8 +27,8 @@ pub enum WorkerMsg {
     Deliver(Vec<(u64, Arc<crate::commands::pubsub::Message>)>),
     /// A line for a MONITOR client.
     Monitor(u64, Arc<[u8]>),
-    /// A key this parked client waits for may be ready: re-run its command.
-    Ready(u64),
+    /// A writer served this parked client: its reply.
+    Served(u64, Vec<u8>),
     /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.
     Unblock { client: u64, error: bool },
 }

@@ -157,10 +157,8 @@ struct Worker {
     blocked: std::collections::HashSet<usize>,
 }
 
-/// How a parked client's wait ends.
+/// How a parked client's wait ends on its own worker.
 enum Wake {
-    /// A key it waits for may be ready: run the command again.
-    Retry,
     /// Timeout (or CLIENT UNBLOCK ... TIMEOUT): the command's timeout reply.
     Timeout,
     /// CLIENT UNBLOCK ... ERROR.
@@ -280,9 +278,9 @@ impl Worker {
                         self.flush(t);
                     }
                 }
-                WorkerMsg::Ready(id) => {
+                WorkerMsg::Served(id, reply) => {
                     if let Some(&t) = self.by_client.get(&id) {
-                        self.wake(t, Wake::Retry);
+                        self.served(t, reply);
                     }
                 }
                 WorkerMsg::Unblock { client, error } => {
@@ -319,49 +317,38 @@ impl Worker {
         }
     }
 
-    /// Ends a parked client's wait and then serves the rest of its input.
+    /// A writer served this parked client: deliver the reply and go on
+    /// with its pending input.
+    fn served(&mut self, token: usize, reply: Vec<u8>) {
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        c.client.blocked = None;
+        c.outbuf.extend_from_slice(&reply);
+        self.blocked.remove(&token);
+        self.process(token);
+    }
+
+    /// Ends a parked client's wait with its timeout reply or CLIENT
+    /// UNBLOCK's error, then serves the rest of its input.
     fn wake(&mut self, token: usize, how: Wake) {
         let srv: &Server = &self.srv;
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
         let Some(st) = commands::blocking::unpark(srv, &mut c.client) else {
-            return;
+            return; // a writer is serving it; its reply is on the way
         };
         self.blocked.remove(&token);
-        let Conn { client, outbuf, .. } = c;
-        let mut ctx = Ctx {
-            srv,
-            client,
-            out: outbuf,
-            locks: Locks::new(&srv.keyspace),
-            now_ms: now_ms(),
-            in_exec: false,
-            clock: Instant::now(),
-            ready: Vec::new(),
-            no_monitor: true,
-        };
+        let mut r = resp::Reply::new(&mut c.outbuf, c.client.proto);
         match how {
-            Wake::Retry => {
-                let argv: Vec<&[u8]> = st.argv.iter().map(|a| a.as_slice()).collect();
-                commands::dispatch(&mut ctx, &argv);
-            }
             Wake::Timeout => match st.on_timeout {
-                commands::blocking::TimeoutReply::NullArray => ctx.r().null_array(),
-                commands::blocking::TimeoutReply::NullBulk => ctx.r().null(),
+                commands::blocking::TimeoutReply::NullArray => r.null_array(),
+                commands::blocking::TimeoutReply::NullBulk => r.null(),
             },
-            Wake::Error => ctx
-                .r()
-                .error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+            Wake::Error => r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
         }
-        let parked = ctx.client.blocked.is_some();
-        drop(ctx);
-        if parked {
-            self.blocked.insert(token);
-            self.flush(token);
-        } else {
-            self.process(token);
-        }
+        self.process(token);
     }
 
     fn accept(&mut self, which: usize) {
