@@ -845,6 +845,42 @@ mod tests {
         assert_eq!(sign_extend(0xff, 8), -1);
     }
 
+    proptest::proptest! {
+        /// Ranges, searches and fields agree with a Vec<bool> model.
+        #[test]
+        fn bit_helpers_match_model(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..80),
+            a in 0u64..640, b in 0u64..640,
+            writes in proptest::collection::vec((0u64..600, 1u32..=64, proptest::prelude::any::<u64>()), 0..8),
+        ) {
+            let mut bytes = bytes;
+            let nbits = bytes.len() as u64 * 8;
+            let (lo, hi) = (a.min(b) % nbits, a.max(b) % nbits);
+            let (lo, hi) = (lo.min(hi), lo.max(hi));
+            let model: Vec<u8> = (0..nbits).map(|i| bit(&bytes, i)).collect();
+            let want: u64 = model[lo as usize..=hi as usize].iter().map(|&x| x as u64).sum();
+            proptest::prop_assert_eq!(count_bits(&bytes, lo, hi), want);
+            for v in 0..2u8 {
+                let want = (lo..=hi).find(|&i| model[i as usize] == v);
+                proptest::prop_assert_eq!(find_bit(&bytes, v, lo, hi), want);
+            }
+            let mut model = model;
+            for (off, bits, val) in writes {
+                if off + bits as u64 > nbits {
+                    continue;
+                }
+                set_field(&mut bytes, off, bits, val);
+                for k in 0..bits as u64 {
+                    model[(off + k) as usize] = ((val >> (bits as u64 - 1 - k)) & 1) as u8;
+                }
+                let got: Vec<u8> = (0..nbits).map(|i| bit(&bytes, i)).collect();
+                proptest::prop_assert_eq!(&got, &model);
+                let mask = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
+                proptest::prop_assert_eq!(get_field(&bytes, off, bits), val & mask);
+            }
+        }
+    }
+
     #[test]
     fn overflow_rules() {
         assert_eq!(unsigned_overflow(100, 257, 8, Overflow::Wrap), (true, 101));

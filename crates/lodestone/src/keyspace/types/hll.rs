@@ -673,6 +673,28 @@ mod tests {
     }
 
     #[test]
+    fn same_registers_as_redis() {
+        // Decoded from redis-server 7.x after the same PFADDs.
+        let mut v = new_sparse();
+        for e in [&b"a"[..], b"b", b"c"] {
+            add(&mut v, e, 3000).unwrap();
+        }
+        assert_eq!(
+            decode_text(&v),
+            "Z:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603"
+        );
+        let mut v = new_sparse();
+        for e in [&b"hello"[..], b"world", b"0123456789abcdef"] {
+            add(&mut v, e, 3000).unwrap();
+        }
+        assert_eq!(
+            decode_text(&v),
+            "Z:2742 v:3,1 Z:3206 v:1,1 Z:3266 v:1,1 Z:7167"
+        );
+        assert_eq!(count(&v), Some(3));
+    }
+
+    #[test]
     fn empty_sparse_layout() {
         let v = new_sparse();
         assert_eq!(v.len(), 18);
