@@ -2,6 +2,7 @@
 //! `t_hash.c`, `t_list.c`, ...): each owns its encodings and conversions.
 
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod zset;
