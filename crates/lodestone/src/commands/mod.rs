@@ -10,6 +10,7 @@ pub mod admin;
 pub mod bitops;
 pub mod blocking;
 pub mod connection;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod introspect;
@@ -19,6 +20,8 @@ pub mod notify;
 pub mod pubsub;
 pub mod scripting;
 pub mod sets;
+pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -246,6 +249,9 @@ fn registry() -> Registry {
     bitops::register(&mut r);
     hyperloglog::register(&mut r);
     pubsub::register(&mut r);
+    geo::register(&mut r);
+    sort::register(&mut r);
+    streams::register(&mut r);
     r
 }
 

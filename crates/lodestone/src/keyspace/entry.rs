@@ -13,7 +13,9 @@
 //! and collections live behind the HEAP pointer, so appends stay amortized
 //! O(1). Everything outside this file goes through the accessors.
 
-use super::types::{hash::HashValue, list::ListValue, set::SetValue, zset::ZSetValue};
+use super::types::{
+    hash::HashValue, list::ListValue, set::SetValue, stream::StreamValue, zset::ZSetValue,
+};
 use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::NonNull;
 
@@ -113,6 +115,7 @@ pub enum Value {
     Hash(HashValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    Stream(StreamValue),
 }
 
 impl Value {
@@ -124,6 +127,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -135,6 +139,7 @@ impl Value {
             Value::Hash(v) => v.encoding(),
             Value::Set(v) => v.encoding(),
             Value::ZSet(v) => v.encoding(),
+            Value::Stream(v) => v.encoding(),
         }
     }
 
@@ -147,6 +152,7 @@ impl Value {
             Value::Hash(v) => v.digest(h),
             Value::Set(v) => v.digest(h),
             Value::ZSet(v) => v.digest(h),
+            Value::Stream(v) => v.digest(h),
         }
     }
 
@@ -159,6 +165,7 @@ impl Value {
             Value::Hash(v) => v.memory_usage(),
             Value::Set(v) => v.memory_usage(),
             Value::ZSet(v) => v.memory_usage(),
+            Value::Stream(v) => v.memory_usage(),
         }
     }
 }

@@ -14,7 +14,9 @@ pub mod types;
 
 pub use entry::{Entry, Str, StrRef, Value};
 pub use shard::Shard;
-pub use types::{hash::HashValue, list::ListValue, set::SetValue, zset::ZSetValue};
+pub use types::{
+    hash::HashValue, list::ListValue, set::SetValue, stream::StreamValue, zset::ZSetValue,
+};
 
 use parking_lot::{Mutex, MutexGuard};
 
