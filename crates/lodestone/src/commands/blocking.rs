@@ -223,7 +223,21 @@ pub fn signal_ready(ctx: &mut Ctx) {
     ready.dedup();
     let srv = ctx.srv;
     for (db, key) in ready {
+        // Only a key of the type the waiters want can serve them (a key
+        // replaced by a string in one EXEC leaves them waiting).
+        let ty = {
+            let mut g = srv
+                .keyspace
+                .db(db)
+                .shard(crate::keyspace::shard_of(&key))
+                .lock();
+            let now = crate::server::now_ms();
+            g.get_mut(&key, now).map(|e| e.type_name())
+        };
         while let Some(w) = srv.waiters.first(db, &key) {
+            if ty.is_none() || ty != Some(wanted_type(&w.argv[0])) {
+                break;
+            }
             srv.waiters.remove(&w);
             if !claim(&w.handle) {
                 continue; // timed out or unblocked meanwhile
@@ -241,6 +255,15 @@ pub fn signal_ready(ctx: &mut Ctx) {
                 }
             }
         }
+    }
+}
+
+/// The type of key a blocking command pops from.
+fn wanted_type(cmd: &[u8]) -> &'static str {
+    match cmd.to_ascii_lowercase().as_slice() {
+        b"bzpopmin" | b"bzpopmax" | b"bzmpop" => "zset",
+        b"xread" | b"xreadgroup" => "stream",
+        _ => "list",
     }
 }
 

@@ -343,12 +343,8 @@ fn pexpireat(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// TTL-style replies: -2 for a missing key, -1 without TTL, else `f(at)`.
 fn ttl_generic(ctx: &mut Ctx, key: &[u8], f: impl Fn(u64, u64) -> i64) {
     let (db, now) = (ctx.client.db, ctx.now_ms);
-    let touch = !ctx
-        .client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed);
-    let v = match lookup(ctx.locks.shard(db, key), key, now, touch) {
+    // TTL and friends do not count as an access (LOOKUP_NOTOUCH).
+    let v = match lookup(ctx.locks.shard(db, key), key, now, false) {
         None => -2,
         Some(e) => e.expire_at().map_or(-1, |at| f(at, now)),
     };

@@ -490,7 +490,8 @@ pub struct Ctx<'a> {
     /// Keys with parked clients that this command (or EXEC) wrote; their
     /// waiters are woken once the locks are released.
     pub ready: Vec<(usize, Vec<u8>)>,
-    /// Set when re-running a parked command: MONITOR saw it already.
+    /// Set when re-running a parked command: MONITOR showed it and the
+    /// command statistics counted it when it first ran.
     pub no_monitor: bool,
 }
 
@@ -653,7 +654,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     ctx.clock = end;
     let us = end.duration_since(start).as_micros() as u64;
     let counters = cmd.stats.local();
-    counters.calls.fetch_add(1, Ordering::Relaxed);
+    if !ctx.no_monitor {
+        counters.calls.fetch_add(1, Ordering::Relaxed);
+    }
     counters.usec.fetch_add(us, Ordering::Relaxed);
     srv.stats.total_commands.add(1);
     if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
