@@ -225,6 +225,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) {
         return ctx.r().int(0);
     }
     dsh.insert(dst, value, ttl);
+    ctx.srv.touch_watched(Some(dst_db), Some(dst));
     ctx.srv.add_dirty(1);
     super::notify::notify(ctx.srv, super::notify::GENERIC, "copy_to", dst_db, dst);
     ctx.r().int(1);
@@ -248,6 +249,8 @@ fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let e = ctx.locks.shard(db, key).remove(key).expect("checked");
     ctx.locks.shard(dst_db, key).insert_entry(e);
+    ctx.srv.touch_watched(Some(db), Some(key));
+    ctx.srv.touch_watched(Some(dst_db), Some(key));
     ctx.srv.add_dirty(1);
     super::notify::notify(
         ctx.srv,
@@ -615,7 +618,26 @@ fn flush_mode_ok(argv: &[&[u8]]) -> bool {
     }
 }
 
+/// Watched keys of `db` that hold a live value now: the ones a flush or a
+/// swap really changes (stale and missing keys do not count, as in Redis).
+fn live_watched(ctx: &mut Ctx, db: usize) -> Vec<Vec<u8>> {
+    let now = ctx.now_ms;
+    let mut out = Vec::new();
+    for k in ctx.srv.watched_keys(db) {
+        let live = ctx.locks.with_shard_index(db, shard_of(&k), |sh| {
+            sh.peek(&k).is_some_and(|e| !e.is_expired(now))
+        });
+        if live {
+            out.push(k);
+        }
+    }
+    out
+}
+
 pub fn flush_db(ctx: &mut Ctx, db: usize) -> usize {
+    for k in live_watched(ctx, db) {
+        ctx.srv.touch_watched(Some(db), Some(&k));
+    }
     let mut n = 0;
     ctx.locks.for_each_shard(db, |_, sh| {
         n += sh.clear();
@@ -656,6 +678,27 @@ fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let (a, b) = (a as usize, b as usize);
     if a != b {
+        // A watched key changes if it lives in either database.
+        let mut touched: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (d, other) in [(a, b), (b, a)] {
+            let mut keys = live_watched(ctx, d);
+            for k in ctx.srv.watched_keys(d) {
+                let now = ctx.now_ms;
+                if !keys.contains(&k)
+                    && ctx
+                        .locks
+                        .shard(other, &k)
+                        .peek(&k)
+                        .is_some_and(|e| !e.is_expired(now))
+                {
+                    keys.push(k);
+                }
+            }
+            touched.extend(keys.into_iter().map(|k| (d, k)));
+        }
+        for (d, k) in touched {
+            ctx.srv.touch_watched(Some(d), Some(&k));
+        }
         for i in 0..SHARDS {
             let sa = std::mem::take(ctx.locks.shard_at((a as u32, i as u32)));
             let sb = std::mem::replace(ctx.locks.shard_at((b as u32, i as u32)), sa);

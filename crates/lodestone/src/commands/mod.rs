@@ -717,10 +717,8 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
         return;
     }
     if cmd.lockset.is_some() {
-        // FLUSH*, SWAPDB, MOVE, COPY: be conservative and touch everything.
-        if watched {
-            srv.touch_watched(None, None);
-        }
+        // FLUSH*, SWAPDB, MOVE, COPY touch watched keys themselves (only
+        // the ones they really change); any key may now be ready.
         blocking::note_all(ctx, None);
         return;
     }

@@ -193,6 +193,19 @@ impl Server {
         }
     }
 
+    /// The keys some client WATCHes in `db`.
+    pub fn watched_keys(&self, db: usize) -> Vec<Vec<u8>> {
+        if self.watch_count.load(Ordering::SeqCst) == 0 {
+            return Vec::new();
+        }
+        self.watches
+            .lock()
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     /// Marks clients watching `key` in `db` (or every key of `db` when
     /// `key` is None, or of every db when `db` is None) as dirty.
     pub fn touch_watched(&self, db: Option<usize>, key: Option<&[u8]>) {
