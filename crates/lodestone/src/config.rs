@@ -493,7 +493,7 @@ fn validate_special(name: &str, v: &str) -> Result<String, String> {
             None => Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
         },
         "save" => {
-            if words.len() % 2 != 0 {
+            if !words.len().is_multiple_of(2) {
                 return Err("Invalid save parameters".into());
             }
             for w in &words {
@@ -504,10 +504,10 @@ fn validate_special(name: &str, v: &str) -> Result<String, String> {
             Ok(words.join(" "))
         }
         "client-output-buffer-limit" => {
-            if words.len() % 4 != 0 {
+            if !words.len().is_multiple_of(4) {
                 return Err("Wrong number of arguments in buffer limit configuration.".into());
             }
-            let mut cur = parse_obl(&PARAMS_DEFAULT_OBL)?;
+            let mut cur = parse_obl(PARAMS_DEFAULT_OBL)?;
             for c in words.chunks(4) {
                 let class = match c[0].to_ascii_lowercase().as_str() {
                     "normal" => 0,
@@ -597,10 +597,7 @@ const PARAMS_DEFAULT_OBL: &str =
     "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
 
 fn parse_obl(s: &str) -> Result<[(i64, i64, i64); 3], String> {
-    let w: Vec<i64> = s
-        .split_whitespace()
-        .filter_map(|x| parse_memory(x))
-        .collect();
+    let w: Vec<i64> = s.split_whitespace().filter_map(parse_memory).collect();
     if w.len() != 9 {
         return Err("bad".into());
     }

@@ -327,10 +327,7 @@ fn lpos_options_and_errors() {
         "ERR syntax error"
     );
     // Options are checked before the key.
-    assert_eq!(
-        err(&mut c, &["LPOS", "nokey", "c", "RANK", "0"]).starts_with("ERR RANK"),
-        true
-    );
+    assert!(err(&mut c, &["LPOS", "nokey", "c", "RANK", "0"]).starts_with("ERR RANK"));
 }
 
 #[test]

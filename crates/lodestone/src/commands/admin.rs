@@ -454,7 +454,7 @@ fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
     let args = &argv[2..];
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return ctx.error("ERR wrong number of arguments for 'config|set' command");
     }
     let cfg = &ctx.srv.config;
@@ -667,10 +667,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 let mut locks = crate::keyspace::Locks::new(&ctx.srv.keyspace);
                 let outer = ctx.locks.holds_any();
                 if !outer {
-                    locks.acquire(&mut vec![(
-                        db as u32,
-                        crate::keyspace::shard_of(key) as u32,
-                    )]);
+                    locks.acquire(&mut [(db as u32, crate::keyspace::shard_of(key) as u32)]);
                 }
                 let sh = if outer {
                     ctx.locks.shard(db, key)

@@ -602,10 +602,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     if ctx.client.multi.is_some() && !is_multi_control(cmd) {
         if cmd.has(flags::NO_MULTI) {
-            reject(
-                ctx,
-                &format!("ERR Command not allowed inside a transaction"),
-            );
+            reject(ctx, "ERR Command not allowed inside a transaction");
             return;
         }
         let q = ctx.client.multi.as_mut().unwrap();

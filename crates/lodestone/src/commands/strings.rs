@@ -330,7 +330,7 @@ fn mget(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn mset_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         let name = if nx { "msetnx" } else { "mset" };
         return ctx.error(&format!(
             "ERR wrong number of arguments for '{name}' command"
@@ -490,18 +490,16 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) {
                 argv[1],
             );
         }
-        ExpireArg::Persist => {
-            if sh.peek(argv[1]).and_then(|e| e.expire_at()).is_some() {
-                sh.set_expire(argv[1], None);
-                ctx.srv.add_dirty(1);
-                super::notify::notify(
-                    ctx.srv,
-                    super::notify::GENERIC,
-                    "persist",
-                    ctx.client.db,
-                    argv[1],
-                );
-            }
+        ExpireArg::Persist if sh.peek(argv[1]).and_then(|e| e.expire_at()).is_some() => {
+            sh.set_expire(argv[1], None);
+            ctx.srv.add_dirty(1);
+            super::notify::notify(
+                ctx.srv,
+                super::notify::GENERIC,
+                "persist",
+                ctx.client.db,
+                argv[1],
+            );
         }
         _ => {}
     }

@@ -269,7 +269,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], zincrby: bool) {
     if f.nx && f.xx {
         return r.error("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return r.error("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && elements > 1 {
@@ -1508,7 +1508,7 @@ fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let mut items: Vec<(Vec<u8>, f64)> = Vec::new();
     let next = z.scan(cursor, count, |m, s| {
-        if pattern.map_or(true, |p| strutil::glob_match(p, m, false)) {
+        if pattern.is_none_or(|p| strutil::glob_match(p, m, false)) {
             items.push((m.to_vec(), s));
         }
     });

@@ -709,13 +709,15 @@ impl Worker {
         let mut to_close = Vec::new();
         for (t, c) in &self.conns {
             let h = &c.client.handle;
-            if h.killed.load(Ordering::Relaxed) {
-                to_close.push(*t);
-            } else if timeout > 0
+            // Idle timeout spares transactions, parked and subscribed
+            // clients, as in Redis.
+            let idle = timeout > 0
                 && c.client.multi.is_none()
+                && c.client.blocked.is_none()
+                && !c.client.subs.is_subscribed()
                 && now.saturating_sub(h.last_interaction_ms.load(Ordering::Relaxed)) / 1000
-                    >= timeout
-            {
+                    >= timeout;
+            if h.killed.load(Ordering::Relaxed) || idle {
                 to_close.push(*t);
             }
         }

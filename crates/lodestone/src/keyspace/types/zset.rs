@@ -1316,7 +1316,7 @@ mod tests {
 
     fn member(m: u8) -> Vec<u8> {
         // Some members exceed max_value to exercise that conversion too.
-        if m % 61 == 0 {
+        if m.is_multiple_of(61) {
             format!("long-member-{m:0>20}").into_bytes()
         } else {
             format!("m{}", m % 97).into_bytes()
