@@ -67,10 +67,10 @@ fn keys_georadius(argv: &[&[u8]]) -> Option<Vec<usize>> {
     let mut i = 5;
     while i + 1 < argv.len() {
         let a = argv[i];
-        if a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist") {
-            if !v.contains(&(i + 1)) {
-                v.push(i + 1);
-            }
+        if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
+            && !v.contains(&(i + 1))
+        {
+            v.push(i + 1);
         }
         i += 1;
     }
@@ -181,7 +181,7 @@ pub mod hash {
 
     /// `cvttsd2si`: truncation, out of range and NaN give `i64::MIN`.
     pub fn c_i64(x: f64) -> i64 {
-        if x >= -9_223_372_036_854_775_808.0 && x < 9_223_372_036_854_775_808.0 {
+        if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&x) {
             x as i64
         } else {
             i64::MIN
@@ -191,7 +191,8 @@ pub mod hash {
     /// C's `(uint64_t)double` on x86-64.
     pub fn c_u64(x: f64) -> u64 {
         const TWO63: f64 = 9_223_372_036_854_775_808.0;
-        if x < TWO63 {
+        // Unordered (NaN) compares take the signed path, as `comisd; jae`.
+        if x.partial_cmp(&TWO63).is_none_or(|o| o.is_lt()) {
             c_i64(x) as u64
         } else {
             (c_i64(x - TWO63) as u64) ^ (1u64 << 63)
@@ -209,7 +210,7 @@ pub mod hash {
         if step > 32 || step == 0 {
             return None;
         }
-        if lon > LONG_MAX || lon < LONG_MIN || lat > LAT_MAX || lat < LAT_MIN {
+        if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
             return None;
         }
         if lat < lat_range.min
@@ -258,9 +259,9 @@ pub mod hash {
     /// The center of a cell, clamped to the valid coordinates: [lon, lat].
     pub fn area_center(a: &Area) -> [f64; 2] {
         let mut lon = (a.longitude.min + a.longitude.max) / 2.0;
-        lon = lon.min(LONG_MAX).max(LONG_MIN);
+        lon = lon.clamp(LONG_MIN, LONG_MAX);
         let mut lat = (a.latitude.min + a.latitude.max) / 2.0;
-        lat = lat.min(LAT_MAX).max(LAT_MIN);
+        lat = lat.clamp(LAT_MIN, LAT_MAX);
         [lon, lat]
     }
 
@@ -664,7 +665,7 @@ fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) {
     let lim = limits(ctx);
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
-    if (argv.len() - idx) % 3 != 0 || (f.xx && f.nx) {
+    if !(argv.len() - idx).is_multiple_of(3) || (f.xx && f.nx) {
         return r.error(err::SYNTAX);
     }
     let elements = (argv.len() - idx) / 3;
@@ -766,8 +767,7 @@ fn read_scores(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<Vec<Option<f64>>, ()> {
         Ok(Some(z)) => Ok(Some(argv[2..].iter().map(|m| z.score(m)).collect())),
     };
     ctx.srv.stats.hit(!matches!(res, Ok(None)));
-    let res = res.map(|o| o.unwrap_or_else(|| vec![None; argv.len() - 2]));
-    res
+    res.map(|o| o.unwrap_or_else(|| vec![None; argv.len() - 2]))
 }
 
 fn geohash(ctx: &mut Ctx, argv: &[&[u8]]) {
@@ -1161,4 +1161,196 @@ fn search_generic(ctx: &mut Ctx, argv: &[&[u8]], src_idx: usize, flags: u32) {
         srv.add_dirty(1);
     }
     r.int(returned as i64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hash::*;
+    use super::*;
+    use proptest::prelude::*;
+
+    const SMALL: Limits = Limits {
+        max_entries: 128,
+        max_value: 64,
+    };
+    const TINY: Limits = Limits {
+        max_entries: 0,
+        max_value: 0,
+    };
+
+    #[test]
+    fn known_values_from_redis() {
+        // GEOADD Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania
+        let p = score_of(13.361389, 38.115556);
+        let c = score_of(15.087269, 37.502669);
+        assert_eq!(p, 3479099956230698);
+        assert_eq!(c, 3479447370796909);
+        assert_eq!(&geohash_string(p as f64), b"sqc8b49rny0");
+        assert_eq!(&geohash_string(c as f64), b"sqdtr74hyu0");
+        let [plon, plat] = decode_score(p as f64);
+        let [clon, clat] = decode_score(c as f64);
+        assert_eq!(
+            LongDouble::from_f64(plon).to_human_string(),
+            "13.36138933897018433"
+        );
+        assert_eq!(
+            LongDouble::from_f64(plat).to_human_string(),
+            "38.11555639549629859"
+        );
+        let d = distance(plon, plat, clon, clat);
+        assert_eq!(format_double_fixed(d, 4), "166274.1516");
+        assert_eq!(format_double_fixed(d / 1000.0, 4), "166.2742");
+    }
+
+    #[test]
+    fn c_conversions() {
+        assert_eq!(c_u64(-1.0), u64::MAX);
+        assert_eq!(c_u64(0.5), 0);
+        assert_eq!(c_u64(1e20), 0);
+        assert_eq!(c_u64(f64::NAN), 1 << 63);
+        assert_eq!(c_u64(9_223_372_036_854_775_808.0), 1 << 63);
+        assert_eq!(c_i64(1e30), i64::MIN);
+        assert_eq!(c_i64(-3.9), -3);
+    }
+
+    #[test]
+    fn step_estimate() {
+        assert_eq!(estimate_steps(0.0, 0.0), 26);
+        assert_eq!(estimate_steps(1.0, 0.0), 24);
+        assert_eq!(estimate_steps(1.0, 70.0), 23);
+        assert_eq!(estimate_steps(1.0, -85.0), 22);
+        assert_eq!(estimate_steps(1e9, 0.0), 1);
+        assert_eq!(estimate_steps(f64::INFINITY, 0.0), 1);
+    }
+
+    #[test]
+    fn keys_finder() {
+        let argv: Vec<&[u8]> = vec![
+            b"georadius",
+            b"k",
+            b"1",
+            b"2",
+            b"3",
+            b"km",
+            b"STORE",
+            b"a",
+            b"storedist",
+            b"b",
+        ];
+        assert_eq!(keys_georadius(&argv), Some(vec![1, 7, 9]));
+        let argv: Vec<&[u8]> = vec![b"georadiusbymember", b"k", b"m", b"3", b"km", b"STORE"];
+        assert_eq!(keys_georadius(&argv), Some(vec![1]));
+    }
+
+    fn cell_xy(h: Bits) -> (u64, u64) {
+        let (lat, lon) = deinterleave(h.bits);
+        (lat as u64, lon as u64)
+    }
+
+    fn build(points: &[(f64, f64)], lim: Limits) -> ZSetValue {
+        let mut z = ZSetValue::default();
+        for (i, &(lon, lat)) in points.iter().enumerate() {
+            let m = format!("m{i}");
+            z.add(
+                score_of(lon, lat) as f64,
+                m.as_bytes(),
+                AddFlags::default(),
+                lim,
+            )
+            .unwrap();
+        }
+        z
+    }
+
+    /// The model: every point, exact distance check, no cells.
+    fn brute(points: &[(f64, f64)], shape: &Shape) -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = points
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(lon, lat))| {
+                let [x, y] = decode_score(score_of(lon, lat) as f64);
+                shape.contains(x, y).map(|_| format!("m{i}").into_bytes())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn names(p: &[Point]) -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = p.iter().map(|p| p.member.clone()).collect();
+        v.sort();
+        v
+    }
+
+    proptest! {
+        #[test]
+        fn interleave_roundtrip(lat in any::<u32>(), lon in any::<u32>()) {
+            prop_assert_eq!(deinterleave(interleave(lat, lon)), (lat, lon));
+        }
+
+        #[test]
+        fn encode_decode_contains_point(lon in -180.0f64..180.0, lat in LAT_MIN..LAT_MAX, step in 1u8..=26) {
+            let h = encode_wgs84(lon, lat, step).unwrap();
+            let a = decode(LONG_RANGE, LAT_RANGE, h).unwrap();
+            prop_assert!(a.longitude.min <= lon && lon <= a.longitude.max);
+            prop_assert!(a.latitude.min <= lat && lat <= a.latitude.max);
+            // The 52-bit score of the point lies in the cell's score range.
+            let (lo, hi) = score_range(h);
+            let s = score_of(lon, lat);
+            prop_assert!(lo <= s && s < hi);
+            // Decoding a score lands within half a step-26 cell.
+            let [x, y] = decode_score(s as f64);
+            prop_assert!((x - lon).abs() <= 360.0 / (1u64 << 26) as f64);
+            prop_assert!((y - lat).abs() <= 171.0 / (1u64 << 26) as f64);
+        }
+
+        #[test]
+        fn neighbours_match_grid_model(bits in any::<u64>(), step in 1u8..=26, dx in -1i8..=1, dy in -1i8..=1) {
+            let mask = if step == 32 { u64::MAX } else { (1u64 << (2 * step as u32)) - 1 };
+            let h = Bits { bits: bits & mask, step };
+            let n = moved(h, dx, dy);
+            let (lat, lon) = cell_xy(h);
+            let (nlat, nlon) = cell_xy(n);
+            let size = 1u64 << step;
+            prop_assert_eq!(nlat, (lat + size).wrapping_add(dy as i64 as u64) % size);
+            prop_assert_eq!(nlon, (lon + size).wrapping_add(dx as i64 as u64) % size);
+            prop_assert_eq!(n.step, step);
+        }
+
+        #[test]
+        fn search_agrees_with_model(
+            points in prop::collection::vec((-180.0f64..180.0, -70.0f64..70.0), 0..150),
+            center in (-180.0f64..180.0, -70.0f64..70.0),
+            radius_km in 1.0f64..3000.0,
+            boxed in any::<bool>(),
+            ratio in 0.3f64..3.0,
+        ) {
+            let kind = if boxed { Kind::Box(radius_km, radius_km * ratio) } else { Kind::Radius(radius_km) };
+            let shape = Shape { xy: [center.0, center.1], conversion: 1000.0, kind };
+            let want = brute(&points, &shape);
+            let small = build(&points, SMALL);
+            let big = build(&points, TINY);
+            prop_assert_eq!(small.encoding(), if points.is_empty() || points.len() <= 128 { "listpack" } else { "skiplist" });
+            prop_assert_eq!(big.encoding(), if points.is_empty() { "listpack" } else { "skiplist" });
+            let a = points_in_shape(&small, &shape, 0);
+            let b = points_in_shape(&big, &shape, 0);
+            // Both encodings give the same points in the same order.
+            let ka: Vec<_> = a.iter().map(|p| (p.member.clone(), p.dist.to_bits())).collect();
+            let kb: Vec<_> = b.iter().map(|p| (p.member.clone(), p.dist.to_bits())).collect();
+            prop_assert_eq!(&ka, &kb);
+            // Every reported point is inside; away from the poles nothing
+            // inside is missed (Redis's own fuzz test makes the same claim).
+            let got = names(&a);
+            for m in &got {
+                prop_assert!(want.contains(m));
+            }
+            prop_assert_eq!(got, want);
+            // ANY stops after COUNT points, which are a prefix of the scan.
+            let any = points_in_shape(&small, &shape, 3);
+            prop_assert_eq!(any.len(), a.len().min(3));
+            for (x, y) in any.iter().zip(a.iter()) {
+                prop_assert_eq!(&x.member, &y.member);
+            }
+        }
+    }
 }
