@@ -96,15 +96,6 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> u64 {
     }
 }
 
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
 /// One packed node of entries.
 #[derive(Clone, Debug, PartialEq)]
 struct Node {
