@@ -845,6 +845,45 @@ mod tests {
         assert_eq!(s.trim(Trim::MaxLen(0), true, 30), 30);
     }
 
+    #[test]
+    fn lag_and_entries_read_follow_redis() {
+        let mut s = StreamValue::new();
+        let mut g = Group::new(StreamId::MIN, INVALID_ENTRIES_READ);
+        assert_eq!(s.group_lag(&g), Some(0));
+        for i in 1..=5u64 {
+            s.append(StreamId::new(i, 0), &[b"f", b"v"], lim(100));
+        }
+        // Before the first entry with no tombstones: estimated.
+        assert_eq!(s.estimate_distance(StreamId::MIN), 0);
+        assert_eq!(s.group_lag(&g), Some(5));
+        g.create_consumer(b"c", 0);
+        for i in 1..=2u64 {
+            s.group_advance(&mut g, StreamId::new(i, 0));
+            g.deliver(StreamId::new(i, 0), b"c", 0);
+        }
+        assert_eq!(g.entries_read, 2);
+        assert_eq!(s.group_lag(&g), Some(3));
+        // A tombstone ahead of the group makes the lag unknown...
+        assert!(s.delete(StreamId::new(4, 0)));
+        s.max_deleted = StreamId::new(4, 0);
+        assert_eq!(s.group_lag(&g), None);
+        // ...until the group reaches the last ID.
+        s.group_advance(&mut g, StreamId::new(3, 0));
+        assert_eq!(g.entries_read, INVALID_ENTRIES_READ);
+        s.group_advance(&mut g, StreamId::new(5, 0));
+        assert_eq!(g.entries_read, 5);
+        assert_eq!(s.group_lag(&g), Some(0));
+        // PEL bookkeeping.
+        assert_eq!(g.pel.len(), 2);
+        g.create_consumer(b"d", 0);
+        g.reassign(StreamId::new(1, 0), b"d");
+        assert_eq!(g.consumers[&b"c"[..]].pel.len(), 1);
+        assert_eq!(g.delete_consumer(b"d"), Some(1));
+        assert!(g.ack(StreamId::new(2, 0)));
+        assert!(g.pel.is_empty());
+        assert!(s.memory_usage() > 0);
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Add(u8, u8, Vec<u8>),
