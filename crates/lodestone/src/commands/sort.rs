@@ -15,7 +15,7 @@
 //! inside EXEC everything is already held.
 
 use super::strings::lookup;
-use super::{err, notify, Ctx, Handler, KeysFn, LockFn, LockSet, Registry, ShardList};
+use super::{blocking, err, notify, Ctx, Handler, KeysFn, LockFn, LockSet, Registry, ShardList};
 use crate::config::HOT;
 use crate::keyspace::{shard_of, ListValue, Value};
 use crate::server::Server;
@@ -296,6 +296,15 @@ fn limit_range(limit_start: i64, limit_count: i64, len: usize) -> (i64, i64) {
     (start, end)
 }
 
+/// Redis's `signalModifiedKey` for the STORE destination: WATCHers of it
+/// fail their EXEC and clients blocked on it get a chance to pop. (The
+/// dispatcher also does this conservatively for every key, because SORT
+/// has a lock-set override.)
+fn signal_modified(ctx: &mut Ctx, db: usize, key: &[u8]) {
+    ctx.srv.touch_watched(Some(db), Some(key));
+    blocking::note_write(ctx, db, key);
+}
+
 fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) {
     let mut o = match parse(argv, readonly) {
         Ok(o) => o,
@@ -447,10 +456,12 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) {
             if output_len > 0 {
                 let l = ListValue::from_elements(out.iter().map(|v| v.as_slice()), fill);
                 sh.insert(dst, Value::List(l), None);
+                signal_modified(ctx, db, dst);
                 ctx.notify(notify::LIST, "sortstore", dst);
                 ctx.srv.add_dirty(output_len as u64);
             } else if sh.contains(dst, now) {
                 sh.remove(dst);
+                signal_modified(ctx, db, dst);
                 ctx.notify(notify::GENERIC, "del", dst);
                 ctx.srv.add_dirty(1);
             }
