@@ -179,16 +179,18 @@ fn sort_ro(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// Splits a pattern into the key to read for `elem` and the hash field, if
 /// any (Redis's `lookupKeyByPattern` substitution). None when the pattern
 /// has no '*' (a constant pattern names no key). The field starts after the
-/// first "->" following the '*', when something follows it.
+/// first "->" following the '*', when something follows it. As in Redis,
+/// '*' and "->" are searched in the pattern's C string (up to a NUL byte),
+/// while the element, the key suffix and the field are binary-safe.
 fn substitute<'p>(pat: &'p [u8], elem: &[u8]) -> Option<(Vec<u8>, Option<&'p [u8]>)> {
-    let pat = cstr(pat);
-    let star = pat.iter().position(|&c| c == b'*')?;
+    let c = cstr(pat);
+    let star = c.iter().position(|&b| b == b'*')?;
+    let rest_c = &c[star + 1..];
     let rest = &pat[star + 1..];
-    let (post, field) = match rest.windows(2).position(|w| w == b"->") {
-        Some(i) if i + 2 < rest.len() => (&rest[..i], Some(&rest[i + 2..])),
+    let (post, field) = match rest_c.windows(2).position(|w| w == b"->") {
+        Some(i) if i + 2 < rest_c.len() => (&rest[..i], Some(&rest[i + 2..])),
         _ => (rest, None),
     };
-    let elem = cstr(elem);
     let mut key = Vec::with_capacity(star + elem.len() + post.len());
     key.extend_from_slice(&pat[..star]);
     key.extend_from_slice(elem);
@@ -535,6 +537,20 @@ mod tests {
         );
         assert_eq!(substitute(b"nostar", b"a"), None);
         assert_eq!(substitute(b"*_*", b"a"), Some((b"a_*".to_vec(), None)));
+        // Binary-safe element and suffix; '*' and "->" found before a NUL.
+        assert_eq!(
+            substitute(b"k*\0x", b"a\0b"),
+            Some((b"ka\0b\0x".to_vec(), None))
+        );
+        assert_eq!(
+            substitute(b"k*->f\0g", b"a"),
+            Some((b"ka".to_vec(), Some(&b"f\0g"[..])))
+        );
+        assert_eq!(
+            substitute(b"k*\0->f", b"a"),
+            Some((b"ka\0->f".to_vec(), None))
+        );
+        assert_eq!(substitute(b"k\0*", b"a"), None);
     }
 
     #[test]
