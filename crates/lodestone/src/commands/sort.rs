@@ -231,7 +231,41 @@ fn sort_score(b: &[u8]) -> Option<f64> {
     let start = s
         .iter()
         .position(|c| !matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))?;
-    parse_f64(&s[start..])
+    let t = &s[start..];
+    let v = parse_f64(t)?;
+    // glibc's strtod also reports ERANGE for an inexact subnormal result.
+    if v.is_subnormal() && !exact_hex(t) {
+        return None;
+    }
+    Some(v)
+}
+
+/// Whether `t`, a hexadecimal float literal, has no bit below 2^-1074 (so a
+/// subnormal result is exact). Decimal literals are treated as inexact: an
+/// exact decimal subnormal needs hundreds of digits.
+fn exact_hex(t: &[u8]) -> bool {
+    let t = t.strip_prefix(b"-").or(t.strip_prefix(b"+")).unwrap_or(t);
+    let Some(t) = t.strip_prefix(b"0x").or(t.strip_prefix(b"0X")) else {
+        return false;
+    };
+    let (mant, exp) = match t.iter().position(|&c| c == b'p' || c == b'P') {
+        Some(i) => (&t[..i], parse_i64(&t[i + 1..]).unwrap_or(0)),
+        None => (t, 0),
+    };
+    let frac = mant
+        .iter()
+        .position(|&c| c == b'.')
+        .map_or(0, |i| mant.len() - i - 1) as i64;
+    let mut tz = 0i64;
+    for &c in mant.iter().rev().filter(|&&c| c != b'.') {
+        let d = (c as char).to_digit(16).unwrap_or(0);
+        if d != 0 {
+            tz += d.trailing_zeros() as i64;
+            return exp.saturating_sub(4 * frac).saturating_add(tz) >= -1074;
+        }
+        tz += 4;
+    }
+    true
 }
 
 /// One element being sorted, with its precomputed sort key.
@@ -566,6 +600,14 @@ mod tests {
         assert_eq!(sort_score(b"1e400"), None);
         assert_eq!(sort_score(b"abc"), None);
         assert_eq!(sort_score(b"3\0junk"), Some(3.0));
+        // Inexact subnormals are ERANGE for glibc's strtod; exact ones not.
+        assert_eq!(sort_score(b"1e-310"), None);
+        assert_eq!(sort_score(b"2.2250738585072011e-308"), None);
+        assert!(sort_score(b"2.2250738585072014e-308").is_some());
+        assert!(sort_score(b"0x1p-1074").is_some());
+        assert!(sort_score(b"-0x0.8p-1073").is_some());
+        assert!(sort_score(b"0x1.8p-1023").is_some());
+        assert_eq!(sort_score(b"0x1.1p-1074"), None);
     }
 
     #[test]
