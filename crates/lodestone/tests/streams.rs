@@ -171,7 +171,10 @@ fn ranges_and_deletes() {
         ),
         "ERR invalid start ID for the interval"
     );
-    assert_eq!(qerr(&mut c, &["XTRIM", "s", "FOO", "1"]), "ERR syntax error");
+    assert_eq!(
+        qerr(&mut c, &["XTRIM", "s", "FOO", "1"]),
+        "ERR syntax error"
+    );
     let mut r = s.raw();
     r.roundtrip(
         &req(&[b"XRANGE", b"s", b"-", b"+", b"COUNT", b"0"]),

@@ -199,7 +199,7 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             );
             line!("tracking_clients:0");
             line!("clients_in_timeout_table:0");
-            line!("total_blocking_keys:0");
+            line!("total_blocking_keys:{}", srv.waiters.key_count());
             line!("total_blocking_keys_on_nokey:0");
         }
         "memory" => {

@@ -95,6 +95,11 @@ impl Waiters {
         }
     }
 
+    /// Number of distinct keys with parked clients (INFO total_blocking_keys).
+    pub fn key_count(&self) -> usize {
+        self.map.lock().len()
+    }
+
     /// Whether a key has parked clients.
     pub fn has(&self, db: usize, key: &[u8]) -> bool {
         self.any() && self.map.lock().contains_key(&(db, key.to_vec()))
