@@ -240,7 +240,10 @@ pub fn signal_ready(ctx: &mut Ctx) {
             g.get_mut(&key, now).map(|e| e.type_name())
         };
         while let Some(w) = srv.waiters.first(db, &key) {
-            if ty.is_none() || ty != Some(wanted_type(&w.argv[0])) {
+            // XREADGROUP is the exception: a deleted or replaced key ends
+            // its wait with NOGROUP/WRONGTYPE, as in Redis.
+            let group_read = w.argv[0].eq_ignore_ascii_case(b"xreadgroup");
+            if !group_read && ty != Some(wanted_type(&w.argv[0])) {
                 break;
             }
             srv.waiters.remove(&w);
