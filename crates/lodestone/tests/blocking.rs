@@ -3,30 +3,9 @@
 
 mod common;
 
-use common::Server;
+use common::{wait_blocked, Server};
 use redis::cmd;
 use std::time::{Duration, Instant};
-
-fn blocked_clients(c: &mut redis::Connection) -> i64 {
-    let info: String = cmd("INFO").arg("clients").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn wait_blocked(c: &mut redis::Connection, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while blocked_clients(c) != n {
-        assert!(
-            Instant::now() < deadline,
-            "blocked_clients never reached {n}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 #[test]
 fn blpop_is_served_by_a_push_from_another_thread() {

@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::Server;
+use common::{q, Server};
 use redis::{cmd, Value};
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    k.query(c).unwrap()
-}
 
 fn err(c: &mut redis::Connection, args: &[&str]) -> String {
     let mut k = cmd(args[0]);

@@ -4,19 +4,9 @@
 
 mod common;
 
-use common::Server;
+use common::{q, req, Server};
 use redis::{cmd, Value};
 use std::collections::{HashMap, HashSet};
-
-/// Runs a command given as words.
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    k.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 /// Runs a command expected to fail; returns the full error text.
 fn qerr(c: &mut redis::Connection, args: &[&str]) -> String {
@@ -31,16 +21,6 @@ fn qerr(c: &mut redis::Connection, args: &[&str]) -> String {
             format!("{} {}", code, e.detail().unwrap_or(""))
         }
     }
-}
-
-fn req(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 #[test]

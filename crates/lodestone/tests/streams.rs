@@ -4,18 +4,9 @@
 
 mod common;
 
-use common::Server;
+use common::{q, req, wait_blocked, Server};
 use redis::{cmd, Value};
 use std::time::{Duration, Instant};
-
-fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    k.query(c)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
 
 fn qerr(c: &mut redis::Connection, args: &[&str]) -> String {
     let mut k = cmd(args[0]);
@@ -31,38 +22,7 @@ fn qerr(c: &mut redis::Connection, args: &[&str]) -> String {
     }
 }
 
-fn req(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 type Entries = Vec<(String, Vec<String>)>;
-
-fn blocked_clients(c: &mut redis::Connection) -> i64 {
-    let info: String = cmd("INFO").arg("clients").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-fn wait_blocked(c: &mut redis::Connection, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while blocked_clients(c) != n {
-        assert!(
-            Instant::now() < deadline,
-            "blocked_clients never reached {n}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 #[test]
 fn xadd_ids_and_errors() {

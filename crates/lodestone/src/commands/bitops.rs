@@ -45,13 +45,6 @@ fn max_bulk(ctx: &Ctx) -> u64 {
         .max(0) as u64
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Parses a bit offset; with `hash` (BITFIELD) `#N` means N * bits.
 /// The byte it falls in must be below proto-max-bulk-len.
 fn parse_offset(arg: &[u8], hash: bool, bits: u32, max_bulk: u64) -> Option<u64> {
@@ -152,7 +145,7 @@ fn getbit(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some(offset) = parse_offset(argv[2], false, 0, max_bulk(ctx)) else {
         return ctx.error(ERR_OFFSET);
     };
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let Some(e) = lookup(sh, argv[1], now, touch) else {
@@ -269,7 +262,7 @@ fn parse_unit(a: &[u8]) -> Option<bool> {
 }
 
 fn bitcount(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let Some(e) = lookup(sh, argv[1], now, touch) else {
@@ -323,7 +316,7 @@ fn bitpos(ctx: &mut Ctx, argv: &[&[u8]]) {
         Some(b @ (0 | 1)) => b as u8,
         Some(_) => return ctx.error("ERR The bit argument must be 1 or 0."),
     };
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let Some(e) = lookup(sh, argv[1], now, touch) else {

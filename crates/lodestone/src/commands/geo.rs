@@ -546,13 +546,6 @@ fn limits(ctx: &Ctx) -> Limits {
     }
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Looks a key up: `Ok(None)` when missing, `Err(())` when it holds
 /// another type.
 fn zget<'s>(
@@ -723,7 +716,7 @@ fn geoadd(ctx: &mut Ctx, argv: &[&[u8]]) {
 // ---------------------------------------------------------------------------
 
 fn geodist(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let mut to_meter = 1.0;
     if argv.len() == 5 {
@@ -759,7 +752,7 @@ fn geodist(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 /// GEOHASH / GEOPOS: the zset (None when missing), after WRONGTYPE.
 fn read_scores(ctx: &mut Ctx, argv: &[&[u8]]) -> Result<Vec<Option<f64>>, ()> {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let res = match zget(sh, argv[1], now, touch) {
         Err(()) => Err(()),
@@ -904,7 +897,7 @@ enum Sort {
 }
 
 fn search_generic(ctx: &mut Ctx, argv: &[&[u8]], src_idx: usize, flags: u32) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let lim = limits(ctx);
     let proto = ctx.client.proto;
     let srv = ctx.srv;

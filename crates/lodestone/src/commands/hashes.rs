@@ -60,13 +60,6 @@ fn limits(ctx: &Ctx) -> Limits {
     }
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// What a key holds, from a hash command's point of view.
 enum Found<'a> {
     Missing,
@@ -116,7 +109,7 @@ fn write_or_create<R>(
 /// WRONGTYPE itself; `Err(())` then.
 macro_rules! read_hash {
     ($ctx:ident, $key:expr) => {{
-        let (db, now, touch) = ($ctx.client.db, $ctx.now_ms, touch_ok($ctx));
+        let (db, now, touch) = ($ctx.client.db, $ctx.now_ms, $ctx.touch_ok());
         let sh = $ctx.locks.shard(db, $key);
         let found = find(sh, $key, now, touch);
         $ctx.srv.stats.hit(!matches!(found, Found::Missing));

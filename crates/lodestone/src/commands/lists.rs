@@ -98,13 +98,6 @@ fn fill(ctx: &Ctx) -> i64 {
     ctx.srv.config.num(HOT.list_max_listpack_size)
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// The live list at `key`: Ok(None) when missing, Err when another type.
 fn find<'s>(
     sh: &'s mut Shard,
@@ -261,7 +254,7 @@ fn linsert(ctx: &mut Ctx, argv: &[&[u8]]) {
 // ---------------------------------------------------------------- reads
 
 fn llen(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     match find(sh, argv[1], now, touch) {
@@ -281,7 +274,7 @@ fn llen(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn lindex(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let found = find(sh, argv[1], now, touch);
@@ -331,7 +324,7 @@ fn range_reply(r: &mut Reply, l: &ListValue, start: i64, end: i64) {
 }
 
 fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let Some(start) = int_arg(&mut r, argv[2]) else {
         return;
@@ -350,7 +343,7 @@ fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let (mut rank, mut count, mut maxlen) = (1i64, -1i64, 0i64);
     let mut j = 3;

@@ -514,6 +514,12 @@ impl<'a> Ctx<'a> {
         self.client.db
     }
 
+    /// Whether this client's reads update keys' LRU/LFU (CLIENT NO-TOUCH off).
+    #[inline]
+    pub fn touch_ok(&self) -> bool {
+        !self.client.handle.no_touch.load(Ordering::Relaxed)
+    }
+
     /// Publishes a keyspace event for `key` in the client's database.
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {

@@ -80,13 +80,6 @@ fn limits(ctx: &Ctx) -> Limits {
     }
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// A key looked up as a set.
 enum Found<'a> {
     Missing,
@@ -106,7 +99,7 @@ fn find<'a>(sh: &'a mut Shard, key: &[u8], now: u64, touch: bool) -> Found<'a> {
 
 /// Looks `key` up in the client's db (LRU touched unless CLIENT NO-TOUCH).
 fn find_key<'a>(ctx: &'a mut Ctx, key: &[u8]) -> Found<'a> {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     find(ctx.locks.shard(db, key), key, now, touch)
 }
 
@@ -124,7 +117,7 @@ fn with_sets<R>(
     keys: &[&[u8]],
     f: impl FnOnce(&mut Reply, &[Option<&SetValue>]) -> R,
 ) -> Option<R> {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut ptrs: Vec<Option<*const SetValue>> = Vec::with_capacity(keys.len());
     for key in keys {
         let sh = ctx.locks.shard(db, key);
@@ -584,7 +577,7 @@ fn srandmember(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let mut rng = rand::thread_rng();
     let key = argv[1];
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, key);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     match find(sh, key, now, touch) {
@@ -614,7 +607,7 @@ fn srandmember_count(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     let mut rng = rand::thread_rng();
     let key = argv[1];
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, key);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let s = match find(sh, key, now, touch) {
@@ -809,7 +802,7 @@ fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) {
         return ctx.error("ERR invalid cursor");
     };
     let key = argv[1];
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, key);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let s = match find(sh, key, now, touch) {

@@ -110,13 +110,6 @@ fn limits(ctx: &Ctx) -> NodeLimits {
     }
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 enum Found<'a> {
     Missing,
     WrongType,
@@ -533,7 +526,7 @@ fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) {
 // ---------------------------------------------------------------------------
 
 fn xrange_generic(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let (sa, ea) = if rev {
         (argv[3], argv[2])
@@ -586,7 +579,7 @@ fn xrevrange(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn xlen(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let sh = ctx.locks.shard(db, argv[1]);
     match find(sh, argv[1], now, touch) {
@@ -640,7 +633,7 @@ fn xdel(ctx: &mut Ctx, argv: &[&[u8]]) {
 // ---------------------------------------------------------------------------
 
 fn xread(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let rerun = ctx.no_monitor;
     let proto = ctx.client.proto;
     let xreadgroup = argv[0].len() == 10;
@@ -1591,7 +1584,7 @@ fn reply_entries_read(r: &mut Reply, g: &Group) {
 }
 
 fn xinfo(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let sub = argv[1].to_ascii_lowercase();
     let key = argv[2];

@@ -67,15 +67,8 @@ fn reply_str(r: &mut Reply, s: StrRef) {
     }
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 fn get(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     match lookup(sh, argv[1], now, touch) {
@@ -308,7 +301,7 @@ fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn mget(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     r.array(argv.len() - 1);
     for key in &argv[1..] {

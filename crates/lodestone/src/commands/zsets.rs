@@ -144,13 +144,6 @@ fn limits(ctx: &Ctx) -> Limits {
     }
 }
 
-fn touch_ok(ctx: &Ctx) -> bool {
-    !ctx.client
-        .handle
-        .no_touch
-        .load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// Looks a key up: `Ok(None)` when missing, `Err(())` when it holds
 /// another type.
 fn zget<'s>(
@@ -374,7 +367,7 @@ fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn zcard(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     match zget(sh, argv[1], now, touch) {
@@ -391,7 +384,7 @@ fn zcard(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     match zget(sh, argv[1], now, touch) {
@@ -411,7 +404,7 @@ fn zscore(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn zmscore(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let sh = ctx.locks.shard(db, argv[1]);
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let z = match zget(sh, argv[1], now, touch) {
@@ -437,7 +430,7 @@ fn zrevrank(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn zrank_generic(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     if argv.len() > 4 {
         return r.error(&format!(
@@ -594,7 +587,7 @@ fn zrange_generic(
     mut rtype: RangeType,
     mut dir: Dir,
 ) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let lim = limits(ctx);
     let proto = ctx.client.proto;
     let key = argv[start];
@@ -737,7 +730,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], z: ZSetValue) {
 }
 
 fn zcount(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let (Some(min), Some(max)) = (parse_score_bound(argv[2]), parse_score_bound(argv[3])) else {
         return r.error(ERR_MINMAX_FLOAT);
@@ -758,7 +751,7 @@ fn zcount(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn zlexcount(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let (Some(min), Some(max)) = (LexBound::parse(argv[2]), LexBound::parse(argv[3])) else {
         return r.error(ERR_MINMAX_LEX);
@@ -1081,7 +1074,7 @@ fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
 // ---------------------------------------------------------------------------
 
 fn zrandmember(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let mut count = None;
     let mut withscores = false;
@@ -1475,7 +1468,7 @@ fn setop_generic(
 // ---------------------------------------------------------------------------
 
 fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let (db, now, touch) = (ctx.client.db, ctx.now_ms, touch_ok(ctx));
+    let (db, now, touch) = (ctx.client.db, ctx.now_ms, ctx.touch_ok());
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     let Some(cursor) = strutil::parse_u64(argv[2]) else {
         return r.error("ERR invalid cursor");

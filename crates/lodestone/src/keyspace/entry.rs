@@ -16,6 +16,7 @@
 use super::types::{
     hash::HashValue, list::ListValue, set::SetValue, stream::StreamValue, zset::ZSetValue,
 };
+use super::varint::{read_varint, varint_len, write_varint};
 use std::alloc::{alloc, dealloc, Layout};
 use std::ptr::NonNull;
 
@@ -217,48 +218,6 @@ const TAG_HEAP: u8 = 2;
 const TAG_MASK: u8 = 0b11;
 const HAS_TTL: u8 = 0b100;
 const HEADER: usize = 4;
-
-fn varint_len(mut n: usize) -> usize {
-    let mut l = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        l += 1;
-    }
-    l
-}
-
-/// Writes a LEB128 varint; returns bytes written.
-unsafe fn write_varint(p: *mut u8, mut n: usize) -> usize {
-    let mut i = 0;
-    while n >= 0x80 {
-        *p.add(i) = (n as u8) | 0x80;
-        n >>= 7;
-        i += 1;
-    }
-    *p.add(i) = n as u8;
-    i + 1
-}
-
-/// Reads a LEB128 varint; returns (value, bytes read).
-#[inline]
-unsafe fn read_varint(p: *const u8) -> (usize, usize) {
-    let b = *p;
-    if b < 0x80 {
-        return (b as usize, 1);
-    }
-    let mut n = 0usize;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = *p.add(i);
-        n |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b < 0x80 {
-            return (n, i);
-        }
-        shift += 7;
-    }
-}
 
 /// The value part of an entry before it is written.
 enum Inline<'a> {

@@ -11,6 +11,7 @@ pub mod entry;
 pub mod expire;
 pub mod shard;
 pub mod types;
+pub mod varint;
 
 pub use entry::{Entry, Str, StrRef, Value};
 pub use shard::Shard;

@@ -20,6 +20,7 @@
 //!   changes slot positions but not hashes, so every field present for the
 //!   whole scan is returned at least once (and, unlike Redis, exactly once).
 
+use crate::keyspace::varint::{get_varint, put_varint, read_varint, varint_len};
 use rand::Rng;
 use std::alloc::{alloc, dealloc, Layout};
 use std::hash::BuildHasher;
@@ -34,38 +35,6 @@ pub struct Limits {
 
 /// Redis refuses to let a listpack grow past 1 GB (`lpSafeToAdd`).
 const LISTPACK_SAFETY: usize = 1 << 30;
-
-fn varint_len(mut n: usize) -> usize {
-    let mut l = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        l += 1;
-    }
-    l
-}
-
-fn put_varint(buf: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        buf.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
-}
-
-/// Reads a varint at the start of `b`: (value, bytes used).
-#[inline]
-fn get_varint(b: &[u8]) -> (usize, usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    for (i, &c) in b.iter().enumerate() {
-        n |= ((c & 0x7f) as usize) << shift;
-        if c < 0x80 {
-            return (n, i + 1);
-        }
-        shift += 7;
-    }
-    unreachable!("truncated varint")
-}
 
 /// The hash of a field, for the hashtable encoding. Seeded once per process
 /// (so an attacker cannot choose colliding fields); stable for the life of
@@ -303,22 +272,6 @@ impl Pair {
         } else {
             *self = Pair::new(self.hash(), self.field(), value);
         }
-    }
-}
-
-#[inline]
-unsafe fn read_varint(p: *const u8) -> (usize, usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = *p.add(i);
-        n |= ((b & 0x7f) as usize) << shift;
-        i += 1;
-        if b < 0x80 {
-            return (n, i);
-        }
-        shift += 7;
     }
 }
 

@@ -26,6 +26,7 @@
 //! only SINTERSTORE (all-integer results) and SPOP with a large count build
 //! a fresh, smaller value.
 
+use crate::keyspace::varint::{get_varint, put_varint, varint_len};
 use hashbrown::HashTable;
 use rand::Rng;
 use std::alloc::{alloc, dealloc, Layout};
@@ -92,38 +93,6 @@ fn digits(v: i64) -> usize {
 
 // ---------------------------------------------------------------------------
 // varints
-
-fn varint_len(mut n: usize) -> usize {
-    let mut l = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        l += 1;
-    }
-    l
-}
-
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// Reads a varint at the start of `b`: (value, bytes used).
-#[inline]
-fn get_varint(b: &[u8]) -> (usize, usize) {
-    let mut n = 0usize;
-    let mut shift = 0;
-    for (i, &c) in b.iter().enumerate() {
-        n |= ((c & 0x7f) as usize) << shift;
-        if c < 0x80 {
-            return (n, i + 1);
-        }
-        shift += 7;
-    }
-    unreachable!("truncated varint")
-}
 
 // ---------------------------------------------------------------------------
 // intset

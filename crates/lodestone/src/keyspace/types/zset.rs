@@ -16,6 +16,7 @@
 //!   The chained table also gives ZSCAN Redis's reverse-binary cursor
 //!   guarantee across resizes.
 
+use crate::keyspace::varint::varint_len;
 use std::alloc::{alloc, dealloc, Layout};
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
@@ -27,15 +28,6 @@ use std::ptr::{self, NonNull};
 
 const OFF_SCORE: usize = 8;
 const OFF_LEN: usize = 16;
-
-fn varint_len(mut n: usize) -> usize {
-    let mut l = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        l += 1;
-    }
-    l
-}
 
 /// Raw element pointer (non-owning). Readers are unsafe: the pointer must
 /// reference a live element.
