@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 const WAKER: Token = Token(usize::MAX - 1);
 const FIRST_LISTENER: usize = usize::MAX - 1000;
 const READ_CHUNK: usize = 16 * 1024;
+/// Most bytes read from one connection before the worker serves the
+/// others: a client streaming a huge pipeline must not stall the rest.
+const READ_BUDGET: usize = 256 * 1024;
 
 struct Conn {
     stream: TcpStream,
@@ -68,18 +71,20 @@ pub fn bind_addrs(srv: &Server) -> Vec<SocketAddr> {
     out
 }
 
-fn listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+/// Binds one listening socket. Every worker watches a duplicate of it (no
+/// SO_REUSEPORT: a second server on the same port must fail to start, as
+/// Redis does, instead of silently sharing connections).
+fn listener(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
-    s.set_reuse_port(true)?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     s.listen(backlog)?;
-    Ok(TcpListener::from_std(s.into()))
+    Ok(s.into())
 }
 
 /// Starts the workers and serves until SHUTDOWN. Binding errors are
@@ -95,16 +100,20 @@ pub fn serve(srv: Arc<Server>) -> io::Result<()> {
     let addrs = bind_addrs(&srv);
     let backlog = srv.config.get_num("tcp-backlog") as i32;
     let mut setups = Vec::new();
+    let mut bound = Vec::new();
+    for a in &addrs {
+        bound.push(listener(*a, backlog).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("Could not create server TCP listening socket {a}: {e}"),
+            )
+        })?);
+    }
     for i in 0..threads {
         let poll = Poll::new()?;
         let mut listeners = Vec::new();
-        for (j, a) in addrs.iter().enumerate() {
-            let mut l = listener(*a, backlog).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("Could not create server TCP listening socket {a}: {e}"),
-                )
-            })?;
+        for (j, b) in bound.iter().enumerate() {
+            let mut l = TcpListener::from_std(b.try_clone()?);
             poll.registry()
                 .register(&mut l, Token(FIRST_LISTENER + j), Interest::READABLE)?;
             listeners.push(l);
@@ -155,6 +164,9 @@ struct Worker {
     any_paused: bool,
     /// Connections parked by a blocking command.
     blocked: std::collections::HashSet<usize>,
+    /// Connections that stopped reading at the budget with data left in
+    /// the socket (edge-triggered: no new event will say so).
+    more_input: Vec<usize>,
 }
 
 /// How a parked client's wait ends on its own worker.
@@ -184,6 +196,7 @@ impl Worker {
             next_token: 0,
             any_paused: false,
             blocked: Default::default(),
+            more_input: Vec::new(),
         }
     }
 
@@ -199,6 +212,9 @@ impl Worker {
             }
             if let Some(d) = self.next_block_deadline() {
                 timeout = timeout.min(d.saturating_duration_since(Instant::now()));
+            }
+            if !self.more_input.is_empty() {
+                timeout = Duration::ZERO;
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -219,6 +235,9 @@ impl Worker {
                         }
                     }
                 }
+            }
+            for t in std::mem::take(&mut self.more_input) {
+                self.on_readable(t);
             }
             if self.srv.shutdown.load(Ordering::SeqCst) {
                 self.shutdown();
@@ -424,7 +443,12 @@ impl Worker {
         };
         let mut eof = false;
         let mut got = 0;
+        let mut budget_hit = false;
         loop {
+            if got >= READ_BUDGET {
+                budget_hit = true;
+                break;
+            }
             if c.inbuf.capacity() - c.inbuf.len() < READ_CHUNK {
                 c.inbuf.reserve(READ_CHUNK);
             }
@@ -470,6 +494,8 @@ impl Worker {
         self.process(token);
         if eof {
             self.close(token);
+        } else if budget_hit && self.conns.contains_key(&token) {
+            self.more_input.push(token);
         }
     }
 
