@@ -267,9 +267,24 @@ impl RealRedis {
             .spawn()
             .ok()?;
         let r = RealRedis { child, port };
+        let mut r = r;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            // Our own child must be the one listening: another test's server
+            // may have taken the port between free_port() and the bind.
+            if let Ok(Some(_)) = r.child.try_wait() {
+                drop(r);
+                return Self::start();
+            }
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let info: String = redis::cmd("INFO")
+                    .arg("server")
+                    .query(&mut r.client())
+                    .unwrap_or_default();
+                if info.contains("lodestone_version") {
+                    drop(r);
+                    return Self::start();
+                }
                 return Some(r);
             }
             std::thread::sleep(Duration::from_millis(20));

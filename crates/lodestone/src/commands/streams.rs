@@ -89,7 +89,7 @@ pub fn xread_keys(argv: &[&[u8]]) -> Option<Vec<usize>> {
             i += 1;
         } else if a.eq_ignore_ascii_case(b"STREAMS") {
             let n = argv.len() - i - 1;
-            if n == 0 || n % 2 != 0 {
+            if n == 0 || !n.is_multiple_of(2) {
                 return None;
             }
             return Some((i + 1..i + 1 + n / 2).collect());
@@ -675,7 +675,7 @@ fn xread(ctx: &mut Ctx, argv: &[&[u8]]) {
             } else if o.eq_ignore_ascii_case(b"STREAMS") && more > 0 {
                 streams_arg = i + 1;
                 let n = argv.len() - streams_arg;
-                if n % 2 != 0 {
+                if !n.is_multiple_of(2) {
                     let sym = if xreadgroup { '>' } else { '$' };
                     return r.error(&format!(
                         "ERR Unbalanced '{cmdname}' list of streams: for each stream key an ID or '{sym}' must be specified."

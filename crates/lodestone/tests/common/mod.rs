@@ -45,7 +45,12 @@ impl Server {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return s;
+                    // Make sure it is our process that answers: another
+                    // test's server may have taken the port first.
+                    if s.answers_as_self() {
+                        return s;
+                    }
+                    break;
                 }
                 if let Ok(Some(_)) = s.child.try_wait() {
                     break; // port taken meanwhile: try another
@@ -55,6 +60,21 @@ impl Server {
             let _ = s.child.kill();
         }
         panic!("lodestone did not start");
+    }
+
+    fn answers_as_self(&mut self) -> bool {
+        let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) else {
+            return false;
+        };
+        match redis::cmd("INFO").arg("server").query::<String>(&mut c) {
+            Ok(info) => info.contains(&format!("process_id:{}\r", self.child.id())),
+            // With requirepass we cannot ask; our process being alive will do.
+            Err(e) if e.code() == Some("NOAUTH") => {
+                std::thread::sleep(Duration::from_millis(50));
+                self.alive()
+            }
+            Err(_) => false,
+        }
     }
 
     pub fn url(&self) -> String {
