@@ -14,10 +14,10 @@
 //! Same cells, same order, same arithmetic: results, ANY truncation and
 //! printed distances agree with Redis.
 
-use super::{err, notify, strings, Ctx, Handler, KeysFn, Registry};
-use crate::config::HOT;
-use crate::keyspace::types::zset::{AddFlags, AddOutcome, Limits, ZSetValue};
-use crate::keyspace::{Shard, Value};
+use super::zsets::{limits, zget};
+use super::{err, notify, Ctx, Handler, KeysFn, Registry};
+use crate::keyspace::types::zset::{AddFlags, AddOutcome, ZSetValue};
+use crate::keyspace::Value;
 use resp::Reply;
 use strutil::{format_double_fixed, parse_f64, parse_i64, LongDouble};
 
@@ -537,31 +537,6 @@ use hash::{Kind, Shape};
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-fn limits(ctx: &Ctx) -> Limits {
-    let c = &ctx.srv.config;
-    Limits {
-        max_entries: c.num(HOT.zset_max_listpack_entries).max(0) as usize,
-        max_value: c.num(HOT.zset_max_listpack_value).max(0) as usize,
-    }
-}
-
-/// Looks a key up: `Ok(None)` when missing, `Err(())` when it holds
-/// another type.
-fn zget<'s>(
-    sh: &'s mut Shard,
-    key: &[u8],
-    now: u64,
-    touch: bool,
-) -> Result<Option<&'s mut ZSetValue>, ()> {
-    match strings::lookup(sh, key, now, touch) {
-        None => Ok(None),
-        Some(e) => match e.heap_value_mut() {
-            Some(Value::ZSet(z)) => Ok(Some(z)),
-            _ => Err(()),
-        },
-    }
-}
 
 /// `getDoubleFromObjectOrReply` with an optional custom message.
 fn arg_double(r: &mut Reply, a: &[u8], msg: Option<&str>) -> Option<f64> {
@@ -1160,6 +1135,7 @@ fn search_generic(ctx: &mut Ctx, argv: &[&[u8]], src_idx: usize, flags: u32) {
 mod tests {
     use super::hash::*;
     use super::*;
+    use crate::keyspace::types::zset::Limits;
     use proptest::prelude::*;
 
     const SMALL: Limits = Limits {

@@ -136,7 +136,8 @@ pub fn keys_dest_numkeys(argv: &[&[u8]]) -> Option<Vec<usize>> {
 // Helpers
 // ---------------------------------------------------------------------------
 
-fn limits(ctx: &Ctx) -> Limits {
+/// The listpack limits from the configuration.
+pub(crate) fn limits(ctx: &Ctx) -> Limits {
     let c = &ctx.srv.config;
     Limits {
         max_entries: c.num(HOT.zset_max_listpack_entries).max(0) as usize,
@@ -146,7 +147,7 @@ fn limits(ctx: &Ctx) -> Limits {
 
 /// Looks a key up: `Ok(None)` when missing, `Err(())` when it holds
 /// another type.
-fn zget<'s>(
+pub(crate) fn zget<'s>(
     sh: &'s mut Shard,
     key: &[u8],
     now: u64,
