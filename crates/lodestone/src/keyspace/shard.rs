@@ -1,7 +1,7 @@
 //! A shard: one lock's worth of a database's keys.
 //!
-//! Each shard owns a hash table of entries, the count of keys with a TTL
-//! and the cursor of its active-expiry sweep. Tables are small (a database
+//! Each shard owns a hash table of entries and the count of keys with a
+//! TTL. Tables are small (a database
 //! is split into many shards), so growing one never stalls for long.
 
 use super::entry::{Entry, Value};
@@ -14,12 +14,6 @@ pub fn key_hash(key: &[u8]) -> u64 {
     static STATE: foldhash::fast::FixedState =
         foldhash::fast::FixedState::with_seed(0x6c6f_6465_7374_6f6e);
     STATE.hash_one(key)
-}
-
-/// What a lookup found for a key, once expiry has been applied.
-pub enum Lookup<'a> {
-    Found(&'a mut Entry),
-    Missing,
 }
 
 #[derive(Default)]
