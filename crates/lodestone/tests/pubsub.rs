@@ -202,3 +202,46 @@ fn keyspace_notifications_for_writes_and_expiry() {
         .unwrap_err();
     assert!(e.to_string().contains("Invalid event class character"));
 }
+
+#[test]
+fn keyspace_notifications_for_collections() {
+    let s = Server::start(&["--notify-keyspace-events", "KEA"]);
+    let mut c = s.client();
+    let mut sub = s.raw();
+    sub.roundtrip(
+        b"PSUBSCRIBE __keyevent@0__:*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:1\r\n",
+    );
+    let _: i64 = cmd("LPUSH").arg("l").arg("a").query(&mut c).unwrap();
+    let _: Option<String> = cmd("RPOP").arg("l").query(&mut c).unwrap();
+    let _: i64 = cmd("SADD").arg("s").arg("x").query(&mut c).unwrap();
+    let _: i64 = cmd("SADD").arg("s").arg("x").query(&mut c).unwrap(); // no change: no event
+    let _: i64 = cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("v")
+        .query(&mut c)
+        .unwrap();
+    let _: f64 = cmd("ZINCRBY")
+        .arg("z")
+        .arg(1)
+        .arg("m")
+        .query(&mut c)
+        .unwrap();
+    let mut buf = String::new();
+    let want = ["lpush", "rpop", "del", "sadd", "hset", "zincr"];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut events: Vec<String> = Vec::new();
+    while events.len() < want.len() && std::time::Instant::now() < deadline {
+        let mut b = [0u8; 1024];
+        use std::io::Read;
+        let n = sub.s.read(&mut b).unwrap_or(0);
+        buf.push_str(&String::from_utf8_lossy(&b[..n]));
+        events = buf
+            .match_indices("__keyevent@0__:")
+            .map(|(i, _)| buf[i + 15..].split('\r').next().unwrap().to_string())
+            .filter(|e| e != "*")
+            .collect();
+    }
+    assert_eq!(events, want, "{buf}");
+}

@@ -635,7 +635,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         if let LockSet::Shards(mut ids) = lockset_for(srv, cmd, argv, ctx.client.db) {
             ctx.locks.acquire(&mut ids);
         }
+        let before = notify::family_before(ctx, cmd, argv);
         handler(ctx, argv);
+        notify::family_after(ctx, cmd, argv, before);
         after_write(ctx, cmd, argv);
         notify_expired(ctx);
         ctx.locks.release();
@@ -643,7 +645,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             blocking::signal_ready(ctx);
         }
     } else {
+        let before = notify::family_before(ctx, cmd, argv);
         handler(ctx, argv);
+        notify::family_after(ctx, cmd, argv, before);
         after_write(ctx, cmd, argv);
         notify_expired(ctx);
     }

@@ -107,6 +107,120 @@ pub fn notify(srv: &Server, class: u32, event: &str, db: usize, key: &[u8]) {
     }
 }
 
+/// The events of the hash, list, set and sorted set families, raised by
+/// the dispatcher for commands that changed something (the same names as
+/// Redis's `t_*.c`): (command, class, event for the first key, event for
+/// the second key of two-key commands).
+fn family_event(cmd: &str, argv: &[&[u8]]) -> Option<(u32, &'static str, Option<&'static str>)> {
+    let arg_is = |i: usize, w: &[u8]| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w));
+    let side = |i: usize| if arg_is(i, b"left") { "lpop" } else { "rpop" };
+    let push = |i: usize| if arg_is(i, b"left") { "lpush" } else { "rpush" };
+    Some(match cmd {
+        "lpush" | "lpushx" => (LIST, "lpush", None),
+        "rpush" | "rpushx" => (LIST, "rpush", None),
+        "lpop" => (LIST, "lpop", None),
+        "rpop" => (LIST, "rpop", None),
+        "linsert" => (LIST, "linsert", None),
+        "lset" => (LIST, "lset", None),
+        "lrem" => (LIST, "lrem", None),
+        "ltrim" => (LIST, "ltrim", None),
+        "rpoplpush" | "brpoplpush" => (LIST, "rpop", Some("lpush")),
+        "lmove" | "blmove" => (LIST, side(3), Some(push(4))),
+        "sadd" => (SET, "sadd", None),
+        "srem" => (SET, "srem", None),
+        "spop" => (SET, "spop", None),
+        "smove" => (SET, "srem", Some("sadd")),
+        "sinterstore" => (SET, "sinterstore", None),
+        "sunionstore" => (SET, "sunionstore", None),
+        "sdiffstore" => (SET, "sdiffstore", None),
+        "hset" | "hsetnx" | "hmset" => (HASH, "hset", None),
+        "hdel" => (HASH, "hdel", None),
+        "hincrby" => (HASH, "hincrby", None),
+        "hincrbyfloat" => (HASH, "hincrbyfloat", None),
+        "zadd" if argv.iter().any(|a| a.eq_ignore_ascii_case(b"incr")) => (ZSET, "zincr", None),
+        "zadd" => (ZSET, "zadd", None),
+        "zincrby" => (ZSET, "zincr", None),
+        "zrem" => (ZSET, "zrem", None),
+        "zremrangebyrank" => (ZSET, "zremrangebyrank", None),
+        "zremrangebyscore" => (ZSET, "zremrangebyscore", None),
+        "zremrangebylex" => (ZSET, "zremrangebylex", None),
+        "zpopmin" => (ZSET, "zpopmin", None),
+        "zpopmax" => (ZSET, "zpopmax", None),
+        "zunionstore" => (ZSET, "zunionstore", None),
+        "zinterstore" => (ZSET, "zinterstore", None),
+        "zdiffstore" => (ZSET, "zdiffstore", None),
+        "zrangestore" => (ZSET, "zrangestore", None),
+        _ => return None,
+    })
+}
+
+/// What a family write command's keys looked like before it ran: the
+/// thread's change counter and whether each of its (up to two) keys existed.
+pub struct Before {
+    dirty: u64,
+    existed: [bool; 2],
+}
+
+/// Called by the dispatcher before a command runs; cheap when
+/// notifications are off.
+pub fn family_before(ctx: &mut super::Ctx, cmd: &super::Command, argv: &[&[u8]]) -> Option<Before> {
+    if ctx.srv.notify_flags.load(Ordering::Relaxed) & (KEYSPACE | KEYEVENT) == 0
+        || !cmd.has(super::flags::WRITE)
+    {
+        return None;
+    }
+    let (_, _, second) = family_event(&cmd.name, argv)?;
+    let (db, now) = (ctx.client.db, ctx.now_ms);
+    let mut existed = [false; 2];
+    // argv[1] is always a key here, argv[2] only for two-key commands.
+    let keys = if second.is_some() { 2 } else { 1 };
+    for (i, k) in argv.iter().skip(1).take(keys).enumerate() {
+        if ctx.locks.holds_any() {
+            existed[i] = ctx
+                .locks
+                .shard(db, k)
+                .peek(k)
+                .is_some_and(|e| !e.is_expired(now));
+        }
+    }
+    Some(Before {
+        dirty: crate::server::LOCAL_DIRTY.with(|d| d.get()),
+        existed,
+    })
+}
+
+/// Called after the command: raises its events if it changed something,
+/// and `del` for a key it emptied.
+pub fn family_after(
+    ctx: &mut super::Ctx,
+    cmd: &super::Command,
+    argv: &[&[u8]],
+    before: Option<Before>,
+) {
+    let Some(b) = before else { return };
+    if crate::server::LOCAL_DIRTY.with(|d| d.get()) == b.dirty {
+        return;
+    }
+    let Some((class, first, second)) = family_event(&cmd.name, argv) else {
+        return;
+    };
+    let (db, now) = (ctx.client.db, ctx.now_ms);
+    for (i, event) in [Some(first), second].into_iter().enumerate() {
+        let (Some(event), Some(key)) = (event, argv.get(i + 1)) else {
+            continue;
+        };
+        notify(ctx.srv, class, event, db, key);
+        let exists = ctx
+            .locks
+            .shard(db, key)
+            .peek(key)
+            .is_some_and(|e| !e.is_expired(now));
+        if b.existed[i] && !exists {
+            notify(ctx.srv, GENERIC, "del", db, key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

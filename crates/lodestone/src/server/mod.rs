@@ -252,6 +252,14 @@ impl Server {
     pub fn add_dirty(&self, n: u64) {
         if n > 0 {
             self.dirty.fetch_add(n, Ordering::Relaxed);
+            LOCAL_DIRTY.with(|d| d.set(d.get() + n));
         }
     }
+}
+
+thread_local! {
+    /// Changes made by commands run on this thread: lets the dispatcher
+    /// tell whether one command changed anything (other threads' writes
+    /// do not show up here).
+    pub static LOCAL_DIRTY: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
