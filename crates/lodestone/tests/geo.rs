@@ -3,17 +3,8 @@
 
 mod common;
 
-use common::{q, Server};
-use redis::{cmd, Value};
-
-fn err(c: &mut redis::Connection, args: &[&str]) -> String {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    let e = k.query::<Value>(c).unwrap_err();
-    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
-}
+use common::{q, qerr, Server};
+use redis::Value;
 
 const SICILY: &[&str] = &[
     "GEOADD",
@@ -68,31 +59,31 @@ fn geoadd_options_and_errors() {
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "nokey"]), 0);
 
     assert_eq!(
-        err(&mut c, &["GEOADD", "k", "xx", "nx", "1", "2", "a"]),
+        qerr(&mut c, &["GEOADD", "k", "xx", "nx", "1", "2", "a"]),
         "ERR syntax error"
     );
     assert_eq!(
-        err(&mut c, &["GEOADD", "k", "ch", "xx", "foo", "1", "2", "a"]),
+        qerr(&mut c, &["GEOADD", "k", "ch", "xx", "foo", "1", "2", "a"]),
         "ERR syntax error"
     );
     assert_eq!(
-        err(&mut c, &["GEOADD", "k", "1", "2", "a", "foo", "bar", "b"]),
+        qerr(&mut c, &["GEOADD", "k", "1", "2", "a", "foo", "bar", "b"]),
         "ERR value is not a valid float"
     );
     assert_eq!(
-        err(&mut c, &["GEOADD", "k", "181", "2", "a"]),
+        qerr(&mut c, &["GEOADD", "k", "181", "2", "a"]),
         "ERR invalid longitude,latitude pair 181.000000,2.000000"
     );
     assert_eq!(
-        err(&mut c, &["GEOADD", "k", "1", "85.06", "a"]),
+        qerr(&mut c, &["GEOADD", "k", "1", "85.06", "a"]),
         "ERR invalid longitude,latitude pair 1.000000,85.060000"
     );
     // Nothing was written by the failing commands.
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "k"]), 0);
     q::<()>(&mut c, &["SET", "str", "x"]);
-    assert!(err(&mut c, &["GEOADD", "str", "1", "2", "a"]).starts_with("WRONGTYPE"));
+    assert!(qerr(&mut c, &["GEOADD", "str", "1", "2", "a"]).starts_with("WRONGTYPE"));
     // Coordinates are validated before the type check, as in Redis.
-    assert!(err(&mut c, &["GEOADD", "str", "1", "200", "a"]).starts_with("ERR invalid"));
+    assert!(qerr(&mut c, &["GEOADD", "str", "1", "200", "a"]).starts_with("ERR invalid"));
 }
 
 #[test]
@@ -377,7 +368,7 @@ fn search_errors() {
         ),
     ];
     for (args, want) in cases {
-        assert_eq!(&err(&mut c, args), want, "{args:?}");
+        assert_eq!(&qerr(&mut c, args), want, "{args:?}");
     }
     // A missing source skips the member and shape checks once parsing is done.
     assert_eq!(

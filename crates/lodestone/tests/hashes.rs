@@ -4,24 +4,9 @@
 
 mod common;
 
-use common::{q, req, Server};
-use redis::{cmd, Value};
+use common::{q, qerr, req, Server};
+use redis::cmd;
 use std::collections::{HashMap, HashSet};
-
-/// Runs a command expected to fail; returns the full error text.
-fn qerr(c: &mut redis::Connection, args: &[&str]) -> String {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    match k.query::<Value>(c) {
-        Ok(v) => panic!("{args:?} succeeded: {v:?}"),
-        Err(e) => {
-            let code = e.code().unwrap_or("").to_string();
-            format!("{} {}", code, e.detail().unwrap_or(""))
-        }
-    }
-}
 
 #[test]
 fn basic_commands() {

@@ -4,23 +4,9 @@
 
 mod common;
 
-use common::{q, req, wait_blocked, Server};
-use redis::{cmd, Value};
+use common::{q, qerr, req, wait_blocked, Server};
+use redis::Value;
 use std::time::{Duration, Instant};
-
-fn qerr(c: &mut redis::Connection, args: &[&str]) -> String {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    match k.query::<Value>(c) {
-        Ok(v) => panic!("{args:?} succeeded: {v:?}"),
-        Err(e) => {
-            let code = e.code().unwrap_or("").to_string();
-            format!("{} {}", code, e.detail().unwrap_or(""))
-        }
-    }
-}
 
 type Entries = Vec<(String, Vec<String>)>;
 

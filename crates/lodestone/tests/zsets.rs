@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::{q, Server};
+use common::{q, qerr, Server};
 use redis::{cmd, Value};
-
-fn err(c: &mut redis::Connection, args: &[&str]) -> String {
-    let mut k = cmd(args[0]);
-    for a in &args[1..] {
-        k.arg(*a);
-    }
-    let e = k.query::<Value>(c).unwrap_err();
-    format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or(""))
-}
 
 #[test]
 fn zadd_options_and_errors() {
@@ -35,28 +26,28 @@ fn zadd_options_and_errors() {
         None
     );
     assert_eq!(
-        err(&mut c, &["ZADD", "z", "NX", "XX", "1", "a"]),
+        qerr(&mut c, &["ZADD", "z", "NX", "XX", "1", "a"]),
         "ERR XX and NX options at the same time are not compatible"
     );
     assert_eq!(
-        err(&mut c, &["ZADD", "z", "GT", "LT", "1", "a"]),
+        qerr(&mut c, &["ZADD", "z", "GT", "LT", "1", "a"]),
         "ERR GT, LT, and/or NX options at the same time are not compatible"
     );
     assert_eq!(
-        err(&mut c, &["ZADD", "z", "INCR", "1", "a", "2", "b"]),
+        qerr(&mut c, &["ZADD", "z", "INCR", "1", "a", "2", "b"]),
         "ERR INCR option supports a single increment-element pair"
     );
     assert_eq!(
-        err(&mut c, &["ZADD", "z", "1", "a", "2"]),
+        qerr(&mut c, &["ZADD", "z", "1", "a", "2"]),
         "ERR syntax error"
     );
     assert_eq!(
-        err(&mut c, &["ZADD", "z", "nan", "a"]),
+        qerr(&mut c, &["ZADD", "z", "nan", "a"]),
         "ERR value is not a valid float"
     );
     assert_eq!(q::<i64>(&mut c, &["ZADD", "inf", "inf", "a"]), 1);
     assert_eq!(
-        err(&mut c, &["ZINCRBY", "inf", "-inf", "a"]),
+        qerr(&mut c, &["ZINCRBY", "inf", "-inf", "a"]),
         "ERR resulting score is not a number (NaN)"
     );
     assert_eq!(q::<String>(&mut c, &["ZINCRBY", "n", "0.1", "m"]), "0.1");
@@ -65,8 +56,8 @@ fn zadd_options_and_errors() {
         "0.30000000000000004"
     );
     let _: () = q(&mut c, &["SET", "s", "x"]);
-    assert!(err(&mut c, &["ZADD", "s", "1", "a"]).starts_with("WRONGTYPE"));
-    assert!(err(&mut c, &["ZSCORE", "s", "a"]).starts_with("WRONGTYPE"));
+    assert!(qerr(&mut c, &["ZADD", "s", "1", "a"]).starts_with("WRONGTYPE"));
+    assert!(qerr(&mut c, &["ZSCORE", "s", "a"]).starts_with("WRONGTYPE"));
 }
 
 #[test]
@@ -117,19 +108,19 @@ fn ranges_ranks_and_scores() {
         [Some("1".into()), None, Some("4".into())]
     );
     assert_eq!(
-        err(&mut c, &["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"]),
+        qerr(&mut c, &["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"]),
         "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
     );
     assert_eq!(
-        err(&mut c, &["ZRANGE", "z", "[a", "[b", "BYLEX", "WITHSCORES"]),
+        qerr(&mut c, &["ZRANGE", "z", "[a", "[b", "BYLEX", "WITHSCORES"]),
         "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
     );
     assert_eq!(
-        err(&mut c, &["ZRANGEBYSCORE", "z", "x", "1"]),
+        qerr(&mut c, &["ZRANGEBYSCORE", "z", "x", "1"]),
         "ERR min or max is not a float"
     );
     assert_eq!(
-        err(&mut c, &["ZRANGEBYLEX", "z", "a", "[b"]),
+        qerr(&mut c, &["ZRANGEBYLEX", "z", "a", "[b"]),
         "ERR min or max not valid string range item"
     );
     assert_eq!(q::<i64>(&mut c, &["ZRANGESTORE", "d", "z", "0", "1"]), 2);
@@ -217,7 +208,7 @@ fn pops_and_random_members() {
     );
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "z"]), 0);
     assert_eq!(
-        err(&mut c, &["ZPOPMIN", "z", "-1"]),
+        qerr(&mut c, &["ZPOPMIN", "z", "-1"]),
         "ERR value is out of range, must be positive"
     );
     let _: i64 = q(&mut c, &["ZADD", "z2", "1", "a", "2", "b"]);
@@ -237,11 +228,11 @@ fn pops_and_random_members() {
         Value::Nil
     );
     assert_eq!(
-        err(&mut c, &["ZMPOP", "0", "z", "MIN"]),
+        qerr(&mut c, &["ZMPOP", "0", "z", "MIN"]),
         "ERR numkeys should be greater than 0"
     );
     assert_eq!(
-        err(&mut c, &["ZMPOP", "1", "z", "MIN", "COUNT", "0"]),
+        qerr(&mut c, &["ZMPOP", "1", "z", "MIN", "COUNT", "0"]),
         "ERR count should be greater than 0"
     );
     let _: i64 = q(&mut c, &["ZADD", "r", "1", "a", "2", "b", "3", "c"]);
@@ -301,15 +292,15 @@ fn set_algebra() {
     );
     assert_eq!(q::<i64>(&mut c, &["EXISTS", "d{t}"]), 0);
     assert_eq!(
-        err(&mut c, &["ZUNIONSTORE", "d{t}", "0", "a{t}"]),
+        qerr(&mut c, &["ZUNIONSTORE", "d{t}", "0", "a{t}"]),
         "ERR at least 1 input key is needed for 'zunionstore' command"
     );
     assert_eq!(
-        err(&mut c, &["ZUNION", "3", "a{t}", "b{t}"]),
+        qerr(&mut c, &["ZUNION", "3", "a{t}", "b{t}"]),
         "ERR syntax error"
     );
     assert_eq!(
-        err(
+        qerr(
             &mut c,
             &["ZUNION", "2", "a{t}", "b{t}", "WEIGHTS", "1", "x"]
         ),

@@ -211,3 +211,15 @@ pub fn wait_blocked(c: &mut redis::Connection, n: i64) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// Runs a command that must fail; returns "CODE detail" of the error.
+pub fn qerr(c: &mut redis::Connection, args: &[&str]) -> String {
+    let mut k = redis::cmd(args[0]);
+    for a in &args[1..] {
+        k.arg(*a);
+    }
+    match k.query::<redis::Value>(c) {
+        Ok(v) => panic!("{args:?} succeeded: {v:?}"),
+        Err(e) => format!("{} {}", e.code().unwrap_or(""), e.detail().unwrap_or("")),
+    }
+}
