@@ -18,6 +18,7 @@
     clippy::needless_range_loop
 )]
 
+pub mod aof;
 pub mod commands;
 pub mod config;
 pub mod keyspace;

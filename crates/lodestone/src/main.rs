@@ -105,6 +105,9 @@ fn main() {
             eprintln!("Can't chdir to '{dir}': {e}");
             std::process::exit(1);
         }
+        if let Ok(d) = std::env::current_dir() {
+            let _ = cfg.set_startup("dir", &d.display().to_string());
+        }
     }
     if cfg.get_bool("disable-thp") {
         // Like Redis: transparent huge pages cause latency spikes (and
@@ -117,6 +120,10 @@ fn main() {
         .unwrap_or_default();
     let srv = Arc::new(Server::new(cfg, exe, abs_file));
     srv.apply_config();
+    if let Err(e) = lodestone::aof::load_at_startup(&srv) {
+        eprintln!("# {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = net::serve(srv) {
         eprintln!("{e}");
         std::process::exit(1);

@@ -21,6 +21,7 @@ pub fn register(r: &mut Registry) {
         ("time", time),
         ("lastsave", lastsave),
         ("debug", debug),
+        ("bgrewriteaof", bgrewriteaof),
         ("shutdown", shutdown),
         ("slowlog|get", slowlog_get),
         ("slowlog|len", slowlog_len),
@@ -262,14 +263,7 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("rdb_last_bgsave_status:ok");
             line!("rdb_last_bgsave_time_sec:-1");
             line!("rdb_current_bgsave_time_sec:-1");
-            line!("aof_enabled:0");
-            line!("aof_rewrite_in_progress:0");
-            line!("aof_rewrite_scheduled:0");
-            line!("aof_last_rewrite_time_sec:-1");
-            line!("aof_current_rewrite_time_sec:-1");
-            line!("aof_last_bgrewrite_status:ok");
-            line!("aof_rewrites:0");
-            line!("aof_last_write_status:ok");
+            crate::aof::info(srv, o);
             line!("module_fork_in_progress:0");
             line!("module_fork_last_cow_size:0");
         }
@@ -493,6 +487,7 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     ctx.srv.apply_config();
+    crate::aof::config_changed(ctx.srv);
     ctx.ok();
 }
 
@@ -588,6 +583,17 @@ fn debug_allowed(ctx: &Ctx) -> bool {
     }
 }
 
+/// BGREWRITEAOF: starts an AOF rewrite (see `crate::aof::rewrite_now`).
+fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    match crate::aof::rewrite_now(ctx.srv, false) {
+        Ok(()) => ctx
+            .r()
+            .simple("Background append only file rewriting started"),
+        Err(e) if e == crate::aof::REWRITE_IN_PROGRESS => ctx.error(&e),
+        Err(e) => ctx.error(&format!("ERR {e}")),
+    }
+}
+
 fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
     if !debug_allowed(ctx) {
         return ctx.error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
@@ -604,6 +610,8 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    Output a hex signature of the values of all the specified keys.",
+                "LOADAOF",
+                "    Flush the AOF buffers on disk and reload the AOF in memory.",
                 "LOG <message>",
                 "    Write <message> to the server log.",
                 "OBJECT <key>",
@@ -657,6 +665,10 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 None => ctx.error(err::NO_SUCH_KEY),
             }
         }
+        b"loadaof" => match crate::aof::debug_loadaof(ctx.srv) {
+            Ok(()) => ctx.ok(),
+            Err(e) => ctx.error(&format!("ERR {e}")),
+        },
         b"digest" if argv.len() == 2 => {
             let d = dataset_digest(ctx);
             ctx.r().simple(&hex(&d));

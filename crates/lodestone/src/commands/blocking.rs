@@ -146,7 +146,7 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, &'static str> {
 /// Whether the current command may block (not inside MULTI/EXEC, where
 /// blocking commands behave as if they timed out at once).
 pub fn can_block(ctx: &Ctx) -> bool {
-    !ctx.in_exec
+    !ctx.in_exec && !ctx.prop.loading
 }
 
 /// Parks the client on `keys` until one is ready or `timeout` passes.
@@ -292,6 +292,7 @@ fn serve(srv: &Server, w: &Waiter) -> Option<Vec<u8>> {
         clock: Instant::now(),
         ready: Vec::new(),
         no_monitor: true,
+        prop: Default::default(),
     };
     let argv: Vec<&[u8]> = w.argv.iter().map(|a| a.as_slice()).collect();
     super::dispatch(&mut ctx, &argv);

@@ -17,6 +17,7 @@ pub mod introspect;
 pub mod keys;
 pub mod lists;
 pub mod notify;
+pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
 pub mod sets;
@@ -493,6 +494,8 @@ pub struct Ctx<'a> {
     /// Set when re-running a parked command: MONITOR showed it and the
     /// command statistics counted it when it first ran.
     pub no_monitor: bool,
+    /// Effects collected for the propagation feed (see [`propagate`]).
+    pub prop: propagate::Pending,
 }
 
 impl<'a> Ctx<'a> {
@@ -631,25 +634,37 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     let start = ctx.clock;
     let handler = cmd.handler.expect("resolved commands have handlers");
     ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
-    if !ctx.locks.holds_any() {
+    let owner = !ctx.locks.holds_any();
+    if owner {
         if let LockSet::Shards(mut ids) = lockset_for(srv, cmd, argv, ctx.client.db) {
             ctx.locks.acquire(&mut ids);
         }
-        let before = notify::family_before(ctx, cmd, argv);
-        handler(ctx, argv);
-        notify::family_after(ctx, cmd, argv, before);
-        after_write(ctx, cmd, argv);
-        notify_expired(ctx);
-        ctx.locks.release();
+    }
+    // The feed check: one relaxed load when nobody consumes effects.
+    let feed = ctx.propagating();
+    let (dirty_before, saved_rewrite) = if feed {
+        (
+            crate::server::LOCAL_DIRTY.with(|d| d.get()),
+            ctx.prop.rewrite.take(),
+        )
+    } else {
+        (0, None)
+    };
+    let before = notify::family_before(ctx, cmd, argv);
+    handler(ctx, argv);
+    notify::family_after(ctx, cmd, argv, before);
+    after_write(ctx, cmd, argv);
+    let expired = drain_expired(ctx, feed);
+    if feed {
+        let rewrite = std::mem::replace(&mut ctx.prop.rewrite, saved_rewrite);
+        propagate::after_command(ctx, cmd, argv, dirty_before, rewrite, &expired);
+    }
+    if owner {
+        // Effects reach the feed before the locks go: per-key order holds.
+        ctx.release_locks();
         if !ctx.ready.is_empty() {
             blocking::signal_ready(ctx);
         }
-    } else {
-        let before = notify::family_before(ctx, cmd, argv);
-        handler(ctx, argv);
-        notify::family_after(ctx, cmd, argv, before);
-        after_write(ctx, cmd, argv);
-        notify_expired(ctx);
     }
     if srv.monitor_count.load(Ordering::Relaxed) > 0
         && !cmd.has(flags::ADMIN | flags::SKIP_MONITOR)
@@ -699,13 +714,24 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     }
 }
 
-/// Publishes `expired` events for keys the command found expired.
-fn notify_expired(ctx: &mut Ctx) {
+/// Takes the names of keys the command found expired (when someone
+/// listens) and publishes their `expired` events; the feed turns them
+/// into DELs.
+fn drain_expired(ctx: &mut Ctx, feed: bool) -> Vec<(usize, Vec<u8>)> {
     if !crate::keyspace::shard::LOG_EXPIRED.load(Ordering::Relaxed) {
-        return;
+        return Vec::new();
     }
-    for (db, key) in ctx.locks.drain_expired() {
-        notify::notify(ctx.srv, notify::EXPIRED, "expired", db, &key);
+    let keys = ctx.locks.drain_expired();
+    let flags = ctx.srv.notify_flags.load(Ordering::Relaxed);
+    if flags & notify::EXPIRED != 0 && flags & (notify::KEYSPACE | notify::KEYEVENT) != 0 {
+        for (db, key) in &keys {
+            notify::notify(ctx.srv, notify::EXPIRED, "expired", *db, key);
+        }
+    }
+    if feed {
+        keys
+    } else {
+        Vec::new()
     }
 }
 

@@ -107,6 +107,7 @@ command|info|server|-2|2.8.13|loading,stale,sentinel|connection|-|Returns inform
 command|list|server|-2|7.0.0|loading,stale,sentinel|connection|-|Returns a list of command names.
 time|server|1|2.6.0|loading,stale,fast|-|-|Returns the server time.
 lastsave|server|1|1.0.0|loading,stale,fast|admin,dangerous|-|Returns the Unix timestamp of the last successful save to disk.
+bgrewriteaof|server|1|1.0.0|no_async_loading,admin,noscript|-|-|Asynchronously rewrites the append-only file to disk.
 debug|server|-2|1.0.0|admin,noscript,loading,stale,protected|-|-|A container for debugging commands.
 shutdown|server|-1|1.0.0|admin,noscript,loading,stale,no_multi,sentinel,allow_busy|-|-|Synchronously saves the database(s) to disk and shuts down the Redis server.
 slowlog|server|-2|2.2.12|-|-|-|A container for slow log commands.

@@ -96,7 +96,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) {
     let dirty = ctx.client.handle.watch_dirty.load(Ordering::SeqCst) || expired_watched_key(ctx);
     if dirty {
         if !outer {
-            ctx.locks.release();
+            ctx.release_locks();
         }
         end_transaction(ctx);
         return ctx.r().null_array();
@@ -114,7 +114,7 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) {
     }
     ctx.in_exec = false;
     if !outer {
-        ctx.locks.release();
+        ctx.release_locks();
         if !ctx.ready.is_empty() {
             super::blocking::signal_ready(ctx);
         }

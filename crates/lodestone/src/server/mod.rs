@@ -93,6 +93,10 @@ pub struct Server {
     pub pubsub: crate::commands::pubsub::Registry,
     /// Parsed `notify-keyspace-events` (kept in sync by CONFIG SET).
     pub notify_flags: std::sync::atomic::AtomicU32,
+    /// The propagation feed (effects of writes, for the AOF).
+    pub feed: crate::commands::propagate::Feed,
+    /// The append-only file.
+    pub aof: Arc<crate::aof::Aof>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -152,6 +156,8 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             pubsub: Default::default(),
             notify_flags: Default::default(),
+            feed: Default::default(),
+            aof: Arc::new(Default::default()),
         }
     }
 
@@ -245,8 +251,9 @@ impl Server {
                 .unwrap_or(0);
         self.notify_flags.store(f, Ordering::Relaxed);
         use crate::commands::notify::{EXPIRED, KEYEVENT, KEYSPACE};
-        let log = f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0;
+        let log = (f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0) || self.feed.active();
         crate::keyspace::shard::LOG_EXPIRED.store(log, Ordering::Relaxed);
+        self.aof.apply_config(self);
     }
 
     pub fn add_dirty(&self, n: u64) {

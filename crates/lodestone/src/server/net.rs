@@ -557,6 +557,7 @@ impl Worker {
             clock: Instant::now(),
             ready: Vec::new(),
             no_monitor: false,
+            prop: Default::default(),
         };
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
@@ -622,6 +623,11 @@ impl Worker {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
+        if c.out_pos < c.outbuf.len() {
+            // Effects reach the AOF (and the disk, with appendfsync
+            // always) before the replies that acknowledge them.
+            self.srv.aof.before_reply();
+        }
         while c.out_pos < c.outbuf.len() {
             match c.stream.write(&c.outbuf[c.out_pos..]) {
                 Ok(0) => break,
@@ -727,6 +733,14 @@ impl Worker {
             hz,
             workers,
             &mut |db, key| {
+                // Called with the key's shard still locked: the DEL
+                // reaches the feed in order with writes to that shard.
+                if srv.feed.active() {
+                    srv.feed.emit(&[commands::propagate::Effect {
+                        db,
+                        argv: vec![b"DEL".to_vec(), key.clone()],
+                    }]);
+                }
                 commands::notify::notify(&srv, commands::notify::EXPIRED, "expired", db, &key);
             },
         );
@@ -752,6 +766,7 @@ impl Worker {
         }
         if self.id == 0 {
             collect_expired(&srv);
+            crate::aof::cron(&srv);
         }
     }
 }

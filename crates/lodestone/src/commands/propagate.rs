@@ -1,0 +1,263 @@
+//! The propagation feed: the effects of write commands, in order, for the
+//! AOF (and later replication).
+//!
+//! Effects are logged, not commands. After a command that changed
+//! something (the thread's dirty counter moved) its argv is recorded in the
+//! context's pending unit, verbatim unless the handler rewrote it through
+//! [`Ctx::propagate_as`] (relative TTLs become absolute, INCRBYFLOAT a SET,
+//! SPOP an SREM, ...). Keys deleted by lazy expiry are recorded as DEL
+//! before the effect of the command that found them. The unit is handed to
+//! the feed's sinks by whoever releases the shard locks ([`Ctx::release_locks`]),
+//! while the locks are still held: two writes to the same key therefore
+//! reach every sink in the order they were applied, whatever thread ran
+//! them. A unit of more than one effect (EXEC, scripts) is wrapped in
+//! MULTI/EXEC by [`encode_unit`]; SELECT is emitted when the db changes.
+//! When nobody consumes the feed the cost is one relaxed atomic load per
+//! command.
+
+use super::{Command, Ctx};
+use parking_lot::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// One command's arguments, owned.
+pub type Argv = Vec<Vec<u8>>;
+
+/// One effect: a command to replay in a database.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Effect {
+    pub db: usize,
+    pub argv: Argv,
+}
+
+/// A consumer of the feed (the AOF; later the replication backlog).
+pub trait Sink: Send + Sync {
+    /// Receives one execution unit's effects in order. Called while the
+    /// writer still holds the shard locks of the keys it changed, so it
+    /// must not take shard locks itself.
+    fn append(&self, unit: &[Effect]);
+}
+
+/// The feed: the set of sinks and the flag writers check.
+#[derive(Default)]
+pub struct Feed {
+    active: AtomicBool,
+    sinks: RwLock<Vec<(&'static str, Arc<dyn Sink>)>>,
+}
+
+impl Feed {
+    /// Whether anybody consumes effects (one relaxed load: the hot path).
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Adds (or replaces) the sink registered under `name`.
+    pub fn subscribe(&self, name: &'static str, sink: Arc<dyn Sink>) {
+        let mut s = self.sinks.write();
+        s.retain(|(n, _)| *n != name);
+        s.push((name, sink));
+        self.active.store(true, Ordering::SeqCst);
+        crate::keyspace::shard::LOG_EXPIRED.store(true, Ordering::SeqCst);
+    }
+
+    /// Removes the sink registered under `name`.
+    pub fn unsubscribe(&self, name: &str) {
+        let mut s = self.sinks.write();
+        s.retain(|(n, _)| *n != name);
+        self.active.store(!s.is_empty(), Ordering::SeqCst);
+    }
+
+    /// Hands one unit to every sink.
+    pub fn emit(&self, unit: &[Effect]) {
+        if unit.is_empty() {
+            return;
+        }
+        for (_, s) in self.sinks.read().iter() {
+            s.append(unit);
+        }
+    }
+}
+
+/// What one execution context has collected for the feed.
+#[derive(Default)]
+pub struct Pending {
+    /// Effects of the running unit (a command, or EXEC's / a script's
+    /// inner commands), emitted when its locks are released.
+    pub unit: Vec<Effect>,
+    /// The handler's replacement for the running command's own effect
+    /// (None: the argv verbatim).
+    pub rewrite: Option<Vec<Argv>>,
+    /// Set while replaying an AOF: nothing is propagated.
+    pub loading: bool,
+}
+
+impl<'a> Ctx<'a> {
+    /// Whether effects are being collected (handlers skip building
+    /// rewrites otherwise).
+    #[inline]
+    pub fn propagating(&self) -> bool {
+        !self.prop.loading && self.srv.feed.active()
+    }
+
+    /// Replaces the running command's effect with `argv` (call again to
+    /// add more effects; the first call drops the verbatim form).
+    pub fn propagate_as(&mut self, argv: &[&[u8]]) {
+        if !self.propagating() {
+            return;
+        }
+        self.prop
+            .rewrite
+            .get_or_insert_with(Vec::new)
+            .push(argv.iter().map(|a| a.to_vec()).collect());
+    }
+
+    /// Records that the running command has no effect to propagate even
+    /// if it counted as a change.
+    pub fn propagate_nothing(&mut self) {
+        if self.propagating() {
+            self.prop.rewrite.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// Adds an effect in `db` to the pending unit directly (expiry DELs,
+    /// effects that do not belong to one command).
+    pub fn also_propagate(&mut self, db: usize, argv: Argv) {
+        if self.propagating() {
+            self.prop.unit.push(Effect { db, argv });
+        }
+    }
+
+    /// Emits the pending unit to the feed. Call while still holding the
+    /// locks of the keys the unit changed.
+    pub fn flush_feed(&mut self) {
+        if !self.prop.unit.is_empty() {
+            let unit = std::mem::take(&mut self.prop.unit);
+            self.srv.feed.emit(&unit);
+        }
+    }
+
+    /// Emits the pending unit, then releases every shard lock: the one
+    /// way an outermost executor (a command, EXEC, a script) lets go of
+    /// its locks.
+    pub fn release_locks(&mut self) {
+        self.flush_feed();
+        self.locks.release();
+    }
+}
+
+/// Called by `run_command` right after a handler, with the dirty counter
+/// read before it: records expiry DELs and the command's own effect.
+pub fn after_command(
+    ctx: &mut Ctx,
+    cmd: &Command,
+    argv: &[&[u8]],
+    dirty_before: u64,
+    rewrite: Option<Vec<Argv>>,
+    expired: &[(usize, Vec<u8>)],
+) {
+    for (db, key) in expired {
+        ctx.prop.unit.push(Effect {
+            db: *db,
+            argv: vec![b"DEL".to_vec(), key.clone()],
+        });
+    }
+    let db = ctx.client.db;
+    match rewrite {
+        Some(v) => ctx
+            .prop
+            .unit
+            .extend(v.into_iter().map(|argv| Effect { db, argv })),
+        None => {
+            let changed = crate::server::LOCAL_DIRTY.with(|d| d.get()) != dirty_before;
+            if changed && cmd.has(super::flags::WRITE) && ctx.client.blocked.is_none() {
+                ctx.prop.unit.push(Effect {
+                    db,
+                    argv: argv.iter().map(|a| a.to_vec()).collect(),
+                });
+            }
+        }
+    }
+}
+
+/// Appends one command in RESP (an array of bulk strings).
+pub fn encode_argv<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
+    out.push(b'*');
+    out.extend_from_slice(argv.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        let a = a.as_ref();
+        out.push(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Encodes a unit for a consumer whose stream is in database `cur_db`
+/// (None: unknown): SELECT when the db changes, MULTI/EXEC around units
+/// of more than one effect.
+pub fn encode_unit(unit: &[Effect], cur_db: &mut Option<usize>, out: &mut Vec<u8>) {
+    let wrap = unit.len() > 1;
+    for (i, e) in unit.iter().enumerate() {
+        if *cur_db != Some(e.db) {
+            encode_argv(out, &[b"SELECT".to_vec(), e.db.to_string().into_bytes()]);
+            *cur_db = Some(e.db);
+        }
+        if wrap && i == 0 {
+            encode_argv(out, &[b"MULTI"]);
+        }
+        encode_argv(out, &e.argv);
+    }
+    if wrap {
+        encode_argv(out, &[b"EXEC"]);
+    }
+}
+
+/// `ms` as decimal bytes (for PXAT / PEXPIREAT arguments).
+pub fn num(ms: impl ToString) -> Vec<u8> {
+    ms.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(db: usize, a: &[&str]) -> Effect {
+        Effect {
+            db,
+            argv: a.iter().map(|x| x.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    #[test]
+    fn units_get_select_and_multi() {
+        let mut out = Vec::new();
+        let mut db = None;
+        encode_unit(&[e(0, &["SET", "a", "1"])], &mut db, &mut out);
+        assert_eq!(
+            out,
+            b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n"
+        );
+        out.clear();
+        encode_unit(&[e(0, &["DEL", "a"])], &mut db, &mut out);
+        assert_eq!(out, b"*2\r\n$3\r\nDEL\r\n$1\r\na\r\n");
+        out.clear();
+        encode_unit(
+            &[e(0, &["INCR", "x"]), e(2, &["INCR", "y"])],
+            &mut db,
+            &mut out,
+        );
+        let s = String::from_utf8(out).unwrap();
+        let words: Vec<&str> = s
+            .split("\r\n")
+            .filter(|w| w.starts_with(char::is_alphabetic))
+            .collect();
+        assert_eq!(
+            words,
+            ["MULTI", "INCR", "x", "SELECT", "2", "INCR", "y", "EXEC"]
+        );
+        assert_eq!(db, Some(2));
+    }
+}
