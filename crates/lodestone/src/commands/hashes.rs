@@ -319,6 +319,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) {
         return ctx.error("ERR value is NaN or Infinity");
     }
     let lim = limits(ctx);
+    let mut result: Option<String> = None;
     let done = write_or_create(ctx, argv[1], |h, r| {
         let old = match h.get(argv[2]) {
             None => LongDouble::ZERO,
@@ -338,10 +339,15 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) {
         let text = sum.to_human_string();
         h.set(argv[2], text.as_bytes(), &lim);
         r.bulk(text.as_bytes());
+        result = Some(text);
         true
     });
     if done == Some(true) {
         ctx.srv.add_dirty(1);
+        // The result, not the float arithmetic, is propagated.
+        if let Some(t) = result {
+            ctx.propagate_as(&[b"HSET", argv[1], argv[2], t.as_bytes()]);
+        }
     }
 }
 

@@ -325,6 +325,12 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], unit_ms: i64, absolute: bool) {
     ctx.srv.add_dirty(1);
     ctx.notify(super::notify::GENERIC, event, key);
     ctx.r().int(1);
+    // Effects: an absolute time, or the DEL a time in the past amounts to.
+    if event == "del" {
+        ctx.propagate_as(&[b"DEL", key]);
+    } else {
+        ctx.propagate_as(&[b"PEXPIREAT", key, &super::propagate::num(when)]);
+    }
 }
 
 fn expire(ctx: &mut Ctx, argv: &[&[u8]]) {

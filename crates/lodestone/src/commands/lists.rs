@@ -874,6 +874,8 @@ fn bpop(ctx: &mut Ctx, argv: &[&[u8]], head: bool) {
             r.array(2);
             r.bulk(keys[i]);
             r.bulk(&v[0]);
+            // Served now or later, a blocking pop propagates as the plain pop.
+            ctx.propagate_as(&[if head { b"LPOP" } else { b"RPOP" }, keys[i]]);
         }
     }
 }
@@ -906,6 +908,14 @@ fn blmove_generic(ctx: &mut Ctx, argv: &[&[u8]], from_head: bool, to_head: bool,
         Ok(Some(v)) => {
             ctx.srv.add_dirty(1);
             ctx.r().bulk(&v);
+            let side = |h: bool| -> &[u8] {
+                if h {
+                    b"LEFT"
+                } else {
+                    b"RIGHT"
+                }
+            };
+            ctx.propagate_as(&[b"LMOVE", argv[1], argv[2], side(from_head), side(to_head)]);
         }
     }
 }
@@ -949,6 +959,8 @@ fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
             for x in &v {
                 r.bulk(x);
             }
+            let name: &[u8] = if a.head { b"LPOP" } else { b"RPOP" };
+            ctx.propagate_as(&[name, a.keys[i], &super::propagate::num(v.len())]);
         }
     }
 }

@@ -636,8 +636,16 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
     let owner = !ctx.locks.holds_any();
     if owner {
-        if let LockSet::Shards(mut ids) = lockset_for(srv, cmd, argv, ctx.client.db) {
-            ctx.locks.acquire(&mut ids);
+        match lockset_for(srv, cmd, argv, ctx.client.db) {
+            LockSet::Shards(mut ids) => ctx.locks.acquire(&mut ids),
+            // A whole-database write (FLUSHALL, FLUSHDB) that is fed to
+            // consumers holds everything, so that no write to a shard it
+            // already passed can reach the feed before it does.
+            LockSet::All if cmd.has(flags::WRITE) && ctx.propagating() => {
+                let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
+                ctx.locks.acquire_all(&dbs);
+            }
+            LockSet::All => {}
         }
     }
     // The feed check: one relaxed load when nobody consumes effects.

@@ -694,6 +694,21 @@ fn spop(ctx: &mut Ctx, argv: &[&[u8]]) {
     ctx.srv.add_dirty(1);
     let mut r = ctx.r();
     reply_elem(&mut r, popped.as_elem());
+    // A random choice is propagated as what it removed.
+    ctx.propagate_as(&[b"SREM", key, &popped.as_elem().to_vec()]);
+}
+
+/// SPOP with a count propagates SREMs of the popped members (in batches).
+fn propagate_srem(ctx: &mut Ctx, key: &[u8], out: &[Owned]) {
+    if !ctx.propagating() {
+        return;
+    }
+    for chunk in out.chunks(1024) {
+        let members: Vec<Vec<u8>> = chunk.iter().map(|o| o.as_elem().to_vec()).collect();
+        let mut argv: Vec<&[u8]> = vec![b"SREM", key];
+        argv.extend(members.iter().map(|m| m.as_slice()));
+        ctx.propagate_as(&argv);
+    }
 }
 
 fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) {
@@ -723,6 +738,7 @@ fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) {
         // Redis replies through its union code: an intset-started copy.
         let copy = union_diff(&[Some(&all)], SetOp::Union, &lim);
         reply_set(&mut r, &copy);
+        ctx.propagate_as(&[b"DEL", key]);
         return;
     }
     let remaining = size - count;
@@ -783,6 +799,7 @@ fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) {
     for o in &out {
         reply_elem(&mut r, o.as_elem());
     }
+    propagate_srem(ctx, key, &out);
 }
 
 /// Redis's `parseScanCursorOrReply` (strtoul: a leading '-' wraps).

@@ -499,6 +499,13 @@ fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) {
     if trimmed > 0 {
         ctx.notify(notify::STREAM, "xtrim", key);
     }
+    if ctx.propagating() {
+        // An auto-generated ID is propagated as the ID it became.
+        let idb = id.to_bytes();
+        let mut v: Vec<&[u8]> = argv.to_vec();
+        v[a.idpos] = &idb;
+        ctx.propagate_as(&v);
+    }
 }
 
 fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) {

@@ -1,6 +1,7 @@
 //! The string family (Redis's `t_string.c`): GET, SET and its variants,
 //! counters, ranges, APPEND and LCS.
 
+use super::propagate::num;
 use super::{err, Ctx, Handler, Registry};
 use crate::keyspace::{Entry, Shard, Str, StrRef, Value};
 use resp::Reply;
@@ -245,6 +246,10 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) {
     if !want_get {
         r.ok();
     }
+    if let ExpireArg::At(t) = expire {
+        // Relative and second TTLs propagate as an absolute PXAT.
+        ctx.propagate_as(&[b"SET", argv[1], argv[2], b"PXAT", &num(t)]);
+    }
 }
 
 fn setnx(ctx: &mut Ctx, argv: &[&[u8]]) {
@@ -290,6 +295,7 @@ fn setex_generic(ctx: &mut Ctx, argv: &[&[u8]], unit: i64, name: &str) {
         argv[1],
     );
     ctx.ok();
+    ctx.propagate_as(&[b"SET", argv[1], argv[3], b"PXAT", &num(at)]);
 }
 
 fn setex(ctx: &mut Ctx, argv: &[&[u8]]) {
@@ -408,6 +414,7 @@ fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) {
                 ctx.client.db,
                 argv[1],
             );
+            ctx.propagate_as(&[b"DEL", argv[1]]);
         }
         None => {
             ctx.srv.stats.hit(false);
@@ -471,6 +478,7 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) {
                 ctx.client.db,
                 argv[1],
             );
+            ctx.propagate_as(&[b"DEL", argv[1]]);
         }
         ExpireArg::At(t) => {
             sh.set_expire(argv[1], Some(t));
@@ -482,6 +490,7 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) {
                 ctx.client.db,
                 argv[1],
             );
+            ctx.propagate_as(&[b"PEXPIREAT", argv[1], &num(t)]);
         }
         ExpireArg::Persist if sh.peek(argv[1]).and_then(|e| e.expire_at()).is_some() => {
             sh.set_expire(argv[1], None);
@@ -493,6 +502,7 @@ fn getex(ctx: &mut Ctx, argv: &[&[u8]]) {
                 ctx.client.db,
                 argv[1],
             );
+            ctx.propagate_as(&[b"PERSIST", argv[1]]);
         }
         _ => {}
     }
@@ -648,6 +658,8 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) {
         argv[1],
     );
     r.bulk(text.as_bytes());
+    // Replicas and reloads must not redo float arithmetic: SET the result.
+    ctx.propagate_as(&[b"SET", argv[1], text.as_bytes(), b"KEEPTTL"]);
 }
 
 fn getrange(ctx: &mut Ctx, argv: &[&[u8]]) {

@@ -900,6 +900,9 @@ pub fn pop_reply(
             r.bulk(&m);
             reply_double(&mut r, s);
         }
+        // ZMPOP and the blocking pops propagate as the plain pop.
+        let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        ctx.propagate_as(&[name, key, &super::propagate::num(n)]);
         return PopResult::Popped(i);
     }
     let mut r = Reply::new(ctx.out, ctx.client.proto);
