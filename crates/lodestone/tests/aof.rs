@@ -1,0 +1,575 @@
+//! The append-only file: effects logged, multi-part layout, rewrites,
+//! reloads and crashes. Every server gets its own directory.
+
+mod common;
+
+use common::{q, Server, TempDir};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn start(dir: &TempDir, extra: &[&str]) -> Server {
+    let mut args = vec!["--dir", dir.str(), "--appendonly", "yes", "--save", ""];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+fn digest(c: &mut redis::Connection) -> String {
+    q(c, &["DEBUG", "DIGEST"])
+}
+
+fn info_field(c: &mut redis::Connection, name: &str) -> String {
+    let info: String = q(c, &["INFO", "persistence"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in INFO"))
+        .trim()
+        .to_string()
+}
+
+fn wait_rewrite_done(c: &mut redis::Connection) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(c, "aof_rewrite_in_progress") != "0" {
+        assert!(Instant::now() < deadline, "rewrite never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn aof_dir(dir: &TempDir) -> PathBuf {
+    dir.path.join("appendonlydir")
+}
+
+fn manifest(dir: &TempDir) -> String {
+    std::fs::read_to_string(aof_dir(dir).join("appendonly.aof.manifest")).unwrap()
+}
+
+/// The files the manifest lists, by type letter.
+fn listed(dir: &TempDir, kind: &str) -> Vec<String> {
+    manifest(dir)
+        .lines()
+        .filter(|l| l.ends_with(&format!("type {kind}")))
+        .map(|l| l.split(' ').nth(1).unwrap().to_string())
+        .collect()
+}
+
+/// All incr files' text, in manifest order.
+fn incr_text(dir: &TempDir) -> String {
+    listed(dir, "i")
+        .iter()
+        .map(|f| {
+            String::from_utf8_lossy(&std::fs::read(aof_dir(dir).join(f)).unwrap()).into_owned()
+        })
+        .collect()
+}
+
+/// The words of a RESP stream (bulk payloads and simple lines), in order.
+fn words(text: &str) -> Vec<String> {
+    text.split("\r\n")
+        .filter(|w| !w.is_empty() && !w.starts_with('*') && !w.starts_with('$'))
+        .map(|w| w.to_string())
+        .collect()
+}
+
+/// Writes keys of every type and encoding, with and without TTLs.
+fn write_dataset(c: &mut redis::Connection) {
+    q::<()>(c, &["SET", "str", "hello"]);
+    q::<()>(c, &["SET", "int", "12345"]);
+    q::<()>(c, &["SET", "ttl-ex", "v", "EX", "1000"]);
+    q::<()>(c, &["SETEX", "ttl-setex", "1000", "v"]);
+    q::<()>(c, &["PSETEX", "ttl-psetex", "900000", "v"]);
+    q::<()>(c, &["SET", "ttl-expire", "v"]);
+    q::<()>(c, &["EXPIRE", "ttl-expire", "500"]);
+    q::<()>(c, &["SET", "gone", "v"]);
+    q::<()>(c, &["EXPIRE", "gone", "-1"]);
+    q::<()>(c, &["INCRBYFLOAT", "float", "1.5"]);
+    q::<()>(c, &["INCRBYFLOAT", "float", "0.1"]);
+    q::<()>(c, &["APPEND", "str", " world"]);
+    q::<()>(c, &["RPUSH", "list", "a", "b", "c", "1", "2"]);
+    for i in 0..300 {
+        q::<()>(c, &["RPUSH", "biglist", &format!("element-{i}")]);
+    }
+    q::<()>(c, &["LPUSH", "biglist", "head"]);
+    q::<()>(c, &["HSET", "hash", "f1", "v1", "f2", "2"]);
+    q::<()>(c, &["HINCRBYFLOAT", "hash", "f3", "2.25"]);
+    for i in 0..200 {
+        q::<()>(c, &["HSET", "bighash", &format!("f{i}"), &format!("v{i}")]);
+    }
+    q::<()>(c, &["SADD", "intset", "1", "2", "3", "100"]);
+    q::<()>(c, &["SADD", "set", "a", "b", "c"]);
+    for i in 0..300 {
+        q::<()>(c, &["SADD", "bigset", &format!("m{i}")]);
+    }
+    q::<()>(c, &["SPOP", "bigset"]);
+    q::<()>(c, &["SPOP", "bigset", "5"]);
+    q::<()>(c, &["ZADD", "zset", "1", "a", "2.5", "b", "-inf", "c"]);
+    for i in 0..200 {
+        q::<()>(
+            c,
+            &[
+                "ZADD",
+                "bigzset",
+                &format!("{}.{}", i, i % 7),
+                &format!("m{i}"),
+            ],
+        );
+    }
+    q::<()>(c, &["ZPOPMIN", "bigzset", "3"]);
+    q::<()>(c, &["PFADD", "hll", "a", "b", "c"]);
+    q::<()>(c, &["XADD", "stream", "*", "f", "v"]);
+    q::<()>(c, &["XADD", "stream", "*", "f2", "v2"]);
+    q::<()>(c, &["XADD", "stream", "99999999999999-*", "f3", "v3"]);
+    q::<()>(c, &["XGROUP", "CREATE", "stream", "g1", "0"]);
+    q::<redis::Value>(
+        c,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g1",
+            "alice",
+            "COUNT",
+            "1",
+            "STREAMS",
+            "stream",
+            ">",
+        ],
+    );
+    q::<()>(c, &["XGROUP", "CREATECONSUMER", "stream", "g1", "bob"]);
+    q::<()>(c, &["XADD", "emptystream", "1-1", "a", "b"]);
+    q::<()>(c, &["XDEL", "emptystream", "1-1"]);
+    q::<()>(c, &["GETEX", "str", "PX", "700000"]);
+    q::<()>(c, &["SET", "del-me", "x"]);
+    q::<()>(c, &["GETDEL", "del-me"]);
+    q::<()>(c, &["SELECT", "3"]);
+    q::<()>(c, &["SET", "in-db3", "x"]);
+    q::<()>(c, &["LPUSH", "list3", "y"]);
+    q::<()>(c, &["SELECT", "0"]);
+    redis::cmd("MULTI").query::<()>(c).unwrap();
+    redis::cmd("INCR").arg("tx1").query::<()>(c).unwrap();
+    redis::cmd("INCR").arg("tx2").query::<()>(c).unwrap();
+    redis::cmd("EXEC").query::<redis::Value>(c).unwrap();
+}
+
+#[test]
+fn every_type_survives_restart_and_rewrite() {
+    let dir = TempDir::new("aof-types");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    write_dataset(&mut c);
+    let d1 = digest(&mut c);
+    assert_ne!(d1, "0".repeat(40));
+    assert_eq!(listed(&dir, "i"), ["appendonly.aof.1.incr.aof"]);
+    drop(srv);
+
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(digest(&mut c), d1, "after replaying the incr file");
+    let ttl: i64 = q(&mut c, &["TTL", "ttl-ex"]);
+    assert!(ttl > 990 && ttl <= 1000, "{ttl}");
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "gone"]), 0);
+
+    // A rewrite: base + new incr, old files gone; more writes after it.
+    let r: String = q(&mut c, &["BGREWRITEAOF"]);
+    assert_eq!(r, "Background append only file rewriting started");
+    wait_rewrite_done(&mut c);
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    assert_eq!(listed(&dir, "b"), ["appendonly.aof.1.base.aof"]);
+    assert_eq!(listed(&dir, "i"), ["appendonly.aof.2.incr.aof"]);
+    assert!(!aof_dir(&dir).join("appendonly.aof.1.incr.aof").exists());
+    let base = std::fs::read(aof_dir(&dir).join("appendonly.aof.1.base.aof")).unwrap();
+    let base = String::from_utf8_lossy(&base);
+    assert!(base.contains("PEXPIREAT") && base.contains("XSETID") && base.contains("XCLAIM"));
+    q::<()>(&mut c, &["RPUSH", "list", "after-rewrite"]);
+    q::<()>(&mut c, &["SADD", "set", "d"]);
+    let d2 = digest(&mut c);
+    assert_ne!(d1, d2);
+    drop(srv);
+
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(digest(&mut c), d2, "after base + incr");
+    let pending: redis::Value = q(&mut c, &["XPENDING", "stream", "g1"]);
+    assert!(format!("{pending:?}").contains("alice"), "{pending:?}");
+    // DEBUG LOADAOF reloads the same state.
+    q::<()>(&mut c, &["DEBUG", "LOADAOF"]);
+    assert_eq!(digest(&mut c), d2);
+}
+
+#[test]
+fn effects_are_rewritten_and_transactions_wrapped() {
+    let dir = TempDir::new("aof-effects");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["SET", "a", "1", "EX", "100"]);
+    q::<()>(&mut c, &["EXPIRE", "a", "200"]);
+    q::<()>(&mut c, &["INCRBYFLOAT", "f", "3.0e3"]);
+    q::<()>(&mut c, &["HINCRBYFLOAT", "h", "x", "0.5"]);
+    q::<()>(&mut c, &["SADD", "s", "only"]);
+    q::<()>(&mut c, &["SPOP", "s"]);
+    q::<()>(&mut c, &["SET", "b", "1"]);
+    q::<()>(&mut c, &["PEXPIRE", "b", "-5"]);
+    q::<()>(&mut c, &["SET", "c", "1"]);
+    q::<()>(&mut c, &["GETDEL", "c"]);
+    q::<()>(&mut c, &["XADD", "x", "*", "k", "v"]);
+    q::<()>(&mut c, &["SET", "never-written", "1", "NX"]);
+    q::<()>(&mut c, &["SET", "never-written", "2", "NX"]);
+    q::<()>(&mut c, &["GET", "a"]);
+    redis::cmd("MULTI").query::<()>(&mut c).unwrap();
+    redis::cmd("INCR").arg("t").query::<()>(&mut c).unwrap();
+    redis::cmd("SELECT").arg("1").query::<()>(&mut c).unwrap();
+    redis::cmd("INCR").arg("t").query::<()>(&mut c).unwrap();
+    redis::cmd("EXEC").query::<redis::Value>(&mut c).unwrap();
+    let w = words(&incr_text(&dir));
+    let joined = w.join(" ");
+    assert!(joined.starts_with("SELECT 0 SET a 1 PXAT "), "{joined}");
+    assert!(joined.contains("PEXPIREAT a "), "{joined}");
+    assert!(joined.contains("SET f 3000 KEEPTTL"), "{joined}");
+    assert!(joined.contains("HSET h x 0.5"), "{joined}");
+    assert!(joined.contains("SREM s only"), "{joined}");
+    assert!(joined.contains("DEL b"), "{joined}");
+    assert!(joined.contains("DEL c"), "{joined}");
+    assert!(!joined.contains("GETDEL") && !joined.contains("SPOP") && !joined.contains(" EX "));
+    assert!(!joined.contains("XADD x *"), "{joined}");
+    assert_eq!(joined.matches("never-written").count(), 1, "{joined}");
+    assert!(!joined.contains("GET a"), "reads are not logged: {joined}");
+    assert!(
+        joined.ends_with("MULTI INCR t SELECT 1 INCR t EXEC"),
+        "{joined}"
+    );
+    let d = digest(&mut c);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(digest(&mut c), d);
+    assert_eq!(q::<String>(&mut c, &["GET", "f"]), "3000");
+}
+
+#[test]
+fn expiry_and_blocking_pops_propagate_as_effects() {
+    let dir = TempDir::new("aof-expiry");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    q::<()>(&mut c, &["SET", "lazy", "v", "PX", "30"]);
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(q::<Option<String>>(&mut c, &["GET", "lazy"]), None);
+    q::<()>(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    q::<()>(&mut c, &["SET", "active", "v", "PX", "30"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !words(&incr_text(&dir)).join(" ").contains("DEL active") {
+        assert!(Instant::now() < deadline, "active expiry never logged DEL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut waiter = srv.client();
+    let h = std::thread::spawn(move || {
+        let v: Vec<String> = q(&mut waiter, &["BLPOP", "q", "0"]);
+        v
+    });
+    common::wait_blocked(&mut c, 1);
+    q::<()>(&mut c, &["RPUSH", "q", "x", "y"]);
+    assert_eq!(h.join().unwrap(), ["q", "x"]);
+    let joined = words(&incr_text(&dir)).join(" ");
+    assert!(joined.contains("DEL lazy"), "{joined}");
+    assert!(joined.contains("RPUSH q x y LPOP q"), "{joined}");
+    assert!(!joined.contains("BLPOP"), "{joined}");
+    let d = digest(&mut c);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    assert_eq!(digest(&mut srv.client()), d);
+}
+
+#[test]
+fn rewrite_during_writes_keeps_every_write() {
+    let dir = TempDir::new("aof-bgrewrite");
+    let srv = start(&dir, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for t in 0..3 {
+        let mut w = srv.client();
+        let stop = stop.clone();
+        writers.push(std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                q::<()>(&mut w, &["INCR", &format!("counter-{t}")]);
+                q::<()>(
+                    &mut w,
+                    &["RPUSH", &format!("list-{}", n % 10), &n.to_string()],
+                );
+                q::<()>(
+                    &mut w,
+                    &["HSET", "h", &format!("{t}-{}", n % 50), &n.to_string()],
+                );
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut c = srv.client();
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(100));
+        q::<()>(&mut c, &["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let counts: Vec<u64> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+    for (t, n) in counts.iter().enumerate() {
+        let v: u64 = q(&mut c, &["GET", &format!("counter-{t}")]);
+        assert_eq!(v, *n);
+    }
+    assert_eq!(info_field(&mut c, "aof_rewrites"), "4");
+    let d = digest(&mut c);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    assert_eq!(digest(&mut srv.client()), d);
+}
+
+#[test]
+fn config_set_appendonly_starts_with_a_rewrite() {
+    let dir = TempDir::new("aof-config");
+    let srv = Server::start(&["--dir", dir.str(), "--appendonly", "no", "--save", ""]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["SET", "before", "1"]);
+    q::<()>(&mut c, &["RPUSH", "l", "a", "b"]);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    q::<()>(&mut c, &["CONFIG", "SET", "appendonly", "yes"]);
+    wait_rewrite_done(&mut c);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    q::<()>(&mut c, &["SET", "after", "2"]);
+    assert_eq!(listed(&dir, "b").len(), 1);
+    let d = digest(&mut c);
+    q::<()>(&mut c, &["CONFIG", "SET", "appendonly", "no"]);
+    q::<()>(&mut c, &["SET", "not-logged", "3"]);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    drop(srv);
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(digest(&mut c), d);
+    assert!(info_field(&mut c, "aof_base_size").parse::<u64>().unwrap() > 0);
+}
+
+#[test]
+fn automatic_rewrite_on_growth() {
+    let dir = TempDir::new("aof-auto");
+    let srv = start(
+        &dir,
+        &[
+            "--auto-aof-rewrite-min-size",
+            "10000",
+            "--auto-aof-rewrite-percentage",
+            "100",
+        ],
+    );
+    let mut c = srv.client();
+    for i in 0..400 {
+        q::<()>(&mut c, &["SET", "k", &format!("value-{i}")]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "aof_rewrites") == "0" {
+        assert!(Instant::now() < deadline, "no automatic rewrite");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    wait_rewrite_done(&mut c);
+    let size: u64 = info_field(&mut c, "aof_current_size").parse().unwrap();
+    assert!(size < 10000, "{size}");
+}
+
+/// Kills the server (SIGKILL) under a write load several times; every
+/// acknowledged write must be there after each restart.
+fn crash_loop(policy: &str) {
+    let dir = TempDir::new(&format!("aof-crash-{policy}"));
+    let mut acked = vec![0u64; 4];
+    for round in 0..3 {
+        let srv = start(&dir, &["--appendfsync", policy]);
+        {
+            let mut c = srv.client();
+            for (t, a) in acked.iter().enumerate() {
+                let v: Option<u64> = q(&mut c, &["GET", &format!("n{t}")]);
+                assert!(
+                    v.unwrap_or(0) >= *a,
+                    "round {round}: key n{t} is {v:?}, acknowledged {a}"
+                );
+            }
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut writers = Vec::new();
+        for t in 0..acked.len() {
+            let mut w = srv.client();
+            let stop = stop.clone();
+            writers.push(std::thread::spawn(move || {
+                let mut last = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    match redis::cmd("INCR").arg(format!("n{t}")).query::<u64>(&mut w) {
+                        Ok(v) => last = v,
+                        Err(_) => break,
+                    }
+                }
+                last
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        drop(srv); // SIGKILL while the writers run
+        stop.store(true, Ordering::Relaxed);
+        for (t, h) in writers.into_iter().enumerate() {
+            let last = h.join().unwrap();
+            acked[t] = acked[t].max(last);
+        }
+    }
+    let srv = start(&dir, &["--appendfsync", policy]);
+    let mut c = srv.client();
+    for (t, a) in acked.iter().enumerate() {
+        let v: u64 = q(&mut c, &["GET", &format!("n{t}")]);
+        assert!(v >= *a && *a > 0, "key n{t} is {v}, acknowledged {a}");
+    }
+}
+
+#[test]
+fn crash_with_appendfsync_always_loses_no_acknowledged_write() {
+    crash_loop("always");
+}
+
+#[test]
+fn crash_with_appendfsync_everysec_keeps_acknowledged_writes() {
+    // Replies go out after the write() to the file, so a killed process
+    // (not a lost machine) loses nothing even between fsyncs.
+    crash_loop("everysec");
+}
+
+/// Starts the binary expecting it to exit; returns its stderr+stdout.
+fn start_failing(dir: &TempDir, extra: &[&str]) -> String {
+    let port = common::free_port().to_string();
+    let mut args = vec![
+        "--port",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir.str(),
+        "--appendonly",
+        "yes",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lodestone"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            assert!(!st.success());
+            let out = child.wait_with_output().unwrap();
+            return String::from_utf8_lossy(&out.stderr).into_owned()
+                + &String::from_utf8_lossy(&out.stdout);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("server started despite a broken AOF");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn append_to(p: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[test]
+fn truncated_tail_is_loaded_and_cut() {
+    let dir = TempDir::new("aof-trunc");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["SET", "a", "1"]);
+    drop(srv);
+    let incr = aof_dir(&dir).join("appendonly.aof.1.incr.aof");
+    let good_len = std::fs::metadata(&incr).unwrap().len();
+    append_to(&incr, b"*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$5\r\nab");
+    // With aof-load-truncated no the server refuses to start.
+    let err = start_failing(&dir, &["--aof-load-truncated", "no"]);
+    assert!(err.contains("Unexpected end of file"), "{err}");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(q::<String>(&mut c, &["GET", "a"]), "1");
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "z"]), 0);
+    assert_eq!(std::fs::metadata(&incr).unwrap().len(), good_len);
+    q::<()>(&mut c, &["SET", "b", "2"]);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    assert_eq!(q::<String>(&mut srv.client(), &["GET", "b"]), "2");
+}
+
+#[test]
+fn garbage_and_rdb_bases_are_refused() {
+    let dir = TempDir::new("aof-garbage");
+    let srv = start(&dir, &[]);
+    q::<()>(&mut srv.client(), &["SET", "a", "1"]);
+    drop(srv);
+    let incr = aof_dir(&dir).join("appendonly.aof.1.incr.aof");
+    append_to(&incr, b"this is not a command\r\n*1\r\n$4\r\nPING\r\n");
+    let err = start_failing(&dir, &[]);
+    assert!(err.contains("Bad file format"), "{err}");
+
+    let dir = TempDir::new("aof-rdbbase");
+    std::fs::create_dir_all(aof_dir(&dir)).unwrap();
+    std::fs::write(
+        aof_dir(&dir).join("appendonly.aof.1.base.rdb"),
+        b"REDIS0011\xfa",
+    )
+    .unwrap();
+    std::fs::write(
+        aof_dir(&dir).join("appendonly.aof.manifest"),
+        "file appendonly.aof.1.base.rdb seq 1 type b\n",
+    )
+    .unwrap();
+    let err = start_failing(&dir, &[]);
+    assert!(err.contains("RDB"), "{err}");
+
+    let dir = TempDir::new("aof-badmanifest");
+    std::fs::create_dir_all(aof_dir(&dir)).unwrap();
+    std::fs::write(
+        aof_dir(&dir).join("appendonly.aof.manifest"),
+        "file x seq\n",
+    )
+    .unwrap();
+    let err = start_failing(&dir, &[]);
+    assert!(err.contains("Invalid AOF manifest"), "{err}");
+}
+
+#[test]
+fn old_single_file_aof_is_loaded_and_upgraded() {
+    let dir = TempDir::new("aof-legacy");
+    std::fs::write(
+        dir.path.join("appendonly.aof"),
+        b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$3\r\nold\r\n$3\r\nyes\r\n",
+    )
+    .unwrap();
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(q::<String>(&mut c, &["GET", "old"]), "yes");
+    assert!(!dir.path.join("appendonly.aof").exists());
+    assert_eq!(listed(&dir, "b"), ["appendonly.aof"]);
+    q::<()>(&mut c, &["SET", "new", "1"]);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(q::<String>(&mut c, &["GET", "old"]), "yes");
+    assert_eq!(q::<String>(&mut c, &["GET", "new"]), "1");
+}
+
+#[test]
+fn bgrewriteaof_with_aof_off_writes_a_base() {
+    let dir = TempDir::new("aof-off-rewrite");
+    let srv = Server::start(&["--dir", dir.str(), "--appendonly", "no", "--save", ""]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["SET", "k", "v"]);
+    q::<()>(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite_done(&mut c);
+    assert_eq!(listed(&dir, "b").len(), 1);
+    let d = digest(&mut c);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    assert_eq!(digest(&mut srv.client()), d);
+}
