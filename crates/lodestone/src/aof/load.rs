@@ -192,11 +192,11 @@ mod tests {
     #[test]
     fn open_transaction_is_dropped() {
         let srv = server();
-        let mut data = CMDS[..29].to_vec();
+        let mut data = CMDS[..27].to_vec();
         data.extend_from_slice(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$1\r\n3\r\n");
         let r = replay(&srv, &data).unwrap();
         assert!(r.truncated);
-        assert_eq!(r.valid_len, 29);
+        assert_eq!(r.valid_len, 27);
         assert_eq!(get(&srv, b"c"), None);
         data.extend_from_slice(b"*1\r\n$4\r\nEXEC\r\n");
         let srv = server();

@@ -252,12 +252,135 @@ mod tests {
         let s = String::from_utf8(out).unwrap();
         let words: Vec<&str> = s
             .split("\r\n")
-            .filter(|w| w.starts_with(char::is_alphabetic))
+            .filter(|w| !w.is_empty() && !w.starts_with(['*', '$']))
             .collect();
         assert_eq!(
             words,
             ["MULTI", "INCR", "x", "SELECT", "2", "INCR", "y", "EXEC"]
         );
         assert_eq!(db, Some(2));
+    }
+
+    /// Collects the units the feed emits.
+    struct Capture(parking_lot::Mutex<Vec<Vec<Effect>>>);
+
+    impl Sink for Capture {
+        fn append(&self, unit: &[Effect]) {
+            self.0.lock().push(unit.to_vec());
+        }
+    }
+
+    /// Runs commands as one client and returns the emitted units, each
+    /// as its commands joined by spaces (" | " between commands).
+    fn effects_of(cmds: &[&str]) -> Vec<String> {
+        let cfg = crate::config::Config::new();
+        crate::config::load_text(&cfg, "databases 4\n").unwrap();
+        let srv = crate::server::Server::new(cfg, String::new(), None);
+        let cap = Arc::new(Capture(Default::default()));
+        srv.feed.subscribe("test", cap.clone());
+        crate::aof::load::with_loading_ctx(&srv, |ctx| {
+            ctx.prop.loading = false;
+            for c in cmds {
+                if *c == "sleep" {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                }
+                ctx.now_ms = crate::server::now_ms();
+                let words: Vec<&[u8]> = c.split(' ').map(|w| w.as_bytes()).collect();
+                super::super::dispatch(ctx, &words);
+                ctx.out.clear();
+            }
+        });
+        let units = cap.0.lock().clone();
+        units
+            .iter()
+            .map(|u| {
+                u.iter()
+                    .map(|e| {
+                        let a: Vec<String> = e
+                            .argv
+                            .iter()
+                            .map(|x| String::from_utf8_lossy(x).into_owned())
+                            .collect();
+                        format!("{}:{}", e.db, a.join(" "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            })
+            .collect()
+    }
+
+    fn pxat_near(s: &str, prefix: &str, offset_ms: u64) {
+        let t: u64 = s
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("{s:?} does not start with {prefix:?}"))
+            .parse()
+            .unwrap();
+        let want = crate::server::now_ms() + offset_ms;
+        assert!(t <= want && t + 5000 > want, "{s}");
+    }
+
+    #[test]
+    fn commands_propagate_as_their_effects() {
+        let e = effects_of(&[
+            "SET a 1 EX 100",
+            "SETEX b 100 v",
+            "GET a",
+            "SET a 2 NX",
+            "SET c 1",
+            "EXPIRE c 200",
+            "GETEX c PERSIST",
+            "EXPIRE c -1",
+            "INCRBYFLOAT f 0.5",
+            "HINCRBYFLOAT h x 1.25",
+            "SADD s m",
+            "SPOP s",
+            "SADD s p q",
+            "SPOP s 5",
+            "SET g 1",
+            "GETDEL g",
+            "XADD x 5-* k v",
+            "RPUSH l a",
+            "BLPOP l 0",
+            "ZADD z 1 a 2 b",
+            "BZPOPMAX z 0",
+            "MULTI",
+            "INCR t",
+            "SELECT 2",
+            "INCR t",
+            "EXEC",
+        ]);
+        pxat_near(&e[0], "0:SET a 1 PXAT ", 100_000);
+        pxat_near(&e[1], "0:SET b v PXAT ", 100_000);
+        let rest: Vec<&str> = e[2..].iter().map(|s| s.as_str()).collect();
+        assert_eq!(rest[0], "0:SET c 1");
+        pxat_near(rest[1], "0:PEXPIREAT c ", 200_000);
+        assert_eq!(
+            &rest[2..],
+            [
+                "0:PERSIST c",
+                "0:DEL c",
+                "0:SET f 0.5 KEEPTTL",
+                "0:HSET h x 1.25",
+                "0:SADD s m",
+                "0:SREM s m",
+                "0:SADD s p q",
+                "0:DEL s",
+                "0:SET g 1",
+                "0:DEL g",
+                "0:XADD x 5-0 k v",
+                "0:RPUSH l a",
+                "0:LPOP l",
+                "0:ZADD z 1 a 2 b",
+                "0:ZPOPMAX z 1",
+                "0:INCR t | 2:INCR t",
+            ]
+        );
+    }
+
+    #[test]
+    fn lazily_expired_keys_become_dels_before_the_command() {
+        let e = effects_of(&["SET k v PX 1", "sleep", "SET k w NX"]);
+        assert_eq!(e[1], "0:DEL k | 0:SET k w NX");
     }
 }
