@@ -127,13 +127,14 @@ fn stream_commands(
 ) {
     let k = || key.to_vec();
     if s.is_empty() {
-        // XADD creates the key; MAXLEN 0 leaves it empty.
+        // XADD creates the key, MAXLEN 0 leaves it empty (0-1 is valid even
+        // when the stream's last ID is 0-0); XSETID below sets the IDs.
         emit(&[
             b"XADD".to_vec(),
             k(),
             b"MAXLEN".to_vec(),
             b"0".to_vec(),
-            id(s.last_id),
+            b"0-1".to_vec(),
             b"x".to_vec(),
             b"y".to_vec(),
         ]);

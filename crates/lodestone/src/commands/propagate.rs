@@ -170,7 +170,10 @@ pub fn after_command(
             .extend(v.into_iter().map(|argv| Effect { db, argv })),
         None => {
             let changed = crate::server::LOCAL_DIRTY.with(|d| d.get()) != dirty_before;
-            if changed && cmd.has(super::flags::WRITE) && ctx.client.blocked.is_none() {
+            // A blocking command that parked may still have changed
+            // something (XREADGROUP creates its consumer); replayed, it
+            // cannot block and does the same.
+            if changed && cmd.has(super::flags::WRITE) {
                 ctx.prop.unit.push(Effect {
                     db,
                     argv: argv.iter().map(|a| a.to_vec()).collect(),

@@ -260,6 +260,11 @@ impl Worker {
         for t in tokens {
             self.flush(t);
         }
+        // The AOF gets everything appended so far, on disk.
+        if self.srv.aof.on.load(Ordering::SeqCst) {
+            self.srv.aof.write_pending();
+            self.srv.aof.fsync_now();
+        }
         eprintln!("Lodestone is now ready to exit, bye bye...");
         std::process::exit(0);
     }
