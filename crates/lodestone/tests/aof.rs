@@ -378,7 +378,7 @@ fn automatic_rewrite_on_growth() {
 /// acknowledged write must be there after each restart.
 fn crash_loop(policy: &str) {
     let dir = TempDir::new(&format!("aof-crash-{policy}"));
-    let mut acked = vec![0u64; 4];
+    let mut acked = [0u64; 4];
     for round in 0..3 {
         let srv = start(&dir, &["--appendfsync", policy]);
         {
