@@ -560,6 +560,17 @@ fn old_single_file_aof_is_loaded_and_upgraded() {
 }
 
 #[test]
+fn timestamp_annotations_are_written_and_skipped_on_load() {
+    let dir = TempDir::new("aof-ts");
+    let srv = start(&dir, &["--aof-timestamp-enabled", "yes"]);
+    q::<()>(&mut srv.client(), &["SET", "a", "1"]);
+    assert!(incr_text(&dir).starts_with("#TS:"), "{}", incr_text(&dir));
+    drop(srv);
+    let srv = start(&dir, &[]);
+    assert_eq!(q::<String>(&mut srv.client(), &["GET", "a"]), "1");
+}
+
+#[test]
 fn bgrewriteaof_with_aof_off_writes_a_base() {
     let dir = TempDir::new("aof-off-rewrite");
     let srv = Server::start(&["--dir", dir.str(), "--appendonly", "no", "--save", ""]);

@@ -52,6 +52,9 @@ pub struct Aof {
     pub on: AtomicBool,
     pub policy: AtomicU8,
     pub no_fsync_on_rewrite: AtomicBool,
+    /// `aof-timestamp-enabled`: a `#TS:<unix time>` line before the first
+    /// effect of each second.
+    pub timestamps: AtomicBool,
     pub rewrite_in_progress: AtomicBool,
     pub rewrite_scheduled: AtomicBool,
     rewrite_started: Mutex<Option<Instant>>,
@@ -74,6 +77,8 @@ struct State {
     manifest: Manifest,
     dir: PathBuf,
     prefix: String,
+    /// The second of the last `#TS:` annotation.
+    last_ts: u64,
 }
 
 impl Default for Aof {
@@ -87,6 +92,7 @@ impl Default for Aof {
             on: AtomicBool::new(false),
             policy: AtomicU8::new(FSYNC_EVERYSEC),
             no_fsync_on_rewrite: AtomicBool::new(false),
+            timestamps: AtomicBool::new(false),
             rewrite_in_progress: AtomicBool::new(false),
             rewrite_scheduled: AtomicBool::new(false),
             rewrite_started: Mutex::new(None),
@@ -106,6 +112,14 @@ impl Sink for Aof {
     fn append(&self, unit: &[Effect]) {
         let mut guard = self.state.lock();
         let st = &mut *guard;
+        if self.timestamps.load(Ordering::Relaxed) {
+            let now = crate::server::now_ms() / 1000;
+            if now != st.last_ts {
+                st.last_ts = now;
+                st.buf
+                    .extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            }
+        }
         encode_unit(unit, &mut st.db, &mut st.buf);
         self.pending.store(st.buf.len(), Ordering::SeqCst);
     }
@@ -150,6 +164,10 @@ impl Aof {
             srv.config.get_bool("no-appendfsync-on-rewrite"),
             Ordering::Relaxed,
         );
+        self.timestamps.store(
+            srv.config.get_bool("aof-timestamp-enabled"),
+            Ordering::Relaxed,
+        );
     }
 
     fn fsync_suspended(&self) -> bool {
@@ -181,6 +199,12 @@ impl Aof {
                 self.last_write_ok.store(true, Ordering::Relaxed);
             }
             Err(e) => {
+                if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS {
+                    // Replies would acknowledge writes that are not on
+                    // disk: Redis exits here too.
+                    log(&format!("Can't recover from AOF write error when the AOF fsync policy is 'always' ({e}). Exiting..."));
+                    std::process::exit(1);
+                }
                 // The buffer is kept and retried on the next call.
                 if self.last_write_ok.swap(false, Ordering::Relaxed) {
                     log(&format!("Error writing to the AOF file: {e}"));
