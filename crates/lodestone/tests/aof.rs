@@ -584,3 +584,156 @@ fn bgrewriteaof_with_aof_off_writes_a_base() {
     let srv = start(&dir, &[]);
     assert_eq!(digest(&mut srv.client()), d);
 }
+
+/// A real redis-server (7.x, multi-part AOF) in `dir`, killed on drop.
+struct RealRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RealRedis {
+    fn start(dir: &TempDir) -> Option<RealRedis> {
+        let bin = "/usr/bin/redis-server";
+        if !Path::new(bin).exists() {
+            eprintln!("note: {bin} not installed; skipping the Redis AOF interop test");
+            return None;
+        }
+        let port = common::free_port();
+        let child = Command::new(bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args([
+                "--appendonly",
+                "yes",
+                "--aof-use-rdb-preamble",
+                "no",
+                "--dir",
+                dir.str(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        let r = RealRedis { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(r)
+    }
+
+    fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every key's type, contents and TTL class, in a canonical order.
+fn canonical(c: &mut redis::Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    for db in ["0", "2"] {
+        q::<()>(c, &["SELECT", db]);
+        let mut keys: Vec<String> = q(c, &["KEYS", "*"]);
+        keys.sort();
+        for k in keys {
+            let t: String = q(c, &["TYPE", &k]);
+            let v: Vec<String> = match t.as_str() {
+                "string" => vec![format!("{:?}", q::<Vec<u8>>(c, &["GET", &k]))],
+                "list" => q(c, &["LRANGE", &k, "0", "-1"]),
+                "set" | "hash" => {
+                    let mut v: Vec<String> = if t == "set" {
+                        q(c, &["SMEMBERS", &k])
+                    } else {
+                        q(c, &["HGETALL", &k])
+                    };
+                    v.sort();
+                    v
+                }
+                "zset" => q(c, &["ZRANGE", &k, "0", "-1", "WITHSCORES"]),
+                _ => {
+                    let r: redis::Value = q(c, &["XRANGE", &k, "-", "+"]);
+                    let p: redis::Value = q(c, &["XPENDING", &k, "g"]);
+                    vec![format!("{r:?} {p:?}")]
+                }
+            };
+            let ttl: i64 = q(c, &["TTL", &k]);
+            out.push(format!("{db} {k} {t} {} {v:?}", ttl > 900));
+        }
+    }
+    q::<()>(c, &["SELECT", "0"]);
+    out
+}
+
+#[test]
+fn aof_directories_move_between_redis_and_lodestone() {
+    let dir = TempDir::new("aof-interop");
+    let Some(redis) = RealRedis::start(&dir) else {
+        return;
+    };
+    let mut c = redis.client();
+    for args in [
+        &["SET", "s", "hello"][..],
+        &["SET", "n", "42", "EX", "1000"],
+        &["RPUSH", "l", "a", "b", "c"],
+        &["HSET", "h", "f", "v", "g", "2"],
+        &["SADD", "st", "1", "2", "3"],
+        &["SADD", "st2", "a", "b"],
+        &["ZADD", "z", "1.5", "a", "2", "b"],
+        &["XADD", "x", "1-1", "f", "v"],
+        &["XGROUP", "CREATE", "x", "g", "0"],
+        &["PFADD", "hl", "a", "b", "c"],
+    ] {
+        q::<redis::Value>(&mut c, args);
+    }
+    q::<redis::Value>(
+        &mut c,
+        &["XREADGROUP", "GROUP", "g", "c1", "STREAMS", "x", ">"],
+    );
+    q::<()>(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite_done(&mut c);
+    q::<()>(&mut c, &["INCRBYFLOAT", "fl", "1.5"]);
+    q::<()>(&mut c, &["SPOP", "st2"]);
+    q::<()>(&mut c, &["SELECT", "2"]);
+    q::<()>(&mut c, &["SET", "other", "1"]);
+    let want = canonical(&mut c);
+    drop(redis);
+
+    // Redis's directory (its base and incr) loads here.
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(canonical(&mut c), want);
+    q::<()>(&mut c, &["BGREWRITEAOF"]);
+    wait_rewrite_done(&mut c);
+    q::<()>(&mut c, &["RPUSH", "l", "d"]);
+    let want = canonical(&mut c);
+    drop(srv);
+
+    // And ours loads in Redis.
+    let redis = RealRedis::start(&dir).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut c = loop {
+        let mut c = redis.client();
+        if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "redis never loaded our AOF");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(canonical(&mut c), want);
+}
