@@ -511,7 +511,7 @@ pub fn rewrite_now(srv: &Server, enable: bool) -> Result<(), String> {
     let mut locks = Locks::new(&srv.keyspace);
     let all: Vec<usize> = (0..dbs).collect();
     locks.acquire_all(&all);
-    let (image, keep_from, persist) = {
+    let (image, keep_from) = {
         let mut st = aof.state.lock();
         let on = aof.on.load(Ordering::SeqCst);
         if !on {
@@ -531,8 +531,7 @@ pub fn rewrite_now(srv: &Server, enable: bool) -> Result<(), String> {
         }
         // With the AOF already on, the new incr file is listed at once so
         // nothing appended from now on can be lost before the commit.
-        let persist = on;
-        if persist {
+        if on {
             let _ = persist_manifest(&st.dir, &st.prefix, &st.manifest);
         }
         if enable {
@@ -542,15 +541,22 @@ pub fn rewrite_now(srv: &Server, enable: bool) -> Result<(), String> {
         (
             rewrite::take_image(&mut locks, dbs, crate::server::now_ms()),
             incr.seq,
-            persist,
         )
     };
     locks.release();
     drop(locks);
+    // The pause every client saw: the fork-less snapshot will remove it.
+    let paused = aof
+        .rewrite_started
+        .lock()
+        .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+    log(&format!(
+        "AOF rewrite: image of {} keys taken in {paused:.1} ms (all shards held)",
+        image.len()
+    ));
     if enable {
         aof.spawn_fsync_thread();
     }
-    let _ = persist;
     let aof2 = aof.clone();
     std::thread::Builder::new()
         .name("aof-rewrite".into())
