@@ -667,7 +667,10 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         b"loadaof" => match crate::aof::debug_loadaof(ctx.srv) {
             Ok(()) => ctx.ok(),
-            Err(e) => ctx.error(&format!("ERR {e}")),
+            Err(e) => {
+                eprintln!("DEBUG LOADAOF: {e}");
+                ctx.error("ERR Error trying to load the AOF files, check server logs.")
+            }
         },
         b"digest" if argv.len() == 2 => {
             let d = dataset_digest(ctx);
