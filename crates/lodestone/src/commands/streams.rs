@@ -491,6 +491,7 @@ fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) {
         Some(t) => s.trim(t, a.approx, a.limit),
         None => 0,
     };
+    let len_after = s.len();
     if let Some(s) = created {
         sh.insert_entry(new_entry(key, s, now));
     }
@@ -500,10 +501,17 @@ fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) {
         ctx.notify(notify::STREAM, "xtrim", key);
     }
     if ctx.propagating() {
-        // An auto-generated ID is propagated as the ID it became.
+        // The effect: the ID the entry got, and an exact trim to the length
+        // the stream was left with (an approximate trim depends on node
+        // layout, which a rewritten base does not reproduce).
         let idb = id.to_bytes();
-        let mut v: Vec<&[u8]> = argv.to_vec();
-        v[a.idpos] = &idb;
+        let lenb = len_after.to_string().into_bytes();
+        let mut v: Vec<&[u8]> = vec![b"XADD", key];
+        if trimmed > 0 {
+            v.extend_from_slice(&[b"MAXLEN", b"=", &lenb]);
+        }
+        v.push(&idb);
+        v.extend_from_slice(&argv[field_pos..]);
         ctx.propagate_as(&v);
     }
 }
@@ -516,15 +524,18 @@ fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     let key = argv[1];
     let sh = ctx.locks.shard(db, key);
-    let n = match find(sh, key, now, true) {
+    let (n, len_after) = match find(sh, key, now, true) {
         Found::WrongType => return r.error(err::WRONGTYPE),
         Found::Missing => return r.int(0),
-        Found::Stream(s) => s.trim(a.trim.unwrap(), a.approx, a.limit),
+        Found::Stream(s) => (s.trim(a.trim.unwrap(), a.approx, a.limit), s.len()),
     };
     r.int(n as i64);
     if n > 0 {
         ctx.srv.add_dirty(n);
         ctx.notify(notify::STREAM, "xtrim", key);
+        // Exact, whatever the strategy: what remains is a suffix.
+        let lenb = len_after.to_string().into_bytes();
+        ctx.propagate_as(&[b"XTRIM", key, b"MAXLEN", b"=", &lenb]);
     }
 }
 
