@@ -322,12 +322,9 @@ pub fn run_live(opts: &LiveOptions, gen: &mut Generator) -> io::Result<LiveResul
         }
         conn.flush()?;
         for _ in 0..misses.len() {
-            match conn.read_reply()? {
-                Reply::Error(e) => {
-                    res.set_errors += 1;
-                    res.set_error_text.get_or_insert(e);
-                }
-                _ => {}
+            if let Reply::Error(e) = conn.read_reply()? {
+                res.set_errors += 1;
+                res.set_error_text.get_or_insert(e);
             }
         }
         misses.clear();

@@ -208,12 +208,12 @@ fn main() {
         .unwrap_or_else(|| die("--policy is required"))
         .split(',')
         .collect();
-    let caps: Vec<usize> = get("capacity-objects")
-        .unwrap_or(if policies == ["inf"] {
-            "1"
-        } else {
-            die("--capacity-objects is required")
-        })
+    let caps_text = match get("capacity-objects") {
+        Some(c) => c,
+        None if policies == ["inf"] => "1",
+        None => die("--capacity-objects is required"),
+    };
+    let caps: Vec<usize> = caps_text
         .split(',')
         .map(|c| parse_num("--capacity-objects", c) as usize)
         .collect();

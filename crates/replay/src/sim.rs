@@ -29,6 +29,10 @@ pub trait Policy {
     fn access(&mut self, req: Request, t: u64) -> bool;
     /// Objects currently held.
     fn len(&self) -> usize;
+    /// True when nothing is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Objects evicted so far.
     fn evictions(&self) -> u64;
 }
@@ -238,20 +242,12 @@ impl Sampled {
 
     /// The LRU clock: request index, or whole seconds at `rate`.
     fn clock(&self, t: u64) -> u64 {
-        if self.rate == 0 {
-            t
-        } else {
-            t / self.rate
-        }
+        t.checked_div(self.rate).unwrap_or(t)
     }
 
     /// Minutes for LFU decay (no decay without a rate).
     fn minutes(&self, t: u64) -> u64 {
-        if self.rate == 0 {
-            0
-        } else {
-            t / self.rate / 60
-        }
+        t.checked_div(self.rate).map_or(0, |s| s / 60)
     }
 
     /// LFUDecrAndReturn with lfu-decay-time 1: one step down per idle minute.

@@ -284,8 +284,7 @@ impl Generator {
             return OHW_BIT | z.ohw_next;
         }
         let mut rank = z.zipf.sample(&mut z.rng) - 1;
-        if z.shift_every > 0 {
-            let epoch = emitted / z.shift_every;
+        if let Some(epoch) = emitted.checked_div(z.shift_every) {
             rank = ((rank as u128 + epoch as u128 * z.shift_by as u128) % z.n as u128) as u64;
         }
         ((rank as u128 * z.perm_mul as u128) % z.n as u128) as u64
