@@ -692,6 +692,22 @@ mod tests {
         assert_eq!((r.requests, r.hits, r.objects_end), (3, 2, 3));
     }
 
+    #[test]
+    fn eviction_pool_stays_sorted_and_bounded() {
+        let mut s = Sampled::new(100, Kind::Lru, 10, 5, 0);
+        for id in 0..100u64 {
+            s.access(Request { id, size: 1 }, id);
+        }
+        for round in 0..20 {
+            s.populate(100 + round);
+            assert!(s.pool.len() <= POOL);
+            assert!(s.pool.windows(2).all(|w| w[0].0 <= w[1].0), "{:?}", s.pool);
+        }
+        // After many samples the best candidate is among the oldest keys.
+        let (idle, id) = *s.pool.last().unwrap();
+        assert!(idle >= 100 && id < 20, "{idle} {id}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -738,6 +754,22 @@ mod tests {
                     prop_assert_eq!(r.evictions, 0, "{}", name);
                     prop_assert_eq!(r.hits as usize, ids.len() - distinct, "{}", name);
                 }
+            }
+        }
+
+        /// S3-FIFO's queues account for every object, stay within their shares once
+        /// full, and the ghost never outgrows the main queue.
+        #[test]
+        fn s3fifo_invariants(ids in prop::collection::vec(0u64..80, 1..800), cap in 2usize..50) {
+            let mut c = S3Fifo::new(cap);
+            for (t, &id) in ids.iter().enumerate() {
+                c.access(Request { id, size: 1 }, t as u64);
+                prop_assert_eq!(c.small.len() + c.main.len(), c.objs.len());
+                prop_assert!(c.objs.len() <= cap);
+                prop_assert!(c.ghost_ids.len() <= c.main_cap);
+                prop_assert!(c.ghost_ids.keys().all(|g| !c.objs.contains_key(g)));
+                prop_assert!(c.objs.values().all(|&(f, _)| f <= 3));
+                prop_assert_eq!(c.main.len(), c.objs.values().filter(|e| e.1).count());
             }
         }
     }
