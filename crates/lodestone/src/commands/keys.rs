@@ -252,6 +252,8 @@ fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) {
     ctx.srv.touch_watched(Some(db), Some(key));
     ctx.signal_modified(dst_db, key);
     ctx.srv.add_dirty(1);
+    // The key is new in the destination database.
+    super::notify::notify_new(ctx.srv, dst_db);
     super::notify::notify(
         ctx.srv,
         super::notify::GENERIC,

@@ -530,7 +530,9 @@ impl<'a> Ctx<'a> {
         !self.client.handle.no_touch.load(Ordering::Relaxed)
     }
 
-    /// Publishes a keyspace event for `key` in the client's database.
+    /// Publishes a keyspace event for `key` in the client's database
+    /// (after the `new` events of keys the command added so far, the order
+    /// Redis raises them in: see [`notify::notify`]).
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
         notify::notify(self.srv, class, event, self.client.db, key);
@@ -745,6 +747,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
 /// Publishes `expired` events for keys the command found expired, and
 /// invalidates them for clients that may cache them.
 fn notify_expired(ctx: &mut Ctx) {
+    notify::notify_new(ctx.srv, ctx.client.db);
     if !crate::keyspace::shard::LOG_EXPIRED.load(Ordering::Relaxed) {
         return;
     }
@@ -788,9 +791,12 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
         return;
     }
     let changed = crate::server::LOCAL_DIRTY.with(|d| d.get()) != dirty;
+    // STORE commands (SINTERSTORE, ZRANGESTORE, GEOSEARCHSTORE ...) write
+    // only their destination, the first key; their sources are read.
+    let store = cmd.name.ends_with("store");
     let db = ctx.client.db;
-    for p in cmd.key_positions_of(argv) {
-        if changed && only.as_ref().is_none_or(|o| o.contains(&p)) {
+    for (i, p) in cmd.key_positions_of(argv).into_iter().enumerate() {
+        if changed && only.as_ref().is_none_or(|o| o.contains(&p)) && (!store || i == 0) {
             if watched {
                 srv.touch_watched(Some(db), Some(argv[p]));
             }

@@ -264,6 +264,8 @@ impl Server {
         let f = self.notify_flags.load(Ordering::Relaxed);
         let log = (f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0) || self.tracking.active();
         crate::keyspace::shard::LOG_EXPIRED.store(log, Ordering::Relaxed);
+        let new = f & crate::commands::notify::NEW != 0 && f & (KEYSPACE | KEYEVENT) != 0;
+        crate::keyspace::shard::LOG_NEW.store(new, Ordering::Relaxed);
     }
 
     pub fn add_dirty(&self, n: u64) {
