@@ -24,7 +24,7 @@ use crate::server::{Server, WorkerMsg};
 use parking_lot::Mutex;
 use resp::{Proto, Reply};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Tracking is on.
@@ -165,6 +165,11 @@ pub struct Tracking {
     /// Clients with tracking on (INFO `tracking_clients`); zero lets
     /// writers skip everything else.
     pub clients: AtomicUsize,
+    /// Tracked keys (kept equal to the table's size under the lock), so
+    /// the limit check before each command needs no lock.
+    key_count: AtomicUsize,
+    /// Some BCAST prefix has keys to broadcast.
+    bcast_pending: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -195,6 +200,7 @@ impl Tracking {
                 st.items += 1;
             }
         }
+        self.key_count.store(st.keys.len(), Ordering::Relaxed);
     }
 
     /// A key changed (Redis's `trackingInvalidateKey` with broadcasting):
@@ -218,9 +224,11 @@ impl Tracking {
                 if key.starts_with(p) {
                     pf.keys.insert(key.to_vec(), writer.unwrap_or(0));
                     st.bcast_pending = true;
+                    self.bcast_pending.store(true, Ordering::Relaxed);
                 }
             }
             drop_key(srv, st, key, current, pending, &mut None, &mut out);
+            self.key_count.store(st.keys.len(), Ordering::Relaxed);
         }
         send(srv, out);
     }
@@ -243,6 +251,7 @@ impl Tracking {
             }
             st.keys = HashMap::new();
             st.items = 0;
+            self.key_count.store(0, Ordering::Relaxed);
         }
         send(srv, out);
     }
@@ -250,6 +259,9 @@ impl Tracking {
     /// After a top-level command: writes the current client's own
     /// invalidations after its reply and broadcasts BCAST keys.
     pub fn after_command(&self, srv: &Server, pending: &mut Pending, mut cur: Option<Current>) {
+        if pending.keys.is_empty() && !self.bcast_pending.load(Ordering::Relaxed) {
+            return;
+        }
         let mut out = Outbox::new();
         {
             let mut st = self.state.lock();
@@ -270,6 +282,9 @@ impl Tracking {
 
     /// Broadcasts keys changed outside any command (active expiry).
     pub fn broadcast_pending(&self, srv: &Server) {
+        if !self.bcast_pending.load(Ordering::Relaxed) {
+            return;
+        }
         let mut out = Outbox::new();
         broadcast(srv, &mut self.state.lock(), &mut None, &mut out);
         send(srv, out);
@@ -283,7 +298,7 @@ impl Tracking {
             .config
             .num(crate::config::HOT.tracking_table_max_keys)
             .max(0) as usize;
-        if max == 0 {
+        if max == 0 || self.key_count.load(Ordering::Relaxed) <= max {
             return;
         }
         let mut out = Outbox::new();
@@ -308,6 +323,7 @@ impl Tracking {
             } else {
                 st.limit_runs = 0;
             }
+            self.key_count.store(st.keys.len(), Ordering::Relaxed);
         }
         send(srv, out);
     }
@@ -447,6 +463,7 @@ fn broadcast(srv: &Server, st: &mut State, cur: &mut Option<Current>, out: &mut 
         return;
     }
     st.bcast_pending = false;
+    srv.tracking.bcast_pending.store(false, Ordering::Relaxed);
     let batches: Vec<(BTreeMap<Vec<u8>, u64>, Vec<u64>)> = st
         .prefixes
         .values_mut()
