@@ -1,0 +1,146 @@
+//! Argument access with the Lua 5.1 auxiliary library's semantics
+//! (`luaL_checknumber`, `luaL_checklstring`, `luaL_optinteger` ...) and the
+//! failure type library functions return.
+
+use mlua::{Lua, Value};
+
+use crate::num;
+
+/// How a library function failed. `Raise` is `luaL_error` (the caller's
+/// position is prepended), `Arg` is `luaL_argerror` (argument number and
+/// message; the function's name comes from the call site), `Plain` an error
+/// raised by the Lua core without position (e.g. "table index is nil"),
+/// `Lua` an mlua error passed through.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Raise(String),
+    Arg(usize, String),
+    Plain(String),
+    Lua(mlua::Error),
+}
+
+impl From<mlua::Error> for Failure {
+    fn from(e: mlua::Error) -> Self {
+        Failure::Lua(e)
+    }
+}
+
+/// What a library function body returns: its results or why it failed.
+pub(crate) type Outcome = Result<Vec<Value>, Failure>;
+
+/// The arguments of one call, 1-based as in the C API.
+pub(crate) struct Args {
+    values: Vec<Value>,
+}
+
+/// Lua's name for a value's type (`lua_typename`); light userdata is "userdata".
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::LightUserData(_) | Value::UserData(_) => "userdata",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        _ => "userdata",
+    }
+}
+
+/// A Lua number as f64 (mlua reports integral doubles as `Integer`).
+pub(crate) fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
+/// `lua_tonumber`: numbers, and strings Lua can convert; `None` otherwise.
+pub(crate) fn to_number(lua: &Lua, v: &Value) -> Result<Option<f64>, Failure> {
+    Ok(match v {
+        Value::Integer(_) | Value::Number(_) => as_number(v),
+        Value::String(_) => lua.coerce_number(v.clone())?,
+        _ => None,
+    })
+}
+
+impl Args {
+    pub(crate) fn new(values: Vec<Value>) -> Args {
+        Args { values }
+    }
+
+    /// Number of arguments (`lua_gettop`).
+    pub(crate) fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Argument `i` (1-based); `None` when absent ("no value").
+    pub(crate) fn get(&self, i: usize) -> Option<&Value> {
+        self.values.get(i.wrapping_sub(1))
+    }
+
+    /// Argument `i`, absent ones read as nil.
+    pub(crate) fn value(&self, i: usize) -> Value {
+        self.get(i).cloned().unwrap_or(Value::Nil)
+    }
+
+    /// `lua_isnoneornil`.
+    pub(crate) fn is_none_or_nil(&self, i: usize) -> bool {
+        matches!(self.get(i), None | Some(Value::Nil))
+    }
+
+    /// `luaL_argerror`: "bad argument #i to 'name' (msg)".
+    pub(crate) fn arg_error(&self, i: usize, msg: &str) -> Failure {
+        Failure::Arg(i, msg.to_string())
+    }
+
+    /// `luaL_typerror`: "bad argument #i to 'name' (T expected, got U)".
+    pub(crate) fn type_error(&self, i: usize, expected: &str) -> Failure {
+        let got = self.get(i).map(type_name).unwrap_or("no value");
+        self.arg_error(i, &format!("{expected} expected, got {got}"))
+    }
+
+    /// `lua_tonumber` of argument `i`.
+    pub(crate) fn to_number(&self, lua: &Lua, i: usize) -> Result<Option<f64>, Failure> {
+        match self.get(i) {
+            Some(v) => to_number(lua, v),
+            None => Ok(None),
+        }
+    }
+
+    /// `luaL_checknumber`.
+    pub(crate) fn check_number(&self, lua: &Lua, i: usize) -> Result<f64, Failure> {
+        self.to_number(lua, i)?
+            .ok_or_else(|| self.type_error(i, "number"))
+    }
+
+    /// `luaL_checkinteger`: a number truncated to `lua_Integer` as the C cast
+    /// does on x86-64.
+    pub(crate) fn check_integer(&self, lua: &Lua, i: usize) -> Result<i64, Failure> {
+        Ok(num::f64_to_i64(self.check_number(lua, i)?))
+    }
+
+    /// `luaL_optinteger`: `default` when the argument is absent or nil.
+    pub(crate) fn opt_integer(&self, lua: &Lua, i: usize, default: i64) -> Result<i64, Failure> {
+        if self.is_none_or_nil(i) {
+            Ok(default)
+        } else {
+            self.check_integer(lua, i)
+        }
+    }
+
+    /// `luaL_checklstring`: strings, and numbers converted as `tostring` does.
+    pub(crate) fn check_bytes(&self, lua: &Lua, i: usize) -> Result<Vec<u8>, Failure> {
+        let s = match self.get(i) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v @ (Value::Integer(_) | Value::Number(_))) => lua.coerce_string(v.clone())?,
+            _ => None,
+        };
+        match s {
+            Some(s) => Ok(s.as_bytes().to_vec()),
+            None => Err(self.type_error(i, "string")),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The Lua libraries Redis 7.2 exposes to scripts, written in Rust on top of
+//! `mlua` (Lua 5.1): `cjson`, `cmsgpack`, `bit` and `struct`.
+//!
+//! Each library lives in its own module and mirrors the C library Redis bundles
+//! in `deps/lua`, down to error texts and corner cases. [`install`] registers
+//! all four as global tables in a Lua state; making them read-only is the
+//! sandbox's job, not this crate's.
+//!
+//! Errors: a C library function fails with `luaL_error` (a string prefixed
+//! by the *caller's* position, `user_script:1: ...`) or `luaL_argerror`
+//! ("bad argument #n to 'name' (...)", the name taken from the call site).
+//! A Rust callback in mlua would raise a userdata instead, and a Lua wrapper
+//! would lose the caller's position on `return f(x)` (a tail call). So every
+//! function here is a small C function (`dispatch`) around a Rust callback
+//! that *returns* its outcome; `dispatch` raises failures from C exactly as
+//! the C libraries do, and scripts see the same strings Redis's scripts see.
+
+mod args;
+pub mod bit;
+pub mod cjson;
+pub mod cmsgpack;
+mod num;
+pub mod structlib;
+
+use std::os::raw::c_int;
+
+use mlua::{ffi, Function, Lua, MultiValue, Value};
+
+pub(crate) use args::{Args, Failure, Outcome};
+
+/// Registers the globals `cjson`, `cmsgpack`, `bit` and `struct` in `lua`, each
+/// a table of functions behaving as in Redis 7.2 scripts. The tables are plain
+/// (writable); the caller's sandbox decides whether to freeze them.
+pub fn install(lua: &Lua) -> mlua::Result<()> {
+    let globals = lua.globals();
+    globals.set("cjson", cjson::create(lua)?)?;
+    globals.set("cmsgpack", cmsgpack::create(lua)?)?;
+    globals.set("bit", bit::create(lua)?)?;
+    globals.set("struct", structlib::create(lua)?)?;
+    Ok(())
+}
+
+/// The C side of every library function. Upvalue 1 is the Rust callback; it
+/// returns `true, results...` on success, `false, msg` for a `luaL_error`
+/// (the caller's position is prepended), `n, msg` for `luaL_argerror` on
+/// argument n, or `nil, msg` for an error raised as is. Being a C function,
+/// this frame survives a script's tail call, so level 1 is the script line.
+unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
+    let nargs = ffi::lua_gettop(state);
+    ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+    ffi::lua_insert(state, 1);
+    ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+    let nresults = ffi::lua_gettop(state);
+    match ffi::lua_type(state, 1) {
+        ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, 1) != 0 => {
+            ffi::lua_remove(state, 1);
+            nresults - 1
+        }
+        ffi::LUA_TBOOLEAN => {
+            ffi::luaL_where(state, 1);
+            ffi::lua_pushvalue(state, 2);
+            ffi::lua_concat(state, 2);
+            ffi::lua_error(state)
+        }
+        ffi::LUA_TNUMBER => {
+            let narg = ffi::lua_tointeger(state, 1) as c_int;
+            ffi::luaL_argerror(state, narg, ffi::lua_tostring(state, 2))
+        }
+        _ => {
+            ffi::lua_pushvalue(state, 2);
+            ffi::lua_error(state)
+        }
+    }
+}
+
+/// Builds a library function from a Rust body that receives the call's
+/// arguments and returns its results or a [`Failure`].
+pub(crate) fn make_fn<F>(lua: &Lua, body: F) -> mlua::Result<Function>
+where
+    F: Fn(&Lua, &Args) -> Outcome + mlua::MaybeSend + 'static,
+{
+    let raw = lua.create_function(move |lua, mv: MultiValue| {
+        let args = Args::new(mv.into_iter().collect());
+        let mut out = MultiValue::new();
+        let (status, msg) = match body(lua, &args) {
+            Ok(values) => {
+                out.push_back(Value::Boolean(true));
+                out.extend(values);
+                return Ok(out);
+            }
+            Err(Failure::Raise(msg)) => (Value::Boolean(false), msg),
+            Err(Failure::Arg(n, msg)) => (Value::Number(n as f64), msg),
+            Err(Failure::Plain(msg)) => (Value::Nil, msg),
+            Err(Failure::Lua(e)) => return Err(e),
+        };
+        out.push_back(status);
+        out.push_back(Value::String(lua.create_string(msg)?));
+        Ok(out)
+    })?;
+    // SAFETY: the closure takes its single argument (the callback) as
+    // upvalue; `dispatch` only uses documented stack operations.
+    unsafe {
+        lua.exec_raw(raw, |state| {
+            ffi::lua_pushcclosure(state, dispatch, 1);
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use mlua::{Lua, Value};
+
+    /// A fresh Lua state with the four libraries installed.
+    pub fn state() -> Lua {
+        let lua = Lua::new();
+        super::install(&lua).unwrap();
+        lua
+    }
+
+    /// Runs `code` as a chunk named `user_script` (as Redis names scripts)
+    /// and returns its first result rendered as a string; errors become
+    /// `ERR:<message>`.
+    pub fn run(lua: &Lua, code: &str) -> String {
+        match lua.load(code).set_name("@user_script").eval::<Value>() {
+            Ok(v) => render(&v),
+            Err(mlua::Error::RuntimeError(m)) => {
+                // mlua appends a traceback; the error value is the first part.
+                format!("ERR:{}", m.split("\nstack traceback:").next().unwrap_or(""))
+            }
+            Err(e) => format!("OTHER:{e}"),
+        }
+    }
+
+    /// Renders a value: strings raw, numbers with Lua's `%.14g`, tables as
+    /// `{...}` of their array part.
+    pub fn render(v: &Value) -> String {
+        match v {
+            Value::Nil => "nil".into(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Integer(i) => i.to_string(),
+            Value::Number(n) => crate::num::format_g(*n, 14),
+            Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+            Value::Table(t) => {
+                let parts: Vec<String> = t
+                    .sequence_values::<Value>()
+                    .map(|v| render(&v.unwrap()))
+                    .collect();
+                format!("{{{}}}", parts.join(","))
+            }
+            other => format!("<{}>", other.type_name()),
+        }
+    }
+
+    /// Runs `code` in a fresh state and returns the rendered result.
+    pub fn eval(code: &str) -> String {
+        run(&state(), code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+
+    #[test]
+    fn globals_are_tables_of_functions() {
+        let lua = state();
+        for lib in ["cjson", "cmsgpack", "bit", "struct"] {
+            assert_eq!(run(&lua, &format!("return type({lib})")), "table");
+        }
+        assert_eq!(run(&lua, "return type(cjson.encode)"), "function");
+        assert_eq!(run(&lua, "return type(struct.pack)"), "function");
+    }
+
+    #[test]
+    fn errors_carry_the_callers_position_like_lual_error() {
+        let lua = state();
+        assert_eq!(
+            run(&lua, "\nreturn cjson.decode('x')"),
+            "ERR:user_script:2: Expected value but found invalid token at character 1"
+        );
+        // Called from pcall (C), luaL_error adds no position.
+        assert_eq!(
+            run(&lua, "local ok, e = pcall(cjson.decode, 'x') return e"),
+            "Expected value but found invalid token at character 1"
+        );
+        // Called from a Lua function, the position is that function's line.
+        assert_eq!(
+            run(&lua, "local function f()\n return cjson.decode('x') end\nlocal ok, e = pcall(f) return e"),
+            "user_script:2: Expected value but found invalid token at character 1"
+        );
+        assert_eq!(
+            run(
+                &lua,
+                "local ok, e = pcall(cjson.decode, 'x') return type(e)"
+            ),
+            "string"
+        );
+    }
+}
