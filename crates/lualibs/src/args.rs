@@ -144,3 +144,35 @@ impl Args {
         }
     }
 }
+
+/// Calls `f` for every key/value pair of `t` in `lua_next` order, without
+/// collecting them: mlua keeps each live handle in an auxiliary stack of
+/// LUAI_MAXCSTACK slots, so a big table must be streamed. A failure of `f`
+/// stops the walk and is returned.
+pub(crate) fn for_each_pair(
+    t: &mlua::Table,
+    mut f: impl FnMut(Value, Value) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut failure = None;
+    let walked = t.for_each(|k: Value, v: Value| {
+        f(k, v).map_err(|e| {
+            failure = Some(e);
+            mlua::Error::RuntimeError("walk stopped".into())
+        })
+    });
+    match failure {
+        Some(e) => Err(e),
+        None => walked.map_err(Failure::Lua),
+    }
+}
+
+/// The C libraries count their Lua stack use against LUAI_MAXCSTACK (8000
+/// slots). Here every value held in Rust also takes a slot of mlua's
+/// auxiliary stack of the same size, so limits derived from the C stack are
+/// applied against this smaller budget to keep a margin for the caller.
+pub(crate) const STACK_BUDGET: usize = 7000;
+
+/// Deepest table nesting the libraries walk recursively (the Rust stack and
+/// mlua's handles bound it); deeper input fails with the library's own
+/// nesting error.
+pub(crate) const MAX_NESTING: usize = 2000;

@@ -12,14 +12,12 @@
 
 use mlua::{Lua, Table, Value};
 
-use crate::args::as_number;
+use crate::args::{as_number, for_each_pair, MAX_NESTING, STACK_BUDGET};
 use crate::num::f64_to_i64;
 use crate::{make_fn, Args, Failure, Outcome};
 
 /// Tables at this nesting level are encoded as nil.
-const MAX_NESTING: usize = 16;
-/// LUAI_MAXCSTACK: the C decoder fails once it would need more stack slots.
-const MAX_C_STACK: usize = 8000;
+const MAX_PACK_NESTING: usize = 16;
 
 /// Creates the `cmsgpack` table.
 pub fn create(lua: &Lua) -> mlua::Result<Table> {
@@ -58,7 +56,7 @@ fn pack(lua: &Lua, args: &Args) -> Outcome {
         return Err(args.arg_error(0, "MessagePack pack needs input."));
     }
     // The C code asks for as many free stack slots as it has arguments.
-    if 2 * args.len() > MAX_C_STACK {
+    if 2 * args.len() > 8000 {
         return Err(args.arg_error(0, "Too many arguments for MessagePack pack."));
     }
     let mut out = Vec::new();
@@ -73,7 +71,7 @@ fn encode_value(out: &mut Vec<u8>, v: &Value, level: usize) -> Result<(), Failur
         Value::String(s) => encode_bytes(out, &s.as_bytes()),
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
         Value::Integer(_) | Value::Number(_) => encode_number(out, as_number(v).unwrap_or(0.0)),
-        Value::Table(t) if level < MAX_NESTING => encode_table(out, t, level)?,
+        Value::Table(t) if level < MAX_PACK_NESTING => encode_table(out, t, level)?,
         _ => out.push(0xc0),
     }
     Ok(())
@@ -155,38 +153,39 @@ fn encode_header(out: &mut Vec<u8>, n: usize, fix: u8, b16: u8, b32: u8) {
 }
 
 fn encode_table(out: &mut Vec<u8>, t: &Table, level: usize) -> Result<(), Failure> {
-    let mut pairs = Vec::new();
-    t.for_each(|k: Value, v: Value| {
-        pairs.push((k, v));
-        Ok(())
-    })?;
-    if is_array(&pairs) {
-        encode_header(out, pairs.len(), 0x90, 0xdc, 0xdd);
-        for i in 1..=pairs.len() {
+    let (count, array) = shape(t)?;
+    if array {
+        encode_header(out, count, 0x90, 0xdc, 0xdd);
+        for i in 1..=count {
             let item: Value = t.raw_get(i)?;
             encode_value(out, &item, level + 1)?;
         }
     } else {
-        encode_header(out, pairs.len(), 0x80, 0xde, 0xdf);
-        for (k, v) in &pairs {
-            encode_value(out, k, level + 1)?;
-            encode_value(out, v, level + 1)?;
-        }
+        encode_header(out, count, 0x80, 0xde, 0xdf);
+        for_each_pair(t, |k, v| {
+            encode_value(out, &k, level + 1)?;
+            encode_value(out, &v, level + 1)
+        })?;
     }
     Ok(())
 }
 
-/// `table_is_an_array`: every key a positive number equal to a C int, and
-/// the largest equal to the count (so the keys are exactly 1..n).
-fn is_array(pairs: &[(Value, Value)]) -> bool {
+/// The number of keys, and `table_is_an_array`: every key a positive number
+/// equal to a C int, the largest equal to the count (so the keys are exactly
+/// 1..n; an empty table qualifies).
+fn shape(t: &Table) -> Result<(usize, bool), Failure> {
+    let mut count = 0;
     let mut max: f64 = 0.0;
-    for (k, _) in pairs {
-        match as_number(k) {
+    let mut array = true;
+    for_each_pair(t, |k, _| {
+        count += 1;
+        match as_number(&k) {
             Some(n) if n > 0.0 && n <= i32::MAX as f64 && n.trunc() == n => max = max.max(n),
-            _ => return false,
+            _ => array = false,
         }
-    }
-    max == pairs.len() as f64
+        Ok(())
+    })?;
+    Ok((count, array && max == count as f64))
 }
 
 // ===== decoding =====
@@ -284,19 +283,134 @@ fn stack_overflow(what: &str) -> DecodeError {
     DecodeError::Fail(Failure::Raise(format!("stack overflow ({what})")))
 }
 
-/// `mp_decode_to_lua_type`; `slots` is the C stack use before the value is
-/// pushed.
-fn decode_value(lua: &Lua, c: &mut Cursor, slots: usize) -> Result<Value, DecodeError> {
+/// What one step of decoding read.
+enum Item {
+    Scalar(Value),
+    Array(usize),
+    Map(usize),
+}
+
+/// A table being filled: elements left, and for an array the next index,
+/// for a map the key read but not yet stored.
+enum Open {
+    Array {
+        table: Table,
+        left: usize,
+        index: usize,
+    },
+    Map {
+        table: Table,
+        left: usize,
+        key: Option<Value>,
+    },
+}
+
+/// Decodes one complete value. Open tables are kept on an explicit stack
+/// (not Rust recursion), so deep input cannot overflow a thread's stack.
+/// The C stack use is tracked as the C decoder's: an array holds its table
+/// and index while an element is decoded, a map its table, plus the key
+/// while the value is decoded.
+fn decode_value(lua: &Lua, c: &mut Cursor, base_slots: usize) -> Result<Value, DecodeError> {
+    let mut stack: Vec<Open> = Vec::new();
+    let mut slots = base_slots;
+    loop {
+        let mut value = match decode_item(lua, c, slots, stack.len())? {
+            Item::Scalar(v) => v,
+            Item::Array(len) => {
+                let table = lua.create_table()?;
+                // The new table is on the stack; the C code checks for one more slot.
+                if slots + 2 > STACK_BUDGET {
+                    return Err(stack_overflow("in function mp_decode_to_lua_array"));
+                }
+                if len > 0 {
+                    stack.push(Open::Array {
+                        table,
+                        left: len,
+                        index: 1,
+                    });
+                    slots += 2;
+                    continue;
+                }
+                Value::Table(table)
+            }
+            Item::Map(len) => {
+                let table = lua.create_table()?;
+                if len > 0 {
+                    stack.push(Open::Map {
+                        table,
+                        left: len,
+                        key: None,
+                    });
+                    slots += 1;
+                    continue;
+                }
+                Value::Table(table)
+            }
+        };
+        // Store the value; close the tables it completes.
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return Ok(value);
+            };
+            let (table, left, width) = match top {
+                Open::Array { table, left, index } => {
+                    table.raw_set(*index as f64, value)?;
+                    *index += 1;
+                    *left -= 1;
+                    (table.clone(), *left, 2)
+                }
+                Open::Map { table, left, key } => match key.take() {
+                    None => {
+                        *key = Some(value);
+                        slots += 1;
+                        break;
+                    }
+                    Some(k) => {
+                        store_pair(table, k, value)?;
+                        slots -= 1;
+                        *left -= 1;
+                        (table.clone(), *left, 1)
+                    }
+                },
+            };
+            if left > 0 {
+                break;
+            }
+            stack.pop();
+            slots -= width;
+            value = Value::Table(table);
+        }
+    }
+}
+
+/// `lua_settable` of a decoded pair, with the core's own errors (raised
+/// without a position) for the keys Lua refuses.
+fn store_pair(table: &Table, k: Value, v: Value) -> Result<(), DecodeError> {
+    match &k {
+        Value::Nil => Err(DecodeError::Fail(Failure::Plain(
+            "table index is nil".into(),
+        ))),
+        Value::Number(n) if n.is_nan() => Err(DecodeError::Fail(Failure::Plain(
+            "table index is NaN".into(),
+        ))),
+        _ => Ok(table.raw_set(k, v)?),
+    }
+}
+
+/// One item of `mp_decode_to_lua_type`: a complete scalar, or the header
+/// of an array or map whose elements follow. `slots` is the C stack use
+/// before the value is pushed, `depth` the number of open containers.
+fn decode_item(lua: &Lua, c: &mut Cursor, slots: usize, depth: usize) -> Result<Item, DecodeError> {
     if c.left() < 1 {
         return Err(DecodeError::Eof);
     }
-    if slots + 1 > MAX_C_STACK {
+    if slots + 1 > STACK_BUDGET || depth > MAX_NESTING {
         return Err(stack_overflow(
             "too many return values at once; use unpack_one or unpack_limit instead.",
         ));
     }
     let tag = c.data[c.pos];
-    let num = |v: f64| Ok(Value::Number(v));
+    let num = |v: f64| Ok(Item::Scalar(Value::Number(v)));
     // Each arm checks the whole item's length before consuming its header,
     // as the C code does, so "Missing bytes" leaves nothing half-read.
     let need = |c: &Cursor, n: usize| {
@@ -350,11 +464,11 @@ fn decode_value(lua: &Lua, c: &mut Cursor, slots: usize) -> Result<Value, Decode
         }
         0xc0 => {
             c.pos += 1;
-            Ok(Value::Nil)
+            Ok(Item::Scalar(Value::Nil))
         }
         0xc2 | 0xc3 => {
             c.pos += 1;
-            Ok(Value::Boolean(tag == 0xc3))
+            Ok(Item::Scalar(Value::Boolean(tag == 0xc3)))
         }
         0xca => {
             need(c, 5)?;
@@ -376,24 +490,24 @@ fn decode_value(lua: &Lua, c: &mut Cursor, slots: usize) -> Result<Value, Decode
             .be(width)? as usize;
             need(c, 1 + width + l)?;
             c.pos += 1 + width;
-            Ok(Value::String(lua.create_string(c.take(l)?)?))
+            Ok(Item::Scalar(Value::String(lua.create_string(c.take(l)?)?)))
         }
         0xdb => {
             need(c, 5)?;
             c.pos += 1;
             let l = c.be(4)? as usize;
-            Ok(Value::String(lua.create_string(c.take(l)?)?))
+            Ok(Item::Scalar(Value::String(lua.create_string(c.take(l)?)?)))
         }
         0xdc | 0xdd | 0xde | 0xdf => {
             let width = if tag == 0xdc || tag == 0xde { 2 } else { 4 };
             need(c, 1 + width)?;
             c.pos += 1;
             let l = c.be(width)? as usize;
-            if tag <= 0xdd {
-                decode_array(lua, c, l, slots)
+            Ok(if tag <= 0xdd {
+                Item::Array(l)
             } else {
-                decode_map(lua, c, l, slots)
-            }
+                Item::Map(l)
+            })
         }
         _ if tag & 0x80 == 0 => {
             c.pos += 1;
@@ -407,55 +521,18 @@ fn decode_value(lua: &Lua, c: &mut Cursor, slots: usize) -> Result<Value, Decode
             let l = (tag & 0x1f) as usize;
             need(c, 1 + l)?;
             c.pos += 1;
-            Ok(Value::String(lua.create_string(c.take(l)?)?))
+            Ok(Item::Scalar(Value::String(lua.create_string(c.take(l)?)?)))
         }
         _ if tag & 0xf0 == 0x90 => {
             c.pos += 1;
-            decode_array(lua, c, (tag & 0xf) as usize, slots)
+            Ok(Item::Array((tag & 0xf) as usize))
         }
         _ if tag & 0xf0 == 0x80 => {
             c.pos += 1;
-            decode_map(lua, c, (tag & 0xf) as usize, slots)
+            Ok(Item::Map((tag & 0xf) as usize))
         }
         _ => Err(DecodeError::BadFormat),
     }
-}
-
-fn decode_array(lua: &Lua, c: &mut Cursor, len: usize, slots: usize) -> Result<Value, DecodeError> {
-    let t = lua.create_table()?;
-    // The new table is on the stack; the C code checks for one more slot.
-    if slots + 2 > MAX_C_STACK {
-        return Err(stack_overflow("in function mp_decode_to_lua_array"));
-    }
-    for i in 1..=len {
-        // Table and index are on the stack while the element is decoded.
-        let v = decode_value(lua, c, slots + 2)?;
-        t.raw_set(i as f64, v)?;
-    }
-    Ok(Value::Table(t))
-}
-
-fn decode_map(lua: &Lua, c: &mut Cursor, len: usize, slots: usize) -> Result<Value, DecodeError> {
-    let t = lua.create_table()?;
-    for _ in 0..len {
-        let k = decode_value(lua, c, slots + 1)?;
-        let v = decode_value(lua, c, slots + 2)?;
-        // lua_settable's own errors, raised by the core without a position.
-        match &k {
-            Value::Nil => {
-                return Err(DecodeError::Fail(Failure::Plain(
-                    "table index is nil".into(),
-                )))
-            }
-            Value::Number(n) if n.is_nan() => {
-                return Err(DecodeError::Fail(Failure::Plain(
-                    "table index is NaN".into(),
-                )))
-            }
-            _ => t.raw_set(k, v)?,
-        }
-    }
-    Ok(Value::Table(t))
 }
 
 #[cfg(test)]
@@ -575,7 +652,7 @@ mod tests {
             ("-2^63", "d38000000000000000"),
             ("2^63", "ca5f000000"),
             ("0.5", "ca3f000000"),
-            ("-0.0", "ca80000000"),
+            ("-0.0", "00"),
             ("1/0", "ca7f800000"),
             ("1e300", "cb7e37e43c8800759c"),
         ];
@@ -701,7 +778,7 @@ mod tests {
     fn decodes_foreign_encodings() {
         let lua = state();
         let dec = |bytes: &str| run(&lua, &format!("return cmsgpack.unpack('{bytes}')"));
-        assert_eq!(dec("\\204\\200"), "128"); // cc 80
+        assert_eq!(dec("\\204\\128"), "128"); // cc 80
         assert_eq!(dec("\\208\\128"), "-128"); // d0 80
         assert_eq!(dec("\\209\\128\\0"), "-32768"); // d1 8000
         assert_eq!(dec("\\210\\255\\255\\255\\254"), "-2"); // d2
@@ -746,9 +823,9 @@ mod tests {
         let lua = state();
         let many =
             |n: usize| format!("return select('#', cmsgpack.unpack(string.rep('\\1', {n})))");
-        assert_eq!(run(&lua, &many(7999)), "7999");
+        assert_eq!(run(&lua, &many(6999)), "6999");
         assert_eq!(
-            run(&lua, &many(8000)),
+            run(&lua, &many(7000)),
             "ERR:user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
         );
         assert_eq!(
@@ -762,6 +839,21 @@ mod tests {
             ),
             "4000"
         );
+    }
+
+    #[test]
+    fn deep_input_is_refused_not_a_crash() {
+        let lua = state();
+        let deep = |n: usize| {
+            format!("local v = cmsgpack.unpack(string.rep('\\145', {n}) .. '\\1') local d = 0 while type(v) == 'table' do d = d + 1 v = v[1] end return d")
+        };
+        assert_eq!(run(&lua, &deep(2000)), "2000");
+        assert_eq!(
+            run(&lua, &deep(2001)),
+            "ERR:user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
+        );
+        let maps = "return cmsgpack.unpack(string.rep('\\129\\161a', 5000) .. '\\1')";
+        assert!(run(&lua, maps).starts_with("ERR:user_script:1: stack overflow"));
     }
 
     /// A random Lua value: scalars, arrays and string-keyed maps, nested.

@@ -73,6 +73,39 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// `next(t, k)` as a C function (raw, like the base library's): the key
+/// after `k` and its value, or nil at the end.
+unsafe extern "C-unwind" fn raw_next(state: *mut ffi::lua_State) -> c_int {
+    ffi::lua_settop(state, 2);
+    if ffi::lua_next(state, 1) != 0 {
+        2
+    } else {
+        ffi::lua_pushnil(state);
+        1
+    }
+}
+
+/// Lets the libraries walk a table one pair at a time from Rust without
+/// holding the walk on the Rust stack (see [`next_pair`]).
+pub(crate) struct Walker(Function);
+
+impl Walker {
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<Walker> {
+        // SAFETY: `raw_next` follows the C API contract of a lua_CFunction.
+        Ok(Walker(unsafe { lua.create_c_function(raw_next)? }))
+    }
+
+    /// The pair after `key` in `t` (`lua_next` order); `None` at the end.
+    pub(crate) fn next_pair(
+        &self,
+        t: &mlua::Table,
+        key: Value,
+    ) -> mlua::Result<Option<(Value, Value)>> {
+        let (k, v): (Value, Value) = self.0.call((t.clone(), key))?;
+        Ok(if k.is_nil() { None } else { Some((k, v)) })
+    }
+}
+
 /// Builds a library function from a Rust body that receives the call's
 /// arguments and returns its results or a [`Failure`].
 pub(crate) fn make_fn<F>(lua: &Lua, body: F) -> mlua::Result<Function>
@@ -137,7 +170,7 @@ pub(crate) mod testutil {
         match v {
             Value::Nil => "nil".into(),
             Value::Boolean(b) => b.to_string(),
-            Value::Integer(i) => i.to_string(),
+            Value::Integer(i) => crate::num::format_g(*i as f64, 14),
             Value::Number(n) => crate::num::format_g(*n, 14),
             Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
             Value::Table(t) => {
@@ -169,6 +202,29 @@ mod tests {
         }
         assert_eq!(run(&lua, "return type(cjson.encode)"), "function");
         assert_eq!(run(&lua, "return type(struct.pack)"), "function");
+    }
+
+    /// Nested input is walked with explicit stacks, not recursion: the
+    /// deepest structures the libraries accept fit a small thread stack.
+    #[test]
+    fn deep_nesting_needs_little_thread_stack() {
+        let worker = std::thread::Builder::new().stack_size(256 * 1024).spawn(|| {
+            let lua = state();
+            lua.load("cjson.encode_max_depth(100000) cjson.decode_max_depth(100000)")
+                .exec()
+                .unwrap();
+            let cases = [
+                "local t = {} for i = 1, 1999 do t = {a = t} end return #cjson.encode(t)",
+                "local t = {} for i = 1, 1999 do t = {t} end return #cjson.encode(t)",
+                "return #cjson.decode(string.rep('[', 2000) .. string.rep(']', 2000))",
+                "return type(cjson.decode(string.rep('{\"a\":', 2000) .. '1' .. string.rep('}', 2000)))",
+                "return #cmsgpack.unpack(string.rep('\\145', 2000) .. '\\1')",
+                "return type(cmsgpack.unpack(string.rep('\\129\\161a', 2000) .. '\\1'))",
+            ];
+            cases.iter().map(|c| run(&lua, c)).collect::<Vec<_>>()
+        });
+        let got = worker.unwrap().join().unwrap();
+        assert_eq!(got, ["11996", "4000", "1", "table", "1", "table"]);
     }
 
     #[test]
