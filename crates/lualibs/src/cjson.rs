@@ -902,6 +902,52 @@ enum Open {
 #[cfg(test)]
 mod tests {
     use crate::testutil::*;
+    use proptest::prelude::*;
+
+    /// A random Lua value JSON can carry exactly: integers, strings of any
+    /// bytes, booleans, arrays and string-keyed objects, nested.
+    fn json_value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            (-(1i64 << 40)..(1i64 << 40)).prop_map(|i| i.to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("cjson.null".to_string()),
+            proptest::collection::vec(any::<u8>(), 0..24).prop_map(|b| {
+                let esc: String = b.iter().map(|c| format!("\\{c}")).collect();
+                format!("'{esc}'")
+            }),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 1..6)
+                    .prop_map(|v| format!("{{{}}}", v.join(","))),
+                proptest::collection::vec(("[a-z/\"]{1,4}", inner), 1..6).prop_map(|v| {
+                    let fields: Vec<String> =
+                        v.into_iter().map(|(k, x)| format!("[{k:?}]={x}")).collect();
+                    format!("{{{}}}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn decode_inverts_encode(v in json_value()) {
+            let code = format!(r#"
+                local function same(a, b)
+                    if type(a) ~= type(b) then return false end
+                    if type(a) ~= "table" then return a == b end
+                    for k, x in pairs(a) do if not same(x, b[k]) then return false end end
+                    for k in pairs(b) do if a[k] == nil then return false end end
+                    return true
+                end
+                local v = {v}
+                local text = cjson.encode(v)
+                return same(v, cjson.decode(text))
+            "#);
+            prop_assert_eq!(eval(&code), "true");
+        }
+    }
 
     #[test]
     fn numeric_decoding_as_in_the_redis_suite() {

@@ -498,7 +498,7 @@ fn decode_item(lua: &Lua, c: &mut Cursor, slots: usize, depth: usize) -> Result<
             let l = c.be(4)? as usize;
             Ok(Item::Scalar(Value::String(lua.create_string(c.take(l)?)?)))
         }
-        0xdc | 0xdd | 0xde | 0xdf => {
+        0xdc..=0xdf => {
             let width = if tag == 0xdc || tag == 0xde { 2 } else { 4 };
             need(c, 1 + width)?;
             c.pos += 1;
