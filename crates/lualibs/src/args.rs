@@ -28,6 +28,59 @@ impl From<mlua::Error> for Failure {
 /// What a library function body returns: its results or why it failed.
 pub(crate) type Outcome = Result<Vec<Value>, Failure>;
 
+/// Results of a function that may return thousands of values: they are
+/// stored in a table (positions 1..n, holes for nils) and spread onto the
+/// Lua stack by the C side, because mlua can neither return that many
+/// values from a callback nor hold that many handles at once.
+pub(crate) struct Spread {
+    pub(crate) table: mlua::Table,
+    pub(crate) len: usize,
+}
+
+impl Spread {
+    pub(crate) fn new(lua: &Lua) -> mlua::Result<Spread> {
+        Ok(Spread {
+            table: lua.create_table()?,
+            len: 0,
+        })
+    }
+
+    pub(crate) fn push(&mut self, v: Value) -> mlua::Result<()> {
+        self.len += 1;
+        self.table.raw_set(self.len, v)
+    }
+
+    /// Removes and returns the last value.
+    pub(crate) fn pop(&mut self) -> mlua::Result<Value> {
+        let v: Value = self.table.raw_get(self.len)?;
+        self.table.raw_set(self.len, Value::Nil)?;
+        self.len -= 1;
+        Ok(v)
+    }
+
+    /// The last value, if any.
+    pub(crate) fn last(&self) -> mlua::Result<Option<Value>> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.table.raw_get(self.len)?))
+    }
+
+    /// The marker `dispatch` recognises: the table, then the count.
+    pub(crate) fn into_outcome(self) -> Outcome {
+        Ok(vec![
+            Value::LightUserData(mlua::LightUserData(
+                std::ptr::addr_of!(SPREAD_MARK) as *mut _
+            )),
+            Value::Table(self.table),
+            Value::Number(self.len as f64),
+        ])
+    }
+}
+
+/// Address whose light userdata tags a [`Spread`] result.
+pub(crate) static SPREAD_MARK: u8 = 0;
+
 /// The arguments of one call, 1-based as in the C API.
 pub(crate) struct Args {
     values: Vec<Value>,
@@ -68,6 +121,15 @@ pub(crate) fn to_number(lua: &Lua, v: &Value) -> Result<Option<f64>, Failure> {
 
 impl Args {
     pub(crate) fn new(values: Vec<Value>) -> Args {
+        Args { values }
+    }
+
+    /// The arguments followed by one nil, as the stack looks to a C function
+    /// that pushed a nil (struct.pack's buffer mark): a missing argument
+    /// right after the last one then reads as nil, not "no value".
+    pub(crate) fn with_nil_pushed(&self) -> Args {
+        let mut values = self.values.clone();
+        values.push(Value::Nil);
         Args { values }
     }
 
@@ -166,11 +228,10 @@ pub(crate) fn for_each_pair(
     }
 }
 
-/// The C libraries count their Lua stack use against LUAI_MAXCSTACK (8000
-/// slots). Here every value held in Rust also takes a slot of mlua's
-/// auxiliary stack of the same size, so limits derived from the C stack are
-/// applied against this smaller budget to keep a margin for the caller.
-pub(crate) const STACK_BUDGET: usize = 7000;
+/// LUAI_MAXCSTACK: the Lua stack slots a C function may use. The C
+/// libraries fail (with their own messages) when they would need more; the
+/// Rust versions count the same slots and fail at the same points.
+pub(crate) const MAX_C_STACK: usize = 8000;
 
 /// Deepest table nesting the libraries walk recursively (the Rust stack and
 /// mlua's handles bound it); deeper input fails with the library's own

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use mlua::{LightUserData, Lua, Table, Value};
 
-use crate::args::{as_number, for_each_pair, type_name, MAX_NESTING, STACK_BUDGET};
+use crate::args::{as_number, for_each_pair, type_name, MAX_C_STACK, MAX_NESTING};
 use crate::num::{f64_to_i32, format_g, strtod};
 use crate::{make_fn, Args, Failure, Outcome, Walker};
 
@@ -368,7 +368,7 @@ impl Encoder<'_> {
     fn open(&mut self, v: &Value, t: Table, depth: i64, slots: i64) -> Result<Frame, Failure> {
         if depth > self.cfg.encode_max_depth as i64
             || depth > MAX_NESTING as i64
-            || slots + 3 > STACK_BUDGET as i64
+            || slots + 3 > MAX_C_STACK as i64
         {
             return Err(Failure::Raise(format!(
                 "Cannot serialise, excessive nesting ({depth})"
@@ -785,7 +785,7 @@ impl Parser<'_> {
         self.depth += 1;
         if self.depth <= self.cfg.decode_max_depth as i64
             && self.depth <= MAX_NESTING as i64
-            && slots + needed <= STACK_BUDGET as i64
+            && slots + needed <= MAX_C_STACK as i64
         {
             return Ok(());
         }

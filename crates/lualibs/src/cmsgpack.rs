@@ -12,7 +12,8 @@
 
 use mlua::{Lua, Table, Value};
 
-use crate::args::{as_number, for_each_pair, MAX_NESTING, STACK_BUDGET};
+use crate::args::Spread;
+use crate::args::{as_number, for_each_pair, MAX_C_STACK, MAX_NESTING};
 use crate::num::f64_to_i64;
 use crate::{make_fn, Args, Failure, Outcome};
 
@@ -257,10 +258,18 @@ fn unpack_full(lua: &Lua, args: &Args, limit: i64, offset: i64, base_slots: usiz
         data: &data,
         pos: offset as usize,
     };
-    let mut values = Vec::new();
-    while cur.left() > 0 && (values.len() as i64) < limit {
-        match decode_value(lua, &mut cur, base_slots + values.len()) {
-            Ok(v) => values.push(v),
+    let mut values = Spread::new(lua)?;
+    if !decode_all {
+        // Room for the next offset, which comes first.
+        values.push(Value::Nil)?;
+    }
+    let mut count: usize = 0;
+    while cur.left() > 0 && (count as i64) < limit {
+        match decode_value(lua, &mut cur, base_slots + count) {
+            Ok(v) => {
+                values.push(v)?;
+                count += 1;
+            }
             Err(DecodeError::Eof) => return Err(Failure::Raise("Missing bytes in input.".into())),
             Err(DecodeError::BadFormat) => {
                 return Err(Failure::Raise("Bad data format in input.".into()))
@@ -269,14 +278,20 @@ fn unpack_full(lua: &Lua, args: &Args, limit: i64, offset: i64, base_slots: usiz
         }
     }
     if !decode_all {
+        // The C code needs one more slot for the offset.
+        if base_slots + count + 1 > MAX_C_STACK {
+            return Err(Failure::Raise(
+                "stack overflow (in function mp_unpack_full)".into(),
+            ));
+        }
         let next = if cur.left() == 0 {
             -1.0
         } else {
             cur.pos as f64
         };
-        values.insert(0, Value::Number(next));
+        values.table.raw_set(1, next)?;
     }
-    Ok(values)
+    values.into_outcome()
 }
 
 fn stack_overflow(what: &str) -> DecodeError {
@@ -319,7 +334,7 @@ fn decode_value(lua: &Lua, c: &mut Cursor, base_slots: usize) -> Result<Value, D
             Item::Array(len) => {
                 let table = lua.create_table()?;
                 // The new table is on the stack; the C code checks for one more slot.
-                if slots + 2 > STACK_BUDGET {
+                if slots + 2 > MAX_C_STACK {
                     return Err(stack_overflow("in function mp_decode_to_lua_array"));
                 }
                 if len > 0 {
@@ -404,7 +419,7 @@ fn decode_item(lua: &Lua, c: &mut Cursor, slots: usize, depth: usize) -> Result<
     if c.left() < 1 {
         return Err(DecodeError::Eof);
     }
-    if slots + 1 > STACK_BUDGET || depth > MAX_NESTING {
+    if slots + 1 > MAX_C_STACK || depth > MAX_NESTING {
         return Err(stack_overflow(
             "too many return values at once; use unpack_one or unpack_limit instead.",
         ));
@@ -823,9 +838,25 @@ mod tests {
         let lua = state();
         let many =
             |n: usize| format!("return select('#', cmsgpack.unpack(string.rep('\\1', {n})))");
-        assert_eq!(run(&lua, &many(6999)), "6999");
+        assert_eq!(run(&lua, &many(7999)), "7999");
+        let limited = |n: usize| {
+            format!("return select('#', cmsgpack.unpack_limit(string.rep('\\1', 7999), {n}))")
+        };
+        assert_eq!(run(&lua, &limited(7998)), "7999");
         assert_eq!(
-            run(&lua, &many(7000)),
+            run(&lua, &limited(7999)),
+            "ERR:user_script:1: stack overflow (in function mp_unpack_full)"
+        );
+        // Strings too: the results never sit in mlua handles all at once.
+        assert_eq!(
+            run(
+                &lua,
+                "return select('#', cmsgpack.unpack(string.rep('\\161a', 7999)))"
+            ),
+            "7999"
+        );
+        assert_eq!(
+            run(&lua, &many(8000)),
             "ERR:user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
         );
         assert_eq!(

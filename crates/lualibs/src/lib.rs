@@ -54,6 +54,9 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
     match ffi::lua_type(state, 1) {
         ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, 1) != 0 => {
             ffi::lua_remove(state, 1);
+            if ffi::lua_touserdata(state, 1) as *const u8 == &args::SPREAD_MARK as *const u8 {
+                return spread(state);
+            }
             nresults - 1
         }
         ffi::LUA_TBOOLEAN => {
@@ -71,6 +74,24 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
             ffi::lua_error(state)
         }
     }
+}
+
+/// Returns the values of a [`args::Spread`]: the stack holds the marker,
+/// the table and the count; the values are pushed from the table (the
+/// counts were checked against LUAI_MAXCSTACK by the library code).
+unsafe fn spread(state: *mut ffi::lua_State) -> c_int {
+    let n = ffi::lua_tointeger(state, 3) as c_int;
+    ffi::lua_pushvalue(state, 2);
+    ffi::lua_replace(state, 1);
+    ffi::lua_settop(state, 1);
+    if ffi::lua_checkstack(state, n) == 0 {
+        ffi::lua_pushstring(state, c"stack overflow (too many results)".as_ptr());
+        ffi::lua_error(state);
+    }
+    for i in 1..=n {
+        ffi::lua_rawgeti(state, 1, i as _);
+    }
+    n
 }
 
 /// `next(t, k)` as a C function (raw, like the base library's): the key

@@ -11,7 +11,7 @@
 
 use mlua::{Lua, Table, Value};
 
-use crate::args::{to_number, STACK_BUDGET};
+use crate::args::{to_number, Spread, MAX_C_STACK};
 use crate::num::f64_to_i64;
 use crate::{make_fn, Args, Failure, Outcome};
 
@@ -138,10 +138,11 @@ fn padding(len: usize, h: &Header, opt: u8, size: usize) -> usize {
     size.wrapping_sub(len & size.wrapping_sub(1)) & size.wrapping_sub(1)
 }
 
-/// `(unsigned long)n` for n >= 0 as compiled for x86-64.
+/// `(unsigned long)n` for n >= 0 as compiled for x86-64 (NaN compares as
+/// "below" and takes the signed conversion).
 fn f64_to_u64(n: f64) -> u64 {
     const TWO63: f64 = 9223372036854775808.0;
-    if n < TWO63 {
+    if n.is_nan() || n < TWO63 {
         f64_to_i64(n) as u64
     } else {
         f64_to_i64(n - TWO63) as u64 ^ (1 << 63)
@@ -165,6 +166,7 @@ fn put_ordered(out: &mut Vec<u8>, mut bytes: Vec<u8>, little: bool) {
 
 fn pack(lua: &Lua, args: &Args) -> Outcome {
     let mut fmt = Format::new(args.check_bytes(lua, 1)?);
+    let args = &args.with_nil_pushed();
     let mut h = Header::new();
     let mut arg = 2;
     let mut total: usize = 0;
@@ -253,7 +255,7 @@ fn unpack(lua: &Lua, args: &Args) -> Outcome {
     }
     pos -= 1;
     let mut h = Header::new();
-    let mut results: Vec<Value> = Vec::new();
+    let mut results = Spread::new(lua)?;
     let fits = |pos: usize, size: usize| size <= ld && pos <= ld - size;
     while let Some(opt) = fmt.next_option() {
         let mut size = fmt.size(opt)?;
@@ -261,13 +263,13 @@ fn unpack(lua: &Lua, args: &Args) -> Outcome {
         if !fits(pos, size) {
             return Err(args.arg_error(2, "data string too short"));
         }
-        if args.len() + results.len() + 2 > STACK_BUDGET {
+        if args.len() + results.len + 2 > MAX_C_STACK {
             return Err(Failure::Raise("stack overflow (too many results)".into()));
         }
         match opt {
             _ if is_integer_option(opt) => {
                 let v = get_integer(&data[pos..pos + size], h.little, opt.is_ascii_lowercase());
-                results.push(Value::Number(v));
+                results.push(Value::Number(v))?;
             }
             b'x' => {}
             b'f' => {
@@ -275,45 +277,45 @@ fn unpack(lua: &Lua, args: &Args) -> Outcome {
                 if !h.little {
                     b.reverse();
                 }
-                results.push(Value::Number(f32::from_le_bytes(b) as f64));
+                results.push(Value::Number(f32::from_le_bytes(b) as f64))?;
             }
             b'd' => {
                 let mut b: [u8; 8] = data[pos..pos + 8].try_into().expect("8 bytes");
                 if !h.little {
                     b.reverse();
                 }
-                results.push(Value::Number(f64::from_le_bytes(b)));
+                results.push(Value::Number(f64::from_le_bytes(b)))?;
             }
             b'c' => {
                 if size == 0 {
-                    let previous = match results.last() {
-                        Some(v) => to_number(lua, v)?,
+                    let previous = match results.last()? {
+                        Some(v) => to_number(lua, &v)?,
                         None => None,
                     };
                     let Some(n) = previous else {
                         return Err(Failure::Raise("format 'c0' needs a previous size".into()));
                     };
                     size = f64_to_u64(n) as usize;
-                    results.pop();
+                    results.pop()?;
                     if !fits(pos, size) {
                         return Err(args.arg_error(2, "data string too short"));
                     }
                 }
-                results.push(Value::String(lua.create_string(&data[pos..pos + size])?));
+                results.push(Value::String(lua.create_string(&data[pos..pos + size])?))?;
             }
             b's' => {
                 let Some(len) = data[pos..].iter().position(|&b| b == 0) else {
                     return Err(Failure::Raise("unfinished string in data".into()));
                 };
-                results.push(Value::String(lua.create_string(&data[pos..pos + len])?));
+                results.push(Value::String(lua.create_string(&data[pos..pos + len])?))?;
                 size = len + 1;
             }
             _ => fmt.control(args, opt, &mut h)?,
         }
         pos = pos.wrapping_add(size);
     }
-    results.push(Value::Number(pos.wrapping_add(1) as i64 as f64));
-    Ok(results)
+    results.push(Value::Number(pos.wrapping_add(1) as i64 as f64))?;
+    results.into_outcome()
 }
 
 fn size(lua: &Lua, args: &Args) -> Outcome {
@@ -364,6 +366,8 @@ mod tests {
             ("'<i', 0x01020304", "04030201"),
             ("'>l', 1", "0000000000000001"),
             ("'>L', 2^63", "8000000000000000"),
+            ("'>L', 2^64", "0000000000000000"),
+            ("'>L', 0/0", "8000000000000000"),
             ("'<T', 5", "0500000000000000"),
             ("'>i3', 0x010203", "010203"),
             ("'>I1', 300", "2c"),
@@ -408,9 +412,14 @@ mod tests {
         let err = |args: &str| {
             run(&lua, &format!("return struct.pack({args})")).replace("ERR:user_script:1: ", "")
         };
+        // The C code pushes a nil after the arguments before reading them.
         assert_eq!(
             err("'i'"),
-            "bad argument #2 to 'pack' (number expected, got no value)"
+            "bad argument #2 to 'pack' (number expected, got nil)"
+        );
+        assert_eq!(
+            err("'ii', 1"),
+            "bad argument #3 to 'pack' (number expected, got nil)"
         );
         assert_eq!(
             err("'b', {}"),
@@ -572,14 +581,14 @@ mod tests {
         assert_eq!(
             run(
                 &lua,
-                "return select('#', struct.unpack(string.rep('b', 6997), string.rep('a', 6997)))"
+                "return select('#', struct.unpack(string.rep('b', 7997), string.rep('a', 7997)))"
             ),
-            "6998"
+            "7998"
         );
         assert_eq!(
             run(
                 &lua,
-                "return struct.unpack(string.rep('b', 6998), string.rep('a', 6998))"
+                "return struct.unpack(string.rep('b', 7998), string.rep('a', 7998))"
             ),
             "ERR:user_script:1: stack overflow (too many results)"
         );
