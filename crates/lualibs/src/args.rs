@@ -232,8 +232,3 @@ pub(crate) fn for_each_pair(
 /// libraries fail (with their own messages) when they would need more; the
 /// Rust versions count the same slots and fail at the same points.
 pub(crate) const MAX_C_STACK: usize = 8000;
-
-/// Deepest table nesting the libraries walk recursively (the Rust stack and
-/// mlua's handles bound it); deeper input fails with the library's own
-/// nesting error.
-pub(crate) const MAX_NESTING: usize = 2000;

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use mlua::{LightUserData, Lua, Table, Value};
 
-use crate::args::{as_number, for_each_pair, type_name, MAX_C_STACK, MAX_NESTING};
+use crate::args::{as_number, for_each_pair, type_name, MAX_C_STACK};
+use crate::held::{Held, Parking};
 use crate::num::{f64_to_i32, format_g, strtod};
 use crate::{make_fn, Args, Failure, Outcome, Walker};
 
@@ -244,6 +245,7 @@ fn encode(lua: &Lua, args: &Args, cfg: &mut Config) -> Outcome {
         return Err(args.arg_error(1, "expected 1 argument"));
     }
     let mut enc = Encoder {
+        lua,
         cfg,
         out: Vec::new(),
         walker: Walker::new(lua)?,
@@ -253,6 +255,7 @@ fn encode(lua: &Lua, args: &Args, cfg: &mut Config) -> Outcome {
 }
 
 struct Encoder<'a> {
+    lua: &'a Lua,
     cfg: &'a Config,
     out: Vec<u8>,
     walker: Walker,
@@ -263,14 +266,15 @@ struct Encoder<'a> {
 /// the Lua stack the C encoder would be using for this table's children.
 enum Frame {
     Array {
-        table: Table,
+        table: Held,
         next: i32,
         len: i32,
         slots: i64,
     },
     Object {
-        table: Table,
-        key: Value,
+        table: Held,
+        key: Held,
+        first: bool,
         slots: i64,
     },
 }
@@ -285,21 +289,40 @@ impl Encoder<'_> {
     /// the frame stack, in the order cjson writes them.
     fn encode(&mut self, root: Value) -> Result<(), Failure> {
         let mut stack: Vec<Frame> = Vec::new();
+        let mut parking = Parking::default();
         // The argument itself occupies one stack slot.
         let mut pending = Some((root, 1i64));
         loop {
             if let Some((v, slots)) = pending.take() {
                 if let Value::Table(t) = &v {
-                    let frame = self.open(&v, t.clone(), stack.len() as i64 + 1, slots)?;
-                    stack.push(frame);
+                    let depth = stack.len() + 1;
+                    let len = self.open(&v, t, depth as i64, slots)?;
+                    let table = parking.hold(self.lua, depth, v)?;
+                    stack.push(if len > 0 {
+                        Frame::Array {
+                            table,
+                            next: 1,
+                            len,
+                            slots,
+                        }
+                    } else {
+                        let key = Held::Here(Value::Nil);
+                        Frame::Object {
+                            table,
+                            key,
+                            first: true,
+                            slots,
+                        }
+                    });
                 } else {
                     self.scalar(&v)?;
                 }
             }
+            let depth = stack.len();
             let Some(top) = stack.last_mut() else {
                 return Ok(());
             };
-            match top {
+            let done = match top {
                 Frame::Array {
                     table,
                     next,
@@ -308,44 +331,72 @@ impl Encoder<'_> {
                 } => {
                     if *next > *len {
                         self.out.push(b']');
-                        stack.pop();
-                        continue;
+                        true
+                    } else {
+                        if *next > 1 {
+                            self.out.push(b',');
+                        }
+                        let item: Value = parking.table(table)?.raw_get(*next)?;
+                        *next += 1;
+                        pending = Some((item, *slots + 1));
+                        false
                     }
-                    if *next > 1 {
-                        self.out.push(b',');
-                    }
-                    let item: Value = table.raw_get(*next)?;
-                    *next += 1;
-                    pending = Some((item, *slots + 1));
                 }
-                Frame::Object { table, key, slots } => {
-                    let first = key.is_nil();
-                    let Some((k, v)) = self.walker.next_pair(table, key.clone())? else {
-                        self.out.push(b'}');
-                        stack.pop();
-                        continue;
-                    };
-                    if !first {
-                        self.out.push(b',');
-                    }
-                    match &k {
-                        Value::Integer(_) | Value::Number(_) => {
-                            self.out.push(b'"');
-                            self.number(&k)?;
-                            self.out.extend_from_slice(b"\":");
+                Frame::Object {
+                    table,
+                    key,
+                    first,
+                    slots,
+                } => {
+                    let after = parking.get(key)?;
+                    match self.walker.next_pair(&parking.table(table)?, after)? {
+                        None => {
+                            self.out.push(b'}');
+                            true
                         }
-                        Value::String(s) => {
-                            self.string(&s.as_bytes());
-                            self.out.push(b':');
+                        Some((k, v)) => {
+                            if !*first {
+                                self.out.push(b',');
+                            }
+                            *first = false;
+                            self.key(&k)?;
+                            let old = std::mem::replace(key, Held::Here(Value::Nil));
+                            parking.release(old)?;
+                            *key = parking.hold(self.lua, depth, k)?;
+                            // Key and value are on the C stack while the value is written.
+                            pending = Some((v, *slots + 2));
+                            false
                         }
-                        other => return Err(cannot(other, "table key must be a number or string")),
                     }
-                    *key = k;
-                    // Key and value are on the C stack while the value is written.
-                    pending = Some((v, *slots + 2));
+                }
+            };
+            if done {
+                match stack.pop().expect("top") {
+                    Frame::Array { table, .. } => parking.release(table)?,
+                    Frame::Object { table, key, .. } => {
+                        parking.release(key)?;
+                        parking.release(table)?;
+                    }
                 }
             }
         }
+    }
+
+    /// An object key: numbers as quoted `%.14g`, strings escaped.
+    fn key(&mut self, k: &Value) -> Result<(), Failure> {
+        match k {
+            Value::Integer(_) | Value::Number(_) => {
+                self.out.push(b'"');
+                self.number(k)?;
+                self.out.extend_from_slice(b"\":");
+            }
+            Value::String(s) => {
+                self.string(&s.as_bytes());
+                self.out.push(b':');
+            }
+            other => return Err(cannot(other, "table key must be a number or string")),
+        }
+        Ok(())
     }
 
     fn scalar(&mut self, v: &Value) -> Result<(), Failure> {
@@ -364,33 +415,17 @@ impl Encoder<'_> {
 
     /// Starts table `t` at nesting `depth`: checks the depth (cjson also
     /// fails, with the same message, when its C stack is exhausted), decides
-    /// array or object and writes the opening bracket.
-    fn open(&mut self, v: &Value, t: Table, depth: i64, slots: i64) -> Result<Frame, Failure> {
-        if depth > self.cfg.encode_max_depth as i64
-            || depth > MAX_NESTING as i64
-            || slots + 3 > MAX_C_STACK as i64
-        {
+    /// array (its length) or object (0 or less) and writes the opening
+    /// bracket.
+    fn open(&mut self, v: &Value, t: &Table, depth: i64, slots: i64) -> Result<i32, Failure> {
+        if depth > self.cfg.encode_max_depth as i64 || slots + 3 > MAX_C_STACK as i64 {
             return Err(Failure::Raise(format!(
                 "Cannot serialise, excessive nesting ({depth})"
             )));
         }
-        let len = self.array_length(v, &t)?;
-        Ok(if len > 0 {
-            self.out.push(b'[');
-            Frame::Array {
-                table: t,
-                next: 1,
-                len,
-                slots,
-            }
-        } else {
-            self.out.push(b'{');
-            Frame::Object {
-                table: t,
-                key: Value::Nil,
-                slots,
-            }
-        })
+        let len = self.array_length(v, t)?;
+        self.out.push(if len > 0 { b'[' } else { b'{' });
+        Ok(len)
     }
 
     /// `lua_array_length`: the array size when every key is an integer >= 1
@@ -783,10 +818,7 @@ impl Parser<'_> {
     /// the C stack (`needed` more slots on top of `slots`).
     fn descend(&mut self, slots: i64, needed: i64) -> Result<(), Failure> {
         self.depth += 1;
-        if self.depth <= self.cfg.decode_max_depth as i64
-            && self.depth <= MAX_NESTING as i64
-            && slots + needed <= MAX_C_STACK as i64
-        {
+        if self.depth <= self.cfg.decode_max_depth as i64 && slots + needed <= MAX_C_STACK as i64 {
             return Ok(());
         }
         Err(Failure::Raise(format!(
@@ -796,15 +828,17 @@ impl Parser<'_> {
     }
 
     /// Parses one JSON value into a Lua value. Open arrays and objects are
-    /// kept on an explicit stack rather than the Rust stack, so nesting
-    /// depth is bounded only by the configured limits.
+    /// kept on an explicit stack (not Rust recursion, parked in Lua when
+    /// deep), so nesting is bounded only by cjson's own limits.
     fn parse(&mut self, lua: &Lua) -> Result<Value, Failure> {
         let mut stack: Vec<Open> = Vec::new();
+        let mut parking = Parking::default();
         // The C stack in use: the argument, then per open object its table
         // and pending key, per open array its table.
         let mut slots: i64 = 1;
         let mut token = self.next_token();
         loop {
+            let depth = stack.len() + 1;
             // `json_process_value` for `token`.
             let mut value = match token.kind {
                 Kind::Str => Value::String(lua.create_string(&token.string)?),
@@ -819,7 +853,9 @@ impl Parser<'_> {
                         self.depth -= 1;
                         Value::Table(table)
                     } else {
+                        let table = parking.hold(lua, depth, Value::Table(table))?;
                         let key = self.object_key(lua, &token)?;
+                        let key = parking.hold(lua, depth, Value::String(key))?;
                         stack.push(Open::Object { table, key });
                         slots += 2;
                         token = self.next_token();
@@ -834,6 +870,7 @@ impl Parser<'_> {
                         self.depth -= 1;
                         Value::Table(table)
                     } else {
+                        let table = parking.hold(lua, depth, Value::Table(table))?;
                         stack.push(Open::Array { table, index: 1 });
                         slots += 1;
                         continue;
@@ -844,26 +881,37 @@ impl Parser<'_> {
             // Store the finished value in its container; close containers
             // that end here, until one expects another value.
             loop {
+                let depth = stack.len();
                 let Some(top) = stack.last_mut() else {
                     return Ok(value);
                 };
-                let (table, end, what) = match top {
+                let (end, what) = match top {
                     Open::Object { table, key } => {
-                        table.raw_set(key.clone(), value)?;
-                        (table.clone(), Kind::ObjEnd, "comma or object end")
+                        parking.table(table)?.raw_set(parking.get(key)?, value)?;
+                        (Kind::ObjEnd, "comma or object end")
                     }
                     Open::Array { table, index } => {
-                        table.raw_set(*index, value)?;
+                        parking.table(table)?.raw_set(*index, value)?;
                         *index += 1;
-                        (table.clone(), Kind::ArrEnd, "comma or array end")
+                        (Kind::ArrEnd, "comma or array end")
                     }
                 };
                 token = self.next_token();
                 if token.kind == end {
                     self.depth -= 1;
-                    slots -= if end == Kind::ObjEnd { 2 } else { 1 };
-                    stack.pop();
-                    value = Value::Table(table);
+                    let table = match stack.pop().expect("top") {
+                        Open::Object { table, key } => {
+                            parking.release(key)?;
+                            slots -= 2;
+                            table
+                        }
+                        Open::Array { table, .. } => {
+                            slots -= 1;
+                            table
+                        }
+                    };
+                    value = parking.get(&table)?;
+                    parking.release(table)?;
                     continue;
                 }
                 if token.kind != Kind::Comma {
@@ -871,7 +919,10 @@ impl Parser<'_> {
                 }
                 token = self.next_token();
                 if let Some(Open::Object { key, .. }) = stack.last_mut() {
-                    *key = self.object_key(lua, &token)?;
+                    let new_key = self.object_key(lua, &token)?;
+                    let old = std::mem::replace(key, Held::Here(Value::Nil));
+                    parking.release(old)?;
+                    *key = parking.hold(lua, depth, Value::String(new_key))?;
                     token = self.next_token();
                 }
                 break;
@@ -895,8 +946,8 @@ impl Parser<'_> {
 
 /// An array or object being decoded.
 enum Open {
-    Object { table: Table, key: mlua::String },
-    Array { table: Table, index: i64 },
+    Object { table: Held, key: Held },
+    Array { table: Held, index: i64 },
 }
 
 #[cfg(test)]
@@ -1216,12 +1267,12 @@ mod tests {
                 &lua,
                 &format!("cjson.encode_max_depth(100000) {}", nest(9000))
             ),
-            "ERR:user_script:1: Cannot serialise, excessive nesting (2001)"
+            "ERR:user_script:1: Cannot serialise, excessive nesting (7998)"
         );
     }
 
     #[test]
-    fn deep_objects_within_the_walk_limit() {
+    fn nesting_limited_by_the_c_stack_as_in_redis() {
         let lua = state();
         lua.load("cjson.encode_max_depth(100000) cjson.decode_max_depth(100000)")
             .exec()
@@ -1229,10 +1280,11 @@ mod tests {
         let nest = |n: usize| {
             format!("local t = {{}} for i = 1, {n} do t = {{a = t}} end return cjson.encode(t)")
         };
-        assert_eq!(run(&lua, &nest(1999)).len(), 1999 * 6 + 2);
+        // Values from Redis 7: two C stack slots per object level.
+        assert_eq!(run(&lua, &nest(3997)).len(), 3997 * 6 + 2);
         assert_eq!(
-            run(&lua, &nest(2000)),
-            "ERR:user_script:1: Cannot serialise, excessive nesting (2001)"
+            run(&lua, &nest(5000)),
+            "ERR:user_script:1: Cannot serialise, excessive nesting (4000)"
         );
         let deep = |n: usize| {
             format!(
@@ -1244,14 +1296,14 @@ mod tests {
                 &lua,
                 &format!(
                     "local t = (function() {} end)() return type(t.a.a)",
-                    deep(2000)
+                    deep(3998)
                 )
             ),
             "table"
         );
         assert_eq!(
-            run(&lua, &deep(2001)),
-            "ERR:user_script:1: Found too many nested data structures (2001) at character 10001"
+            run(&lua, &deep(5000)),
+            "ERR:user_script:1: Found too many nested data structures (4000) at character 19996"
         );
     }
 

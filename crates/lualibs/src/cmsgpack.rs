@@ -13,7 +13,8 @@
 use mlua::{Lua, Table, Value};
 
 use crate::args::Spread;
-use crate::args::{as_number, for_each_pair, MAX_C_STACK, MAX_NESTING};
+use crate::args::{as_number, for_each_pair, MAX_C_STACK};
+use crate::held::{Held, Parking};
 use crate::num::f64_to_i64;
 use crate::{make_fn, Args, Failure, Outcome};
 
@@ -309,27 +310,29 @@ enum Item {
 /// for a map the key read but not yet stored.
 enum Open {
     Array {
-        table: Table,
+        table: Held,
         left: usize,
         index: usize,
     },
     Map {
-        table: Table,
+        table: Held,
         left: usize,
-        key: Option<Value>,
+        key: Option<Held>,
     },
 }
 
 /// Decodes one complete value. Open tables are kept on an explicit stack
-/// (not Rust recursion), so deep input cannot overflow a thread's stack.
-/// The C stack use is tracked as the C decoder's: an array holds its table
-/// and index while an element is decoded, a map its table, plus the key
-/// while the value is decoded.
+/// (not Rust recursion, and parked in Lua when deep), so nesting is bounded
+/// only by the C decoder's own stack limit. The C stack use is tracked as
+/// the C decoder's: an array holds its table and index while an element is
+/// decoded, a map its table, plus the key while the value is decoded.
 fn decode_value(lua: &Lua, c: &mut Cursor, base_slots: usize) -> Result<Value, DecodeError> {
     let mut stack: Vec<Open> = Vec::new();
+    let mut parking = Parking::default();
     let mut slots = base_slots;
     loop {
-        let mut value = match decode_item(lua, c, slots, stack.len())? {
+        let depth = stack.len() + 1;
+        let mut value = match decode_item(lua, c, slots)? {
             Item::Scalar(v) => v,
             Item::Array(len) => {
                 let table = lua.create_table()?;
@@ -338,6 +341,7 @@ fn decode_value(lua: &Lua, c: &mut Cursor, base_slots: usize) -> Result<Value, D
                     return Err(stack_overflow("in function mp_decode_to_lua_array"));
                 }
                 if len > 0 {
+                    let table = parking.hold(lua, depth, Value::Table(table))?;
                     stack.push(Open::Array {
                         table,
                         left: len,
@@ -351,6 +355,7 @@ fn decode_value(lua: &Lua, c: &mut Cursor, base_slots: usize) -> Result<Value, D
             Item::Map(len) => {
                 let table = lua.create_table()?;
                 if len > 0 {
+                    let table = parking.hold(lua, depth, Value::Table(table))?;
                     stack.push(Open::Map {
                         table,
                         left: len,
@@ -364,36 +369,43 @@ fn decode_value(lua: &Lua, c: &mut Cursor, base_slots: usize) -> Result<Value, D
         };
         // Store the value; close the tables it completes.
         loop {
+            let depth = stack.len();
             let Some(top) = stack.last_mut() else {
                 return Ok(value);
             };
-            let (table, left, width) = match top {
+            let left = match top {
                 Open::Array { table, left, index } => {
-                    table.raw_set(*index as f64, value)?;
+                    parking.table(table)?.raw_set(*index as f64, value)?;
                     *index += 1;
                     *left -= 1;
-                    (table.clone(), *left, 2)
+                    *left
                 }
                 Open::Map { table, left, key } => match key.take() {
                     None => {
-                        *key = Some(value);
+                        *key = Some(parking.hold(lua, depth, value)?);
                         slots += 1;
                         break;
                     }
                     Some(k) => {
-                        store_pair(table, k, value)?;
+                        let k_value = parking.get(&k)?;
+                        parking.release(k)?;
+                        store_pair(&parking.table(table)?, k_value, value)?;
                         slots -= 1;
                         *left -= 1;
-                        (table.clone(), *left, 1)
+                        *left
                     }
                 },
             };
             if left > 0 {
                 break;
             }
-            stack.pop();
+            let (table, width) = match stack.pop().expect("top") {
+                Open::Array { table, .. } => (table, 2),
+                Open::Map { table, .. } => (table, 1),
+            };
             slots -= width;
-            value = Value::Table(table);
+            value = parking.get(&table)?;
+            parking.release(table)?;
         }
     }
 }
@@ -414,12 +426,12 @@ fn store_pair(table: &Table, k: Value, v: Value) -> Result<(), DecodeError> {
 
 /// One item of `mp_decode_to_lua_type`: a complete scalar, or the header
 /// of an array or map whose elements follow. `slots` is the C stack use
-/// before the value is pushed, `depth` the number of open containers.
-fn decode_item(lua: &Lua, c: &mut Cursor, slots: usize, depth: usize) -> Result<Item, DecodeError> {
+/// before the value is pushed.
+fn decode_item(lua: &Lua, c: &mut Cursor, slots: usize) -> Result<Item, DecodeError> {
     if c.left() < 1 {
         return Err(DecodeError::Eof);
     }
-    if slots + 1 > MAX_C_STACK || depth > MAX_NESTING {
+    if slots + 1 > MAX_C_STACK {
         return Err(stack_overflow(
             "too many return values at once; use unpack_one or unpack_limit instead.",
         ));
@@ -873,14 +885,24 @@ mod tests {
     }
 
     #[test]
-    fn deep_input_is_refused_not_a_crash() {
+    fn nesting_limited_by_the_c_stack_as_in_redis() {
         let lua = state();
         let deep = |n: usize| {
             format!("local v = cmsgpack.unpack(string.rep('\\145', {n}) .. '\\1') local d = 0 while type(v) == 'table' do d = d + 1 v = v[1] end return d")
         };
-        assert_eq!(run(&lua, &deep(2000)), "2000");
+        // Values from Redis 7: two C stack slots per array level.
+        assert_eq!(run(&lua, &deep(3999)), "3999");
         assert_eq!(
-            run(&lua, &deep(2001)),
+            run(&lua, &deep(4000)),
+            "ERR:user_script:1: stack overflow (in function mp_decode_to_lua_array)"
+        );
+        // A map nested in key position takes one slot per level.
+        let keys = |n: usize| {
+            format!("return select('#', cmsgpack.unpack(string.rep('\\129', {n}) .. '\\1' .. string.rep('\\1', {n})))")
+        };
+        assert_eq!(run(&lua, &keys(7997)), "1");
+        assert_eq!(
+            run(&lua, &keys(7998)),
             "ERR:user_script:1: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
         );
         let maps = "return cmsgpack.unpack(string.rep('\\129\\161a', 5000) .. '\\1')";

@@ -19,6 +19,7 @@ mod args;
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+mod held;
 mod num;
 pub mod structlib;
 
@@ -54,7 +55,10 @@ unsafe extern "C-unwind" fn dispatch(state: *mut ffi::lua_State) -> c_int {
     match ffi::lua_type(state, 1) {
         ffi::LUA_TBOOLEAN if ffi::lua_toboolean(state, 1) != 0 => {
             ffi::lua_remove(state, 1);
-            if ffi::lua_touserdata(state, 1) as *const u8 == &args::SPREAD_MARK as *const u8 {
+            if std::ptr::eq(
+                ffi::lua_touserdata(state, 1) as *const u8,
+                &args::SPREAD_MARK,
+            ) {
                 return spread(state);
             }
             nresults - 1
@@ -225,8 +229,9 @@ mod tests {
         assert_eq!(run(&lua, "return type(struct.pack)"), "function");
     }
 
-    /// Nested input is walked with explicit stacks, not recursion: the
-    /// deepest structures the libraries accept fit a small thread stack.
+    /// Nested input is walked with explicit stacks, not recursion, and deep
+    /// levels park their handles in Lua: the deepest structures the
+    /// libraries accept fit a small thread stack and mlua's handle stack.
     #[test]
     fn deep_nesting_needs_little_thread_stack() {
         let worker = std::thread::Builder::new().stack_size(256 * 1024).spawn(|| {
@@ -235,17 +240,18 @@ mod tests {
                 .exec()
                 .unwrap();
             let cases = [
-                "local t = {} for i = 1, 1999 do t = {a = t} end return #cjson.encode(t)",
-                "local t = {} for i = 1, 1999 do t = {t} end return #cjson.encode(t)",
-                "return #cjson.decode(string.rep('[', 2000) .. string.rep(']', 2000))",
-                "return type(cjson.decode(string.rep('{\"a\":', 2000) .. '1' .. string.rep('}', 2000)))",
-                "return #cmsgpack.unpack(string.rep('\\145', 2000) .. '\\1')",
-                "return type(cmsgpack.unpack(string.rep('\\129\\161a', 2000) .. '\\1'))",
+                "local t = {} for i = 1, 3997 do t = {a = t} end return #cjson.encode(t)",
+                "local t = {} for i = 1, 7996 do t = {t} end return #cjson.encode(t)",
+                "return #cjson.decode(string.rep('[', 7998) .. string.rep(']', 7998))",
+                "return type(cjson.decode(string.rep('{\"a\":', 3998) .. '1' .. string.rep('}', 3998)))",
+                "return #cmsgpack.unpack(string.rep('\\145', 3999) .. '\\1')",
+                "return type(cmsgpack.unpack(string.rep('\\129\\161a', 3998) .. '\\1'))",
+                "return select('#', cmsgpack.unpack(string.rep('\\129', 7997) .. '\\1' .. string.rep('\\1', 7997)))",
             ];
             cases.iter().map(|c| run(&lua, c)).collect::<Vec<_>>()
         });
         let got = worker.unwrap().join().unwrap();
-        assert_eq!(got, ["11996", "4000", "1", "table", "1", "table"]);
+        assert_eq!(got, ["23984", "15994", "1", "table", "1", "table", "1"]);
     }
 
     #[test]
