@@ -3,92 +3,130 @@
 //! (adding 2^52+2^51 and taking the low word, i.e. round-to-nearest modulo
 //! 2^32); results are signed 32-bit values returned as doubles.
 
-use mlua::{Lua, Table, Value};
+use std::os::raw::c_int;
 
-use crate::{make_fn, Args, Failure, Outcome};
+use mlua::{ffi, Lua, Table};
 
 /// Creates the `bit` table.
 pub fn create(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("tobit", make_fn(lua, |lua, a| ret(barg(lua, a, 1)?))?)?;
-    t.set("bnot", make_fn(lua, |lua, a| ret(!barg(lua, a, 1)?))?)?;
-    t.set("band", make_fn(lua, |lua, a| fold(lua, a, |x, y| x & y))?)?;
-    t.set("bor", make_fn(lua, |lua, a| fold(lua, a, |x, y| x | y))?)?;
-    t.set("bxor", make_fn(lua, |lua, a| fold(lua, a, |x, y| x ^ y))?)?;
-    t.set(
-        "lshift",
-        make_fn(lua, |lua, a| shift(lua, a, |b, n| b << n))?,
-    )?;
-    t.set(
-        "rshift",
-        make_fn(lua, |lua, a| shift(lua, a, |b, n| b >> n))?,
-    )?;
-    t.set(
-        "arshift",
-        make_fn(lua, |lua, a| shift(lua, a, |b, n| ((b as i32) >> n) as u32))?,
-    )?;
-    t.set(
-        "rol",
-        make_fn(lua, |lua, a| shift(lua, a, u32::rotate_left))?,
-    )?;
-    t.set(
-        "ror",
-        make_fn(lua, |lua, a| shift(lua, a, u32::rotate_right))?,
-    )?;
-    t.set(
-        "bswap",
-        make_fn(lua, |lua, a| ret(barg(lua, a, 1)?.swap_bytes()))?,
-    )?;
-    t.set("tohex", make_fn(lua, tohex)?)?;
+    let funcs: [(&str, ffi::lua_CFunction); 12] = [
+        ("tobit", tobit_fn),
+        ("bnot", bnot),
+        ("band", band),
+        ("bor", bor),
+        ("bxor", bxor),
+        ("lshift", lshift),
+        ("rshift", rshift),
+        ("arshift", arshift),
+        ("rol", rol),
+        ("ror", ror),
+        ("bswap", bswap),
+        ("tohex", tohex),
+    ];
+    for (name, f) in funcs {
+        // SAFETY: each function follows the lua_CFunction contract; errors
+        // are raised by the Lua auxiliary library with no Rust value alive
+        // that needs dropping.
+        t.set(name, unsafe { lua.create_c_function(f)? })?;
+    }
     Ok(t)
 }
 
-/// Converts argument `i` to 32 bits. As in LuaBitOp on Lua 5.1, a value that
-/// is not a number fails only when its conversion gives 0, which it always
-/// does (non-numbers read as 0).
-fn barg(lua: &Lua, args: &Args, i: usize) -> Result<u32, Failure> {
-    let n = args.to_number(lua, i)?;
-    let b = tobit(n.unwrap_or(0.0));
-    if b == 0 && n.is_none() {
-        return Err(args.type_error(i, "number"));
-    }
-    Ok(b)
-}
-
-/// LuaBitOp's conversion of a double to 32 bits.
+/// LuaBitOp's conversion of a double to 32 bits: add 2^52+2^51 and keep the
+/// low word (round to nearest, modulo 2^32).
 pub fn tobit(n: f64) -> u32 {
     (n + 6755399441055744.0).to_bits() as u32
 }
 
-/// Returns a 32-bit result as Lua sees it: a signed value in a double.
-fn ret(b: u32) -> Outcome {
-    Ok(vec![Value::Number(b as i32 as f64)])
+/// Argument `i` as 32 bits. As in LuaBitOp on Lua 5.1, a value that is not
+/// a number fails only when its conversion gives 0, which it always does
+/// (non-numbers read as 0); the error is `luaL_typerror`'s.
+unsafe fn barg(state: *mut ffi::lua_State, i: c_int) -> u32 {
+    let b = tobit(ffi::lua_tonumber(state, i));
+    if b == 0 && ffi::lua_isnumber(state, i) == 0 {
+        ffi::luaL_typerror(state, i, c"number".as_ptr());
+    }
+    b
 }
 
-/// band/bor/bxor: the operation folded over all arguments (at least one).
-fn fold(lua: &Lua, args: &Args, op: fn(u32, u32) -> u32) -> Outcome {
-    let mut b = barg(lua, args, 1)?;
-    // The C code walks the arguments from the last one down.
-    for i in (2..=args.len()).rev() {
-        b = op(b, barg(lua, args, i)?);
+/// Returns a 32-bit result as Lua sees it: a signed value in a double.
+unsafe fn ret(state: *mut ffi::lua_State, b: u32) -> c_int {
+    ffi::lua_pushnumber(state, b as i32 as f64);
+    1
+}
+
+unsafe extern "C-unwind" fn tobit_fn(state: *mut ffi::lua_State) -> c_int {
+    ret(state, barg(state, 1))
+}
+
+unsafe extern "C-unwind" fn bnot(state: *mut ffi::lua_State) -> c_int {
+    ret(state, !barg(state, 1))
+}
+
+/// band/bor/bxor: the operation folded over all arguments, walked from the
+/// last one down as the C code does (at least one is required).
+unsafe fn fold(state: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
+    let mut b = barg(state, 1);
+    let mut i = ffi::lua_gettop(state);
+    while i > 1 {
+        b = op(b, barg(state, i));
+        i -= 1;
     }
-    ret(b)
+    ret(state, b)
+}
+
+unsafe extern "C-unwind" fn band(state: *mut ffi::lua_State) -> c_int {
+    fold(state, |x, y| x & y)
+}
+
+unsafe extern "C-unwind" fn bor(state: *mut ffi::lua_State) -> c_int {
+    fold(state, |x, y| x | y)
+}
+
+unsafe extern "C-unwind" fn bxor(state: *mut ffi::lua_State) -> c_int {
+    fold(state, |x, y| x ^ y)
 }
 
 /// Shifts and rotations: the count is taken modulo 32.
-fn shift(lua: &Lua, args: &Args, op: fn(u32, u32) -> u32) -> Outcome {
-    let b = barg(lua, args, 1)?;
-    let n = barg(lua, args, 2)? & 31;
-    ret(op(b, n))
+unsafe fn shift(state: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
+    let b = barg(state, 1);
+    let n = barg(state, 2) & 31;
+    ret(state, op(b, n))
+}
+
+unsafe extern "C-unwind" fn lshift(state: *mut ffi::lua_State) -> c_int {
+    shift(state, |b, n| b << n)
+}
+
+unsafe extern "C-unwind" fn rshift(state: *mut ffi::lua_State) -> c_int {
+    shift(state, |b, n| b >> n)
+}
+
+unsafe extern "C-unwind" fn arshift(state: *mut ffi::lua_State) -> c_int {
+    shift(state, |b, n| ((b as i32) >> n) as u32)
+}
+
+unsafe extern "C-unwind" fn rol(state: *mut ffi::lua_State) -> c_int {
+    shift(state, u32::rotate_left)
+}
+
+unsafe extern "C-unwind" fn ror(state: *mut ffi::lua_State) -> c_int {
+    shift(state, u32::rotate_right)
+}
+
+unsafe extern "C-unwind" fn bswap(state: *mut ffi::lua_State) -> c_int {
+    ret(state, barg(state, 1).swap_bytes())
 }
 
 /// `bit.tohex(x [, n])`: |n| hex digits (default 8, at most 8), upper case
 /// when n is negative.
-fn tohex(lua: &Lua, args: &Args) -> Outcome {
-    let mut b = barg(lua, args, 1)?;
-    let mut n = match args.get(2) {
-        None => 8,
-        Some(_) => barg(lua, args, 2)? as i32,
+unsafe extern "C-unwind" fn tohex(state: *mut ffi::lua_State) -> c_int {
+    let mut b = barg(state, 1);
+    let mut n = if ffi::lua_isnone(state, 2) != 0 {
+        8
+    } else {
+        barg(state, 2) as i32
     };
     let mut digits = b"0123456789abcdef";
     if n == i32::MIN {
@@ -99,12 +137,13 @@ fn tohex(lua: &Lua, args: &Args) -> Outcome {
         digits = b"0123456789ABCDEF";
     }
     let n = n.min(8) as usize;
-    let mut buf = vec![0u8; n];
-    for slot in buf.iter_mut().rev() {
+    let mut buf = [0u8; 8];
+    for slot in buf[..n].iter_mut().rev() {
         *slot = digits[(b & 15) as usize];
         b >>= 4;
     }
-    Ok(vec![Value::String(lua.create_string(&buf)?)])
+    ffi::lua_pushlstring(state, buf.as_ptr() as *const _, n);
+    1
 }
 
 #[cfg(test)]

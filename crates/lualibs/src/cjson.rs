@@ -248,7 +248,7 @@ fn encode(lua: &Lua, args: &Args, cfg: &mut Config) -> Outcome {
         lua,
         cfg,
         out: Vec::new(),
-        walker: Walker::new(lua)?,
+        walker: None,
     };
     enc.encode(args.value(1))?;
     Ok(vec![Value::String(lua.create_string(&enc.out)?)])
@@ -258,7 +258,8 @@ struct Encoder<'a> {
     lua: &'a Lua,
     cfg: &'a Config,
     out: Vec<u8>,
-    walker: Walker,
+    /// Made on the first object: most calls encode none.
+    walker: Option<Walker>,
 }
 
 /// A table being written. The walk keeps its own stack (not Rust
@@ -349,7 +350,11 @@ impl Encoder<'_> {
                     slots,
                 } => {
                     let after = parking.get(key)?;
-                    match self.walker.next_pair(&parking.table(table)?, after)? {
+                    if self.walker.is_none() {
+                        self.walker = Some(Walker::new(self.lua)?);
+                    }
+                    let walker = self.walker.as_ref().expect("made");
+                    match walker.next_pair(&parking.table(table)?, after)? {
                         None => {
                             self.out.push(b'}');
                             true
@@ -709,12 +714,9 @@ impl Parser<'_> {
     }
 
     fn number_token(&mut self) -> Token {
-        // strtod stops at a NUL like the C string it reads.
-        let end = self.data[self.ptr..]
-            .iter()
-            .position(|&c| c == 0)
-            .map_or(self.data.len(), |n| self.ptr + n);
-        let (value, used) = strtod(&self.data[self.ptr..end]);
+        // A NUL (the end of the C string) stops strtod like any other byte
+        // that cannot continue a number.
+        let (value, used) = strtod(&self.data[self.ptr..]);
         if used == 0 {
             return self.error_token("invalid number");
         }

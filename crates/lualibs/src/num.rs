@@ -14,6 +14,16 @@ pub(crate) fn format_g(v: f64, prec: usize) -> String {
         return if v < 0.0 { "-inf" } else { "inf" }.into();
     }
     let p = prec.max(1);
+    // Fast path: an integer with at most `p` digits prints as itself.
+    if v.fract() == 0.0
+        && v.abs() < 1e15
+        && (v.abs() as u64).checked_ilog10().unwrap_or(0) < p as u32
+    {
+        if v == 0.0 && v.is_sign_negative() {
+            return "-0".into();
+        }
+        return (v as i64).to_string();
+    }
     let sci = format!("{:.*e}", p - 1, v);
     let (mantissa, exp) = sci.split_once('e').expect("exponent form");
     let x: i64 = exp.parse().expect("exponent");

@@ -26,7 +26,7 @@ return (res[1] and 'OK ' or 'ERR ') .. table.concat(out, ' ')"#;
 /// A redis-server on a free loopback port, stopped on drop.
 struct RealRedis {
     child: Child,
-    conn: BufReader<TcpStream>,
+    conn: Option<BufReader<TcpStream>>,
 }
 
 impl RealRedis {
@@ -56,13 +56,13 @@ impl RealRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
+        // Owned from here on, so every path (a panic too) stops the server.
+        let mut redis = RealRedis { child, conn: None };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
-                return Some(RealRedis {
-                    child,
-                    conn: BufReader::new(s),
-                });
+                redis.conn = Some(BufReader::new(s));
+                return Some(redis);
             }
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
@@ -79,14 +79,15 @@ impl RealRedis {
         }
         let mut msg = b"*3\r\n".to_vec();
         msg.extend(req);
-        self.conn.get_mut().write_all(&msg).unwrap();
+        let conn = self.conn.as_mut().expect("connected");
+        conn.get_mut().write_all(&msg).unwrap();
         let mut line = String::new();
-        self.conn.read_line(&mut line).unwrap();
+        conn.read_line(&mut line).unwrap();
         match line.as_bytes()[0] {
             b'$' => {
                 let n: usize = line[1..].trim().parse().unwrap();
                 let mut data = vec![0; n + 2];
-                self.conn.read_exact(&mut data).unwrap();
+                conn.read_exact(&mut data).unwrap();
                 String::from_utf8_lossy(&data[..n]).into_owned()
             }
             _ => line.trim_end().to_string(),
