@@ -218,6 +218,42 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::testutil::*;
+    use proptest::prelude::*;
+
+    /// Lua source for a string holding `bytes`.
+    fn lua_bytes(bytes: &[u8]) -> String {
+        let esc: String = bytes.iter().map(|b| format!("\\{b}")).collect();
+        format!("'{esc}'")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Arbitrary input never panics or escapes as anything but the
+        /// library's own string error.
+        #[test]
+        fn garbage_in_gives_a_result_or_a_string_error(
+            data in proptest::collection::vec(any::<u8>(), 0..48),
+            json in "[\\[\\]{}\":,0-9a-z.eE+\\- \\\\]{0,40}",
+            fmt in "[<>!0-9 xbBhHlLTiIcsfdz#]{0,12}",
+            n in -3i64..70,
+        ) {
+            let lua = state();
+            let d = lua_bytes(&data);
+            let j = lua_bytes(json.as_bytes());
+            let f = lua_bytes(fmt.as_bytes());
+            let code = format!(
+                "local out = {{}}
+                 local function try(...) local r = {{pcall(...)}} if not r[1] and type(r[2]) ~= 'string' then error('non-string error') end out[#out+1] = tostring(r[2]) end
+                 try(cjson.decode, {d}) try(cjson.decode, {j}) try(cmsgpack.unpack, {d})
+                 try(cmsgpack.unpack_one, {d}, {n}) try(cmsgpack.unpack_limit, {d}, {n}, 1)
+                 try(struct.unpack, {f}, {d}) try(struct.unpack, {f}, {d}, {n}) try(struct.size, {f})
+                 try(struct.pack, {f}, 1, 2, 'abc', 4.5, 5, 'x', 7)
+                 try(bit.tohex, {n}, {n}) try(cjson.encode, {{cjson.decode, {d}}})
+                 return 'done'"
+            );
+            prop_assert_eq!(run(&lua, &code), "done");
+        }
+    }
 
     #[test]
     fn globals_are_tables_of_functions() {
