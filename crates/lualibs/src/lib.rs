@@ -10,8 +10,9 @@
 //! by the *caller's* position, `user_script:1: ...`) or `luaL_argerror`
 //! ("bad argument #n to 'name' (...)", the name taken from the call site).
 //! A Rust callback in mlua would raise a userdata instead, and a Lua wrapper
-//! would lose the caller's position on `return f(x)` (a tail call). So every
-//! function here is a small C function (`dispatch`) around a Rust callback
+//! would lose the caller's position on `return f(x)` (a tail call). So the
+//! `bit` functions are plain C functions written over `mlua::ffi`, and every
+//! other function is a small C closure (`dispatch`) around a Rust callback
 //! that *returns* its outcome; `dispatch` raises failures from C exactly as
 //! the C libraries do, and scripts see the same strings Redis's scripts see.
 
@@ -111,7 +112,7 @@ unsafe extern "C-unwind" fn raw_next(state: *mut ffi::lua_State) -> c_int {
 }
 
 /// Lets the libraries walk a table one pair at a time from Rust without
-/// holding the walk on the Rust stack (see [`next_pair`]).
+/// holding the walk on the Rust stack (`Walker::next_pair`).
 pub(crate) struct Walker(Function);
 
 impl Walker {
