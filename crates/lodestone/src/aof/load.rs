@@ -58,6 +58,8 @@ pub fn with_loading_ctx<R>(srv: &Server, f: impl FnOnce(&mut Ctx) -> R) -> R {
         clock: Instant::now(),
         ready: Vec::new(),
         no_monitor: true,
+        track: Default::default(),
+        modified: None,
         prop: Default::default(),
     };
     ctx.prop.loading = true;

@@ -25,6 +25,7 @@ pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod table;
+pub mod tracking;
 pub mod transactions;
 pub mod zsets;
 
@@ -253,6 +254,7 @@ fn registry() -> Registry {
     geo::register(&mut r);
     sort::register(&mut r);
     streams::register(&mut r);
+    tracking::register(&mut r);
     r
 }
 
@@ -494,6 +496,14 @@ pub struct Ctx<'a> {
     /// Set when re-running a parked command: MONITOR showed it and the
     /// command statistics counted it when it first ran.
     pub no_monitor: bool,
+    /// Invalidations for this client caused by its own command, written
+    /// after the reply (client-side caching).
+    pub track: tracking::Pending,
+    /// Set by a handler whose command changed only some of its keys (SMOVE
+    /// into a set that already had the member, a STORE that only read its
+    /// sources): the key positions it really modified. WATCH touches and
+    /// invalidations then skip the others.
+    pub modified: Option<smallvec::SmallVec<[usize; 2]>>,
     /// Effects collected for the propagation feed (see [`propagate`]).
     pub prop: propagate::Pending,
 }
@@ -523,10 +533,22 @@ impl<'a> Ctx<'a> {
         !self.client.handle.no_touch.load(Ordering::Relaxed)
     }
 
-    /// Publishes a keyspace event for `key` in the client's database.
+    /// Publishes a keyspace event for `key` in the client's database
+    /// (after the `new` events of keys the command added so far, the order
+    /// Redis raises them in: see [`notify::notify`]).
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
         notify::notify(self.srv, class, event, self.client.db, key);
+    }
+
+    /// A key this command changed outside the dispatcher's key positions
+    /// (STORE destinations, MOVE, COPY ...): WATCH and client-side caching
+    /// learn about it, like Redis's `signalModifiedKey`.
+    pub fn signal_modified(&mut self, db: usize, key: &[u8]) {
+        self.srv.touch_watched(Some(db), Some(key));
+        if self.srv.tracking.active() {
+            tracking::key_modified(self, key, true);
+        }
     }
 
     /// The shard holding `key` in the client's database.
@@ -609,6 +631,9 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, &pubsub::subscribed_error(name));
         return;
     }
+    if srv.tracking.active() {
+        tracking::before_command(ctx);
+    }
     if ctx.client.multi.is_some() && !is_multi_control(cmd) {
         if cmd.has(flags::NO_MULTI) {
             reject(ctx, "ERR Command not allowed inside a transaction");
@@ -626,6 +651,18 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         return;
     }
     run_command(ctx, cmd, argv, reply_start);
+    if srv.tracking.active() || !ctx.track.keys.is_empty() {
+        tracking::after_command(ctx);
+    }
+    // CLIENT CACHING applies to the next command or transaction only.
+    if ctx.client.tracking.flags & tracking::CACHING != 0
+        && ctx.client.multi.is_none()
+        && cmd
+            .parent
+            .is_none_or(|p| srv.commands.cmds[p].name != "client")
+    {
+        ctx.client.tracking.flags &= !tracking::CACHING;
+    }
 }
 
 /// Executes a resolved, checked command: locks, runs, unlocks, counts.
@@ -650,22 +687,19 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     }
     // The feed check: one relaxed load when nobody consumes effects.
     let feed = ctx.propagating();
-    let (dirty_before, saved_rewrite) = if feed {
-        (
-            crate::server::LOCAL_DIRTY.with(|d| d.get()),
-            ctx.prop.rewrite.take(),
-        )
-    } else {
-        (0, None)
-    };
+    let saved_rewrite = if feed { ctx.prop.rewrite.take() } else { None };
+    let dirty = crate::server::LOCAL_DIRTY.with(|d| d.get());
     let before = notify::family_before(ctx, cmd, argv);
     handler(ctx, argv);
     notify::family_after(ctx, cmd, argv, before);
-    after_write(ctx, cmd, argv);
-    let expired = drain_expired(ctx, feed);
+    after_write(ctx, cmd, argv, dirty);
+    let expired = notify_expired(ctx, feed);
     if feed {
         let rewrite = std::mem::replace(&mut ctx.prop.rewrite, saved_rewrite);
-        propagate::after_command(ctx, cmd, argv, dirty_before, rewrite, &expired);
+        propagate::after_command(ctx, cmd, argv, dirty, rewrite, &expired);
+    }
+    if ctx.client.tracking.flags & tracking::ON != 0 && cmd.has(flags::READONLY) {
+        tracking::remember_keys(ctx, cmd, argv);
     }
     if owner {
         // Effects reach the feed before the locks go: per-key order holds.
@@ -722,18 +756,19 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     }
 }
 
-/// Takes the names of keys the command found expired (when someone
-/// listens) and publishes their `expired` events; the feed turns them
-/// into DELs.
-fn drain_expired(ctx: &mut Ctx, feed: bool) -> Vec<(usize, Vec<u8>)> {
+/// Publishes `expired` events for keys the command found expired and
+/// invalidates them for clients that may cache them; returns them when
+/// the feed wants them (as DELs).
+fn notify_expired(ctx: &mut Ctx, feed: bool) -> Vec<(usize, Vec<u8>)> {
+    notify::notify_new(ctx.srv, ctx.client.db);
     if !crate::keyspace::shard::LOG_EXPIRED.load(Ordering::Relaxed) {
         return Vec::new();
     }
     let keys = ctx.locks.drain_expired();
-    let flags = ctx.srv.notify_flags.load(Ordering::Relaxed);
-    if flags & notify::EXPIRED != 0 && flags & (notify::KEYSPACE | notify::KEYEVENT) != 0 {
-        for (db, key) in &keys {
-            notify::notify(ctx.srv, notify::EXPIRED, "expired", *db, key);
+    for (db, key) in &keys {
+        notify::notify(ctx.srv, notify::EXPIRED, "expired", *db, key);
+        if ctx.srv.tracking.active() {
+            tracking::key_modified(ctx, key, false);
         }
     }
     if feed {
@@ -745,16 +780,21 @@ fn drain_expired(ctx: &mut Ctx, feed: bool) -> Vec<(usize, Vec<u8>)> {
 
 /// After a write, while the command still holds its shard locks: marks
 /// clients that WATCH the written keys dirty (so EXEC's check cannot miss
-/// it) and notes keys that parked clients wait for.
-fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
+/// it), invalidates them for clients that may cache them, and notes keys
+/// that parked clients wait for. A command that changed nothing (the
+/// thread's change counter did not move since `dirty`) touches no watcher
+/// and invalidates nothing, as Redis only signals real modifications.
+fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
     let srv = ctx.srv;
+    let only = ctx.modified.take();
     // A blocking command that parked its client wrote nothing.
     if !cmd.has(flags::WRITE) || ctx.client.blocked.is_some() {
         return;
     }
     let watched = srv.watch_count.load(Ordering::SeqCst) > 0;
     let waiting = srv.waiters.any();
-    if !watched && !waiting {
+    let tracking = srv.tracking.active();
+    if !watched && !waiting && !tracking {
         return;
     }
     if cmd.name == "sort" {
@@ -764,13 +804,24 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
     if cmd.lockset.is_some() {
         // FLUSH*, SWAPDB, MOVE, COPY touch watched keys themselves (only
         // the ones they really change); any key may now be ready.
-        blocking::note_all(ctx, None);
+        if waiting {
+            blocking::note_all(ctx, None);
+        }
         return;
     }
+    let changed = crate::server::LOCAL_DIRTY.with(|d| d.get()) != dirty;
+    // STORE commands (SINTERSTORE, ZRANGESTORE, GEOSEARCHSTORE ...) write
+    // only their destination, the first key; their sources are read.
+    let store = cmd.name.ends_with("store");
     let db = ctx.client.db;
-    for p in cmd.key_positions_of(argv) {
-        if watched {
-            srv.touch_watched(Some(db), Some(argv[p]));
+    for (i, p) in cmd.key_positions_of(argv).into_iter().enumerate() {
+        if changed && only.as_ref().is_none_or(|o| o.contains(&p)) && (!store || i == 0) {
+            if watched {
+                srv.touch_watched(Some(db), Some(argv[p]));
+            }
+            if tracking {
+                tracking::key_modified(ctx, argv[p], true);
+            }
         }
         if waiting {
             blocking::note_write(ctx, db, argv[p]);
