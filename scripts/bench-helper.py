@@ -198,7 +198,7 @@ TESTS = {
     "publish1": dict(cmd=["PUBLISH", "bench:ch1", "x" * 32], subs=1, channel="bench:ch1",
                      about="PUBLISH of 32 bytes to 1 subscriber"),
     "publish100": dict(cmd=["PUBLISH", "bench:ch100", "x" * 32], subs=100, channel="bench:ch100", cap=20000,
-                       about="PUBLISH of 32 bytes to 100 subscribers (runs capped: 100 deliveries each)"),
+                       about="PUBLISH of 32 bytes to 100 subscribers (runs capped at 20,000 publishes)"),
     "multi": dict(block=[["MULTI"], ["INCR", "bench:a"], ["INCR", "bench:b"], ["INCR", "bench:c"], ["EXEC"]],
                   about="MULTI; INCR a; INCR b; INCR c; EXEC (pipelined block client; rate = transactions)"),
 }
