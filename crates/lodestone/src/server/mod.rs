@@ -52,6 +52,22 @@ impl WorkerHandle {
             let _ = self.waker.wake();
         }
     }
+
+    /// Queues a message for the calling thread's own worker: no wake-up
+    /// syscall, the worker drains its mailbox before it polls again.
+    fn send_local(&self, m: WorkerMsg) {
+        let _ = self.tx.send(m);
+    }
+}
+
+thread_local! {
+    /// The index of the worker running on this thread (usize::MAX on
+    /// other threads), so messages to oneself skip the waker.
+    pub static CURRENT_WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+fn is_current_worker(i: usize) -> bool {
+    CURRENT_WORKER.with(|w| w.get()) == i
 }
 
 /// CLIENT PAUSE state: until when, and whether only writes are paused.
@@ -174,13 +190,21 @@ impl Server {
     /// Sends a message to the worker that owns a client.
     pub fn send_to_worker(&self, worker: usize, m: WorkerMsg) {
         if let Some(w) = self.workers.lock().get(worker) {
-            w.send(m);
+            if is_current_worker(worker) {
+                w.send_local(m);
+            } else {
+                w.send(m);
+            }
         }
     }
 
     pub fn broadcast(&self, mk: impl Fn() -> WorkerMsg) {
-        for w in self.workers.lock().iter() {
-            w.send(mk());
+        for (i, w) in self.workers.lock().iter().enumerate() {
+            if is_current_worker(i) {
+                w.send_local(mk());
+            } else {
+                w.send(mk());
+            }
         }
     }
 

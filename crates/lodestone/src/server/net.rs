@@ -43,6 +43,8 @@ struct Conn {
     want_write: bool,
     /// Since when pending output has been over the soft limit.
     soft_since: Option<Instant>,
+    /// Queued in `Worker::to_flush` (output from the mailbox waits there).
+    flush_queued: bool,
 }
 
 /// The addresses to listen on, from the `bind` parameter.
@@ -167,6 +169,11 @@ struct Worker {
     /// Connections that stopped reading at the budget with data left in
     /// the socket (edge-triggered: no new event will say so).
     more_input: Vec<usize>,
+    /// Connections that got output from the mailbox (pub/sub messages,
+    /// MONITOR lines, invalidations). They are written once per loop pass,
+    /// before polling, like Redis's handleClientsWithPendingWrites: a
+    /// subscriber receiving many messages in one pass costs one write.
+    to_flush: Vec<usize>,
 }
 
 /// How a parked client's wait ends on its own worker.
@@ -197,13 +204,21 @@ impl Worker {
             any_paused: false,
             blocked: Default::default(),
             more_input: Vec::new(),
+            to_flush: Vec::new(),
         }
     }
 
     fn run(mut self) {
         let mut events = Events::with_capacity(1024);
         let mut next_cron = Instant::now();
+        crate::server::CURRENT_WORKER.with(|w| w.set(self.id));
         loop {
+            // Messages this worker sent itself (no waker) and output queued
+            // by the mailbox go out before sleeping.
+            if !self.rx.is_empty() {
+                self.drain_mailbox();
+            }
+            self.flush_queued();
             let hz = self.srv.config.num(HOT.hz).clamp(1, 500) as u64;
             let tick = Duration::from_millis(1000 / hz);
             let mut timeout = next_cron.saturating_duration_since(Instant::now());
@@ -279,27 +294,21 @@ impl Worker {
                 }
                 WorkerMsg::Unpause => self.any_paused = true,
                 WorkerMsg::Deliver(msgs) => {
-                    let mut touched = Vec::new();
                     for (id, m) in msgs {
                         if let Some(&t) = self.by_client.get(&id) {
                             if let Some(c) = self.conns.get_mut(&t) {
                                 m.encode(&mut c.outbuf, c.client.proto);
-                                if !touched.contains(&t) {
-                                    touched.push(t);
-                                }
+                                self.queue_flush(t);
                             }
                         }
-                    }
-                    for t in touched {
-                        self.flush(t);
                     }
                 }
                 WorkerMsg::Monitor(id, line) => {
                     if let Some(&t) = self.by_client.get(&id) {
                         if let Some(c) = self.conns.get_mut(&t) {
                             c.outbuf.extend_from_slice(&line);
+                            self.queue_flush(t);
                         }
-                        self.flush(t);
                     }
                 }
                 WorkerMsg::Served(id, reply) => {
@@ -316,8 +325,8 @@ impl Worker {
                         if let Some(c) = self.conns.get_mut(&t) {
                             let sub = c.client.subs.is_subscribed();
                             msg.encode(&mut c.outbuf, c.client.proto, sub, redirected);
+                            self.queue_flush(t);
                         }
-                        self.flush(t);
                     }
                 }
                 WorkerMsg::Unblock { client, error } => {
@@ -325,6 +334,29 @@ impl Worker {
                         self.wake(t, if error { Wake::Error } else { Wake::Timeout });
                     }
                 }
+            }
+        }
+    }
+
+    /// Marks a connection for the write at the end of this loop pass.
+    fn queue_flush(&mut self, token: usize) {
+        if let Some(c) = self.conns.get_mut(&token) {
+            if !c.flush_queued {
+                c.flush_queued = true;
+                self.to_flush.push(token);
+            }
+        }
+    }
+
+    /// Writes every connection queued by `queue_flush`.
+    fn flush_queued(&mut self) {
+        if self.to_flush.is_empty() {
+            return;
+        }
+        for t in std::mem::take(&mut self.to_flush) {
+            if let Some(c) = self.conns.get_mut(&t) {
+                c.flush_queued = false;
+                self.flush(t);
             }
         }
     }
@@ -450,6 +482,7 @@ impl Worker {
                     paused: false,
                     want_write: false,
                     soft_since: None,
+                    flush_queued: false,
                 },
             );
         }
