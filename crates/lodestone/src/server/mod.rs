@@ -93,6 +93,8 @@ pub struct Server {
     pub pubsub: crate::commands::pubsub::Registry,
     /// Parsed `notify-keyspace-events` (kept in sync by CONFIG SET).
     pub notify_flags: std::sync::atomic::AtomicU32,
+    /// Script cache, function libraries and running-script state.
+    pub scripting: crate::scripting::Scripting,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -152,6 +154,7 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             pubsub: Default::default(),
             notify_flags: Default::default(),
+            scripting: Default::default(),
         }
     }
 
