@@ -136,10 +136,62 @@ pub fn args_to_argv(args: &MultiValue) -> Result<Vec<Vec<u8>>, &'static str> {
     Ok(argv)
 }
 
+/// Defines a C function that calls the Rust primitive stored in the
+/// registry under `$key` (which returns `failed, value`) and raises
+/// `value` when it failed. Being a C function keeps the caller's frame on
+/// the stack even for `return redis.call(...)` (a tail call), so errors
+/// point at the user's line as Redis's do.
+macro_rules! raiser {
+    ($name:ident, $key:literal) => {
+        unsafe extern "C-unwind" fn $name(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+            use mlua::ffi;
+            let n = ffi::lua_gettop(l);
+            ffi::lua_getfield(
+                l,
+                ffi::LUA_REGISTRYINDEX,
+                concat!($key, "\0").as_ptr() as *const std::os::raw::c_char,
+            );
+            ffi::lua_insert(l, 1);
+            ffi::lua_call(l, n, 2);
+            if ffi::lua_toboolean(l, -2) != 0 {
+                ffi::lua_error(l);
+            }
+            1
+        }
+    };
+}
+
+raiser!(c_call, "lodestone.call");
+raiser!(c_acl, "lodestone.acl");
+raiser!(c_sha1hex, "lodestone.sha1hex");
+raiser!(c_log, "lodestone.log");
+raiser!(c_setresp, "lodestone.setresp");
+raiser!(c_set_repl, "lodestone.set_repl");
+raiser!(c_register, "lodestone.register_function");
+
+/// Registers a Rust primitive and the C raiser that calls it.
+fn raising(
+    lua: &Lua,
+    raw: &Table,
+    name: &str,
+    f: Function,
+    c: mlua::ffi::lua_CFunction,
+) -> mlua::Result<()> {
+    lua.set_named_registry_value(&format!("lodestone.{name}"), f)?;
+    // SAFETY: the raiser only uses the Lua C API on its own stack.
+    raw.set(name, unsafe { lua.create_c_function(c)? })
+}
+
+type Outcome = (bool, Value);
+
+fn failed(lua: &Lua, msg: &str) -> mlua::Result<Outcome> {
+    Ok((true, Value::Table(error_table(lua, msg)?)))
+}
+
 fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
     let raw = lua.create_table()?;
     raw.set(
-        "call",
+        "rawcall",
         lua.create_function(|lua, args: MultiValue| {
             let p = CURRENT.with(|c| c.get());
             if p.is_null() {
@@ -157,9 +209,8 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
             run.call(lua, args)
         })?,
     )?;
-    raw.set(
-        "acl_check_cmd",
-        lua.create_function(|lua, args: MultiValue| {
+    raising(lua, &raw, "call", raw.get("rawcall")?, c_call)?;
+    let acl = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Outcome> {
             let argv = match args_to_argv(&args) {
                 Ok(a) => a,
                 Err(e) => return Ok((true, Value::Table(error_table(lua, e)?))),
@@ -172,16 +223,10 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
             let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
             match run.srv().commands.resolve(&argv) {
                 Ok(_) => Ok((false, Value::Boolean(true))),
-                Err(_) => Ok((
-                    true,
-                    Value::Table(error_table(
-                        lua,
-                        "Invalid command passed to redis.acl_check_cmd()",
-                    )?),
-                )),
+                Err(_) => failed(lua, "Invalid command passed to redis.acl_check_cmd()"),
             }
-        })?,
-    )?;
+        })?;
+    raising(lua, &raw, "acl_check_cmd", acl, c_acl)?;
     raw.set(
         "error_reply",
         lua.create_function(|lua, args: MultiValue| {
@@ -197,21 +242,21 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
             error_table(lua, &msg)
         })?,
     )?;
-    raw.set(
-        "sha1hex",
-        lua.create_function(|_, s: Value| {
-            let bytes = match &s {
+    let sha = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Outcome> {
+            if args.len() != 1 {
+                return failed(lua, "wrong number of arguments");
+            }
+            let bytes = match &args[0] {
                 Value::String(s) => s.as_bytes().to_vec(),
                 Value::Integer(i) => i.to_string().into_bytes(),
                 Value::Number(n) => strutil::format_double(*n).into_bytes(),
                 _ => Vec::new(),
             };
-            Ok(sha1_smol::Sha1::from(&bytes).digest().to_string())
-        })?,
-    )?;
-    raw.set(
-        "log",
-        lua.create_function(|lua, args: MultiValue| {
+            let hex = sha1_smol::Sha1::from(&bytes).digest().to_string();
+            Ok((false, Value::String(lua.create_string(hex)?)))
+        })?;
+    raising(lua, &raw, "sha1hex", sha, c_sha1hex)?;
+    let f = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Option<Table>> {
             if args.len() < 2 {
                 return Ok(Some(error_table(
                     lua,
@@ -242,11 +287,9 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
                 eprintln!("{}", parts.join(" "));
             }
             Ok(None)
-        })?,
-    )?;
-    raw.set(
-        "setresp",
-        lua.create_function(|lua, args: MultiValue| {
+        })?;
+    raising(lua, &raw, "log", outcome(lua, f)?, c_log)?;
+    let f = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Option<Table>> {
             if args.len() != 1 {
                 return Ok(Some(error_table(
                     lua,
@@ -263,11 +306,9 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
                 run.client.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
             }
             Ok(None)
-        })?,
-    )?;
-    raw.set(
-        "set_repl",
-        lua.create_function(|lua, args: MultiValue| {
+        })?;
+    raising(lua, &raw, "setresp", outcome(lua, f)?, c_setresp)?;
+    let f = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Option<Table>> {
             if args.len() != 1 {
                 return Ok(Some(error_table(
                     lua,
@@ -286,8 +327,8 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
                 unsafe { (*p).repl_flags = v as u8 };
             }
             Ok(None)
-        })?,
-    )?;
+        })?;
+    raising(lua, &raw, "set_repl", outcome(lua, f)?, c_set_repl)?;
     raw.set("random", lua.create_function(math_random)?)?;
     raw.set("randomseed", lua.create_function(math_randomseed)?)?;
     raw.set("version", crate::REDIS_VERSION)?;
@@ -297,12 +338,20 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
         .fold(0u32, |acc, p| (acc << 8) | p) as f64;
     raw.set("version_num", num)?;
     if mode == "function" {
-        raw.set(
-            "register_function",
-            lua.create_function(super::functions::register_function)?,
-        )?;
+        let f = lua.create_function(super::functions::register_function)?;
+        raising(lua, &raw, "register_function", outcome(lua, f)?, c_register)?;
     }
     Ok(raw)
+}
+
+/// Adapts a primitive returning `nil | error table` to `failed, value`.
+fn outcome(lua: &Lua, f: Function) -> mlua::Result<Function> {
+    lua.create_function(move |_, args: MultiValue| -> mlua::Result<Outcome> {
+        match f.call::<Option<Table>>(args)? {
+            Some(t) => Ok((true, Value::Table(t))),
+            None => Ok((false, Value::Nil)),
+        }
+    })
 }
 
 impl Engine {

@@ -86,13 +86,9 @@ math2.randomseed = raw.randomseed
 
 local function copy(t) local c = {} for k, v in pairs(t) do c[k] = v end return c end
 
-local rawcall = raw.call
+local rawcall = raw.rawcall
 local redis = {}
-redis.call = function(...)
-  local failed, v = rawcall(...)
-  if failed then orig_error(v) end
-  return v
-end
+redis.call = raw.call
 redis.pcall = function(...)
   local _, v = rawcall(...)
   return v
@@ -104,29 +100,16 @@ redis.status_reply = function(...)
   end
   return {ok = (...)}
 end
-redis.sha1hex = function(...)
-  if orig_select('#', ...) ~= 1 then orig_error({err = "ERR wrong number of arguments"}) end
-  return raw.sha1hex(...)
-end
-local function checked(f)
-  return function(...)
-    local e = f(...)
-    if e ~= nil then orig_error(e) end
-  end
-end
-redis.log = checked(raw.log)
+redis.sha1hex = raw.sha1hex
+redis.log = raw.log
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-redis.setresp = checked(raw.setresp)
-redis.set_repl = checked(raw.set_repl)
+redis.setresp = raw.setresp
+redis.set_repl = raw.set_repl
 redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
-redis.acl_check_cmd = function(...)
-  local failed, v = raw.acl_check_cmd(...)
-  if failed then orig_error(v) end
-  return v
-end
+redis.acl_check_cmd = raw.acl_check_cmd
 redis.REDIS_VERSION = raw.version
 redis.REDIS_VERSION_NUM = raw.version_num
 
@@ -186,7 +169,7 @@ if mode == 'function' then
   -- While FUNCTION LOAD runs the library code, the globals offer only
   -- redis.register_function, redis.log and the version fields.
   local load_redis = {
-    register_function = checked(raw.register_function),
+    register_function = raw.register_function,
     log = redis.log,
     LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
     REDIS_VERSION = raw.version, REDIS_VERSION_NUM = raw.version_num,
