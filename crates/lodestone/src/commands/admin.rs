@@ -236,7 +236,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("number_of_libraries:{}", nlibs);
             line!("used_memory_vm_functions:{}", lua_fn);
             line!("used_memory_vm_total:{}", lua_eval + lua_fn);
-            line!("used_memory_vm_total_human:{}", human((lua_eval + lua_fn) as u64));
+            line!(
+                "used_memory_vm_total_human:{}",
+                human((lua_eval + lua_fn) as u64)
+            );
             line!("used_memory_functions:0");
             line!("used_memory_scripts:{}", scripts_mem);
             line!("used_memory_scripts_human:{}", human(scripts_mem as u64));

@@ -211,21 +211,21 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
     )?;
     raising(lua, &raw, "call", raw.get("rawcall")?, c_call)?;
     let acl = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Outcome> {
-            let argv = match args_to_argv(&args) {
-                Ok(a) => a,
-                Err(e) => return Ok((true, Value::Table(error_table(lua, e)?))),
-            };
-            let p = CURRENT.with(|c| c.get());
-            if p.is_null() {
-                return Ok((true, Value::Nil));
-            }
-            let run = unsafe { &mut *p };
-            let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-            match run.srv().commands.resolve(&argv) {
-                Ok(_) => Ok((false, Value::Boolean(true))),
-                Err(_) => failed(lua, "Invalid command passed to redis.acl_check_cmd()"),
-            }
-        })?;
+        let argv = match args_to_argv(&args) {
+            Ok(a) => a,
+            Err(e) => return Ok((true, Value::Table(error_table(lua, e)?))),
+        };
+        let p = CURRENT.with(|c| c.get());
+        if p.is_null() {
+            return Ok((true, Value::Nil));
+        }
+        let run = unsafe { &mut *p };
+        let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+        match run.srv().commands.resolve(&argv) {
+            Ok(_) => Ok((false, Value::Boolean(true))),
+            Err(_) => failed(lua, "Invalid command passed to redis.acl_check_cmd()"),
+        }
+    })?;
     raising(lua, &raw, "acl_check_cmd", acl, c_acl)?;
     raw.set(
         "error_reply",
@@ -243,91 +243,91 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
         })?,
     )?;
     let sha = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Outcome> {
-            if args.len() != 1 {
-                return failed(lua, "wrong number of arguments");
-            }
-            let bytes = match &args[0] {
-                Value::String(s) => s.as_bytes().to_vec(),
-                Value::Integer(i) => i.to_string().into_bytes(),
-                Value::Number(n) => strutil::format_double(*n).into_bytes(),
-                _ => Vec::new(),
-            };
-            let hex = sha1_smol::Sha1::from(&bytes).digest().to_string();
-            Ok((false, Value::String(lua.create_string(hex)?)))
-        })?;
+        if args.len() != 1 {
+            return failed(lua, "wrong number of arguments");
+        }
+        let bytes = match &args[0] {
+            Value::String(s) => s.as_bytes().to_vec(),
+            Value::Integer(i) => i.to_string().into_bytes(),
+            Value::Number(n) => strutil::format_double(*n).into_bytes(),
+            _ => Vec::new(),
+        };
+        let hex = sha1_smol::Sha1::from(&bytes).digest().to_string();
+        Ok((false, Value::String(lua.create_string(hex)?)))
+    })?;
     raising(lua, &raw, "sha1hex", sha, c_sha1hex)?;
     let f = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Option<Table>> {
-            if args.len() < 2 {
-                return Ok(Some(error_table(
-                    lua,
-                    "redis.log() requires two arguments or more.",
-                )?));
-            }
-            let Some(level) = num_arg(args.front()) else {
-                return Ok(Some(error_table(
-                    lua,
-                    "First argument must be a number (log level).",
-                )?));
-            };
-            let level = level as i64;
-            if !(0..=3).contains(&level) {
-                return Ok(Some(error_table(lua, "Invalid debug level.")?));
-            }
-            let parts: Vec<String> = args
-                .iter()
-                .skip(1)
-                .filter_map(|v| match v {
-                    Value::String(s) => Some(s.to_string_lossy().to_string()),
-                    Value::Integer(i) => Some(i.to_string()),
-                    Value::Number(n) => Some(strutil::format_double(*n)),
-                    _ => None,
-                })
-                .collect();
-            if level >= 2 {
-                eprintln!("{}", parts.join(" "));
-            }
-            Ok(None)
-        })?;
+        if args.len() < 2 {
+            return Ok(Some(error_table(
+                lua,
+                "redis.log() requires two arguments or more.",
+            )?));
+        }
+        let Some(level) = num_arg(args.front()) else {
+            return Ok(Some(error_table(
+                lua,
+                "First argument must be a number (log level).",
+            )?));
+        };
+        let level = level as i64;
+        if !(0..=3).contains(&level) {
+            return Ok(Some(error_table(lua, "Invalid debug level.")?));
+        }
+        let parts: Vec<String> = args
+            .iter()
+            .skip(1)
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s.to_string_lossy().to_string()),
+                Value::Integer(i) => Some(i.to_string()),
+                Value::Number(n) => Some(strutil::format_double(*n)),
+                _ => None,
+            })
+            .collect();
+        if level >= 2 {
+            eprintln!("{}", parts.join(" "));
+        }
+        Ok(None)
+    })?;
     raising(lua, &raw, "log", outcome(lua, f)?, c_log)?;
     let f = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Option<Table>> {
-            if args.len() != 1 {
-                return Ok(Some(error_table(
-                    lua,
-                    "redis.setresp() requires one argument.",
-                )?));
-            }
-            let v = num_arg(args.front()).unwrap_or(0.0) as i64;
-            if v != 2 && v != 3 {
-                return Ok(Some(error_table(lua, "RESP version must be 2 or 3.")?));
-            }
-            let p = CURRENT.with(|c| c.get());
-            if !p.is_null() {
-                let run = unsafe { &mut *p };
-                run.client.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
-            }
-            Ok(None)
-        })?;
+        if args.len() != 1 {
+            return Ok(Some(error_table(
+                lua,
+                "redis.setresp() requires one argument.",
+            )?));
+        }
+        let v = num_arg(args.front()).unwrap_or(0.0) as i64;
+        if v != 2 && v != 3 {
+            return Ok(Some(error_table(lua, "RESP version must be 2 or 3.")?));
+        }
+        let p = CURRENT.with(|c| c.get());
+        if !p.is_null() {
+            let run = unsafe { &mut *p };
+            run.client.proto = if v == 3 { Proto::Resp3 } else { Proto::Resp2 };
+        }
+        Ok(None)
+    })?;
     raising(lua, &raw, "setresp", outcome(lua, f)?, c_setresp)?;
     let f = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Option<Table>> {
-            if args.len() != 1 {
-                return Ok(Some(error_table(
-                    lua,
-                    "redis.set_repl() requires one argument.",
-                )?));
-            }
-            let v = num_arg(args.front()).unwrap_or(-1.0) as i64;
-            if !(0..=3).contains(&v) {
-                return Ok(Some(error_table(
-                    lua,
-                    "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-                )?));
-            }
-            let p = CURRENT.with(|c| c.get());
-            if !p.is_null() {
-                unsafe { (*p).repl_flags = v as u8 };
-            }
-            Ok(None)
-        })?;
+        if args.len() != 1 {
+            return Ok(Some(error_table(
+                lua,
+                "redis.set_repl() requires one argument.",
+            )?));
+        }
+        let v = num_arg(args.front()).unwrap_or(-1.0) as i64;
+        if !(0..=3).contains(&v) {
+            return Ok(Some(error_table(
+                lua,
+                "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+            )?));
+        }
+        let p = CURRENT.with(|c| c.get());
+        if !p.is_null() {
+            unsafe { (*p).repl_flags = v as u8 };
+        }
+        Ok(None)
+    })?;
     raising(lua, &raw, "set_repl", outcome(lua, f)?, c_set_repl)?;
     raw.set("random", lua.create_function(math_random)?)?;
     raw.set("randomseed", lua.create_function(math_randomseed)?)?;

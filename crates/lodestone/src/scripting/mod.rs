@@ -187,7 +187,11 @@ pub struct Run {
     pub repl_flags: u8,
     busy_registered: bool,
     threshold: Duration,
+    last_pump: Instant,
 }
+
+/// How often a busy script serves the other clients of its thread.
+const PUMP_EVERY: Duration = Duration::from_millis(2);
 
 /// How long a script that wrote already waits for an undeclared key's
 /// shard before giving up.
@@ -342,7 +346,8 @@ impl Run {
             s.busy.lock().push(self.ctl.clone());
             s.busy_count.fetch_add(1, Ordering::SeqCst);
         }
-        if self.busy_registered {
+        if self.busy_registered && self.last_pump.elapsed() >= PUMP_EVERY {
+            self.last_pump = Instant::now();
             crate::server::net::pump_events();
         }
         if self.ctl.killed.load(Ordering::SeqCst) {
@@ -530,6 +535,7 @@ fn attempt(
         repl_flags: 3,
         busy_registered: false,
         threshold: Duration::from_millis(threshold),
+        last_pump: Instant::now(),
     });
     let run_ptr: *mut Run = &mut *run;
     let result = match target {

@@ -533,6 +533,16 @@ impl Worker {
     /// (Redis's processEventsWhileBlocked): other clients get BUSY or run
     /// the commands allowed while busy (SCRIPT KILL, SHUTDOWN NOSAVE ...).
     fn pump(&mut self) {
+        // Events already taken by the loop that started the script are not
+        // reported again (edge-triggered): accept and read everything.
+        self.drain_mailbox();
+        for i in 0..self.listeners.len() {
+            self.accept(i);
+        }
+        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        for t in tokens {
+            self.on_readable(t);
+        }
         let mut events = Events::with_capacity(256);
         if self.poll.poll(&mut events, Some(Duration::ZERO)).is_err() {
             return;
