@@ -303,10 +303,8 @@ pub fn build_library(code: &[u8]) -> Result<Library, String> {
 pub fn load(srv: &Server, code: &[u8], replace: bool) -> Result<String, String> {
     // Cheap checks first, so the common errors need no Lua state.
     let (name, _, _) = metadata(code)?;
-    if !replace && srv.scripting.libs.read().libs.contains_key(&name) {
-        if valid_name(&name) {
-            return Err(format!("ERR Library '{name}' already exists"));
-        }
+    if !replace && valid_name(&name) && srv.scripting.libs.read().libs.contains_key(&name) {
+        return Err(format!("ERR Library '{name}' already exists"));
     }
     let lib = build_library(code)?;
     let mut libs = srv.scripting.libs.write();

@@ -566,7 +566,7 @@ pub fn lua_to_reply(r: &mut Reply, v: &Value, script_resp3: bool, depth: usize) 
                 r.null()
             }
         }
-        Value::Integer(i) => r.int(*i as i64),
+        Value::Integer(i) => r.int(*i),
         Value::Number(n) => r.int(*n as i64),
         Value::Table(t) => table_to_reply(r, t, script_resp3, depth),
         _ => r.null(),

@@ -246,6 +246,14 @@ impl Run {
         if cmd.has(flags::NOSCRIPT) {
             return fail("This Redis command is not allowed from script");
         }
+        if (cmd.name == "xread" || cmd.name == "xreadgroup")
+            && argv.iter().any(|a| a.eq_ignore_ascii_case(b"block"))
+        {
+            return fail(&format!(
+                "{} command is not allowed with BLOCK option from scripts",
+                cmd.name
+            ));
+        }
         if self.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
             return fail("Write commands are not allowed from read-only scripts.");
         }
@@ -519,7 +527,7 @@ fn attempt(
     client.db = ctx.client.db;
     let threshold = srv.config.get_num("busy-reply-threshold").max(0) as u64;
     let mut run = Box::new(Run {
-        ctx: ctx as *mut Ctx as *mut Ctx<'static>,
+        ctx: (ctx as *mut Ctx).cast::<Ctx<'static>>(),
         client,
         ctl: Arc::new(RunCtl {
             eval,
