@@ -188,6 +188,9 @@ fn fcall(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some(info) = ctx.srv.scripting.libs.read().function(&name) else {
         return ctx.error("ERR Function not found");
     };
+    if strutil::parse_i64(argv[2]).is_none() {
+        return ctx.error("ERR Bad number of keys provided");
+    }
     let Some((keys, args)) = split_keys(ctx, argv) else {
         return;
     };

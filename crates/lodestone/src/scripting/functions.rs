@@ -42,8 +42,13 @@ pub struct Libraries {
 impl Libraries {
     /// A function's metadata.
     pub fn function(&self, name: &str) -> Option<FunctionInfo> {
-        let lib = self.funcs.get(name)?;
-        self.libs.get(lib)?.functions.get(name).cloned()
+        let lib = self.funcs.get(&name.to_ascii_lowercase())?;
+        self.libs
+            .get(lib)?
+            .functions
+            .values()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .cloned()
     }
 
     pub fn function_count(&self) -> usize {
@@ -52,7 +57,7 @@ impl Libraries {
 
     fn link(&mut self, lib: Arc<Library>) {
         for f in lib.functions.keys() {
-            self.funcs.insert(f.clone(), lib.name.clone());
+            self.funcs.insert(f.to_ascii_lowercase(), lib.name.clone());
         }
         self.libs.insert(lib.name.clone(), lib);
     }
@@ -61,7 +66,7 @@ impl Libraries {
     pub fn unlink(&mut self, name: &str) -> Option<Arc<Library>> {
         let lib = self.libs.remove(name)?;
         for f in lib.functions.keys() {
-            self.funcs.remove(f);
+            self.funcs.remove(&f.to_ascii_lowercase());
         }
         Some(lib)
     }
@@ -302,8 +307,12 @@ pub fn build_library(code: &[u8]) -> Result<Library, String> {
 /// FUNCTION LOAD: links a library; Ok(name) or the error reply.
 pub fn load(srv: &Server, code: &[u8], replace: bool) -> Result<String, String> {
     // Cheap checks first, so the common errors need no Lua state.
-    let (name, _, _) = metadata(code)?;
-    if !replace && valid_name(&name) && srv.scripting.libs.read().libs.contains_key(&name) {
+    let (name, engine, _) = metadata(code)?;
+    if !replace
+        && valid_name(&name)
+        && engine.eq_ignore_ascii_case("lua")
+        && srv.scripting.libs.read().libs.contains_key(&name)
+    {
         return Err(format!("ERR Library '{name}' already exists"));
     }
     let lib = build_library(code)?;
@@ -312,7 +321,11 @@ pub fn load(srv: &Server, code: &[u8], replace: bool) -> Result<String, String> 
         return Err(format!("ERR Library '{}' already exists", lib.name));
     }
     for f in lib.functions.keys() {
-        if libs.funcs.get(f).is_some_and(|l| *l != lib.name) {
+        if libs
+            .funcs
+            .get(&f.to_ascii_lowercase())
+            .is_some_and(|l| *l != lib.name)
+        {
             return Err(format!("ERR Function {f} already exists"));
         }
     }
@@ -341,7 +354,7 @@ pub fn with_function<R>(
                 if let Ok((_, _, body)) = metadata(&lib.code) {
                     if let Ok(got) = run_library(&engine, body) {
                         for r in got {
-                            funcs.insert(r.info.name, r.func);
+                            funcs.insert(r.info.name.to_ascii_lowercase(), r.func);
                         }
                     }
                 }
@@ -349,7 +362,7 @@ pub fn with_function<R>(
             *slot = Some(FnState { engine, gen, funcs });
         }
         let st = slot.as_ref().unwrap();
-        let Some(func) = st.funcs.get(name) else {
+        let Some(func) = st.funcs.get(&name.to_ascii_lowercase()) else {
             return Err("ERR Function not found".into());
         };
         f(&st.engine, func)
@@ -487,7 +500,7 @@ pub fn restore(srv: &Server, data: &[u8], policy: RestorePolicy) -> Result<(), S
     };
     for l in &new_libs {
         for f in l.functions.keys() {
-            if let Some(owner) = libs.funcs.get(f) {
+            if let Some(owner) = libs.funcs.get(&f.to_ascii_lowercase()) {
                 if !replaced.contains(&owner.as_str()) {
                     return Err(format!("ERR Function {f} already exists"));
                 }
