@@ -366,9 +366,8 @@ impl Engine {
                 LuaOptions::default(),
             )
         };
-        // LUALIBS: the cjson, cmsgpack, bit and struct globals are
-        // installed here once the `lualibs` crate is part of the workspace:
-        // `lualibs::install(&lua)?;`
+        // cjson, cmsgpack, bit and struct, frozen by the prelude with the rest.
+        lualibs::install(&lua)?;
         let raw = raw_api(&lua, mode)?;
         let dbg: Value = lua.globals().get("debug")?;
         let api: Table = lua

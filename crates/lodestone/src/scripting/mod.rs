@@ -286,12 +286,16 @@ impl Run {
                 clock: Instant::now(),
                 ready: std::mem::take(&mut outer.ready),
                 no_monitor: false,
+                track: Default::default(),
+                modified: None,
             };
             commands::run_command(&mut inner, cmd, &argv, 0);
-            let (locks, ready) = (inner.locks, inner.ready);
+            let (locks, ready, track) = (inner.locks, inner.ready, inner.track);
             let outer = self.ctx();
             outer.locks = locks;
             outer.ready = ready;
+            // The caller's own invalidations go out after the script's reply.
+            outer.track.keys.extend(track.keys);
         }
         let failed = out.first() == Some(&b'-');
         let mut pos = 0;
