@@ -163,15 +163,12 @@ pub static PARAMS: &[Param] = &[
     imm("databases", int(1, IM), "16"),
     p("hz", int(0, IM), "10"),
     p("dynamic-hz", B, "yes"),
-    p("busy-reply-threshold", int(0, LL), "5000"),
-    Param {
-        name: "lua-time-limit",
-        aliases: &[],
-        kind: int(0, LL),
-        default: "5000",
-        mutable: true,
-        hidden: false,
-    },
+    al(
+        "busy-reply-threshold",
+        &["lua-time-limit"],
+        int(0, LL),
+        "5000",
+    ),
     // Security.
     Param {
         name: "requirepass",

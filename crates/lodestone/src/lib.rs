@@ -22,6 +22,7 @@ pub mod aof;
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod scripting;
 pub mod server;
 
 /// The Redis version Lodestone answers as (INFO, HELLO), so that clients

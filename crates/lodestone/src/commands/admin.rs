@@ -222,9 +222,31 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("used_memory_dataset:{}", m.allocated);
             line!("allocator_allocated:{}", m.allocated);
             line!("allocator_resident:{}", m.resident);
-            line!("used_memory_lua:31744");
-            line!("used_memory_vm_eval:31744");
-            line!("used_memory_scripts:0");
+            // Lua memory of the calling thread's states (each worker has its own).
+            let lua_eval = crate::scripting::eval_memory().max(31744);
+            let lua_fn = crate::scripting::functions::functions_memory().max(32768);
+            let sc = &srv.scripting;
+            let scripts_mem = sc.scripts_mem.load(std::sync::atomic::Ordering::Relaxed);
+            let (nlibs, nfuncs) = {
+                let l = sc.libs.read();
+                (l.libs.len(), l.function_count())
+            };
+            line!("used_memory_lua:{}", lua_eval);
+            line!("used_memory_vm_eval:{}", lua_eval);
+            line!("used_memory_lua_human:{}", human(lua_eval as u64));
+            line!("used_memory_scripts_eval:{}", scripts_mem);
+            line!("number_of_cached_scripts:{}", sc.scripts.read().len());
+            line!("number_of_functions:{}", nfuncs);
+            line!("number_of_libraries:{}", nlibs);
+            line!("used_memory_vm_functions:{}", lua_fn);
+            line!("used_memory_vm_total:{}", lua_eval + lua_fn);
+            line!(
+                "used_memory_vm_total_human:{}",
+                human((lua_eval + lua_fn) as u64)
+            );
+            line!("used_memory_functions:0");
+            line!("used_memory_scripts:{}", scripts_mem);
+            line!("used_memory_scripts_human:{}", human(scripts_mem as u64));
             line!("maxmemory:{}", maxmem);
             line!("maxmemory_human:{}", human(maxmem));
             line!(

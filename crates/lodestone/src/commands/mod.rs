@@ -619,6 +619,12 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, err::NOAUTH);
         return;
     }
+    if !cmd.has(flags::ALLOW_BUSY) {
+        if let Some(e) = srv.scripting.busy_error() {
+            reject(ctx, e);
+            return;
+        }
+    }
     if ctx.client.proto == resp::Proto::Resp2
         && ctx.client.subs.is_subscribed()
         && !pubsub::allowed_while_subscribed(

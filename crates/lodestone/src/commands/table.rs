@@ -128,6 +128,4 @@ exec|transactions|1|1.2.0|noscript,loading,stale,skip_slowlog|transaction|-|Exec
 discard|transactions|1|2.0.0|noscript,loading,stale,fast,allow_busy|transaction|-|Discards a transaction.
 watch|transactions|-2|2.2.0|noscript,loading,stale,fast,allow_busy|transaction|1,-1,1|Monitors changes to keys to determine the execution of a transaction.
 unwatch|transactions|1|2.2.0|noscript,loading,stale,fast,allow_busy|transaction|-|Forgets about watched keys of a transaction.
-function|scripting|-2|7.0.0|-|-|-|A container for function commands.
-function|flush|scripting|-2|7.0.0|noscript,write|scripting|-|Deletes all libraries and functions.
 ";

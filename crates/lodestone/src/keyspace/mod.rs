@@ -159,6 +159,23 @@ impl<'a> Locks<'a> {
         self.acquire(&mut ids);
     }
 
+    /// Adds one shard without waiting: true if it is (now) held, false if
+    /// another thread holds it. Scripts use this for keys they did not
+    /// declare; never blocking keeps the ascending-order rule deadlock-free.
+    pub fn try_add(&mut self, id: ShardId) -> bool {
+        let pos = match self.held.binary_search_by(|(h, _)| h.cmp(&id)) {
+            Ok(_) => return true,
+            Err(p) => p,
+        };
+        match self.ks.dbs[id.0 as usize].shards[id.1 as usize].try_lock() {
+            Some(g) => {
+                self.held.insert(pos, (id, g));
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn holds_any(&self) -> bool {
         !self.held.is_empty()
     }

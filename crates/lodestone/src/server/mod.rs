@@ -116,6 +116,8 @@ pub struct Server {
     pub pubsub: crate::commands::pubsub::Registry,
     /// Parsed `notify-keyspace-events` (kept in sync by CONFIG SET).
     pub notify_flags: std::sync::atomic::AtomicU32,
+    /// Script cache, function libraries and running-script state.
+    pub scripting: crate::scripting::Scripting,
     /// Client-side caching: tracked keys, prefixes, tracking clients.
     pub tracking: crate::commands::tracking::Tracking,
     /// The propagation feed (effects of writes, for the AOF).
@@ -181,6 +183,7 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             pubsub: Default::default(),
             notify_flags: Default::default(),
+            scripting: Default::default(),
             tracking: Default::default(),
             feed: Default::default(),
             aof: Arc::new(Default::default()),

@@ -556,16 +556,27 @@ impl Worker {
     }
 
     /// Parses and executes every complete request in a connection's buffer.
+    ///
+    /// The connection is taken out of the table while its commands run, and
+    /// the worker is reachable through [`PUMP`]: a busy script on this
+    /// thread serves the other connections from its Lua hook.
     fn process(&mut self, token: usize) {
-        let (paused, shutting) = self.execute_input(token);
+        let Some(mut c) = self.conns.remove(&token) else {
+            return;
+        };
+        let me: *mut Worker = self;
+        let prev = PUMP.with(|p| p.replace(me));
+        // SAFETY: the server outlives every worker; the reference is not
+        // tied to `self`, which `pump_events` may use while this runs.
+        let srv: &Server = unsafe { &*Arc::as_ptr(&self.srv) };
+        let (paused, shutting) = execute_input(srv, &mut c);
+        PUMP.with(|p| p.set(prev));
+        let blocked = c.client.blocked.is_some();
+        self.conns.insert(token, c);
         if paused {
             self.any_paused = true;
         }
-        if self
-            .conns
-            .get(&token)
-            .is_some_and(|c| c.client.blocked.is_some())
-        {
+        if blocked {
             self.blocked.insert(token);
         }
         self.flush(token);
@@ -574,12 +585,69 @@ impl Worker {
         }
     }
 
-    /// The body of [`Worker::process`]; returns (paused, shutting down).
-    fn execute_input(&mut self, token: usize) -> (bool, bool) {
-        let srv: &Server = &self.srv;
-        let Some(c) = self.conns.get_mut(&token) else {
-            return (false, false);
-        };
+    /// One round of event handling while a busy script runs on this thread
+    /// (Redis's processEventsWhileBlocked): other clients get BUSY or run
+    /// the commands allowed while busy (SCRIPT KILL, SHUTDOWN NOSAVE ...).
+    fn pump(&mut self) {
+        // Events already taken by the loop that started the script are not
+        // reported again (edge-triggered): accept and read everything.
+        self.drain_mailbox();
+        for i in 0..self.listeners.len() {
+            self.accept(i);
+        }
+        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        for t in tokens {
+            self.on_readable(t);
+        }
+        let mut events = Events::with_capacity(256);
+        if self.poll.poll(&mut events, Some(Duration::ZERO)).is_err() {
+            return;
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                WAKER => self.drain_mailbox(),
+                Token(t) if t >= FIRST_LISTENER => self.accept(t - FIRST_LISTENER),
+                Token(t) => {
+                    if !self.conns.contains_key(&t) {
+                        // The script's own connection: read it afterwards
+                        // (edge-triggered events are not repeated).
+                        self.more_input.push(t);
+                        continue;
+                    }
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                        self.on_readable(t);
+                    }
+                    if ev.is_writable() {
+                        self.flush(t);
+                    }
+                }
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The worker running on this thread, while it executes commands.
+    static PUMP: std::cell::Cell<*mut Worker> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Serves this thread's other connections once; called by a busy script's
+/// Lua hook. Does nothing outside a worker or when already pumping.
+pub fn pump_events() {
+    let w = PUMP.with(|p| p.replace(std::ptr::null_mut()));
+    if w.is_null() {
+        return;
+    }
+    // SAFETY: PUMP is set by `Worker::process` for the duration of command
+    // execution; the executing connection is out of the table, and nothing
+    // else on this thread uses the worker until the script returns.
+    unsafe { (*w).pump() };
+    PUMP.with(|p| p.set(w));
+}
+
+/// The body of [`Worker::process`]; returns (paused, shutting down).
+fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
+    {
         let Conn {
             client,
             inbuf,
@@ -675,7 +743,9 @@ impl Worker {
         ctx.client.handle.qbuf.store(pending, Ordering::Relaxed);
         (*paused, srv.shutdown.load(Ordering::SeqCst))
     }
+}
 
+impl Worker {
     /// Writes pending replies; closes the connection if it asked to be.
     fn flush(&mut self, token: usize) {
         let Some(c) = self.conns.get_mut(&token) else {
