@@ -2,7 +2,7 @@
 //! TYPE, RENAME, COPY, MOVE, the EXPIRE family, KEYS, SCAN, RANDOMKEY,
 //! TOUCH, OBJECT, DBSIZE, FLUSHDB/FLUSHALL, SWAPDB and SELECT.
 
-use super::strings::{lookup, lru_clock};
+use super::strings::lookup;
 use super::{all_shards, err, Ctx, Handler, LockFn, LockSet, Registry, ShardList};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
 use crate::server::Server;
@@ -522,8 +522,8 @@ fn touch(ctx: &mut Ctx, argv: &[&[u8]]) {
     ctx.r().int(n);
 }
 
-fn is_lfu(ctx: &Ctx) -> bool {
-    ctx.srv.config.get_str("maxmemory-policy").contains("lfu")
+fn is_lfu(_ctx: &Ctx) -> bool {
+    crate::keyspace::lru::policy().is_lfu()
 }
 
 /// Runs `f` on a key's entry for OBJECT subcommands (null if missing).
@@ -560,14 +560,7 @@ fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) {
         return ctx.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
     object_generic(ctx, argv, |e, now, r| {
-        let clock = lru_clock(now);
-        let lru = e.lru();
-        let idle = if clock >= lru {
-            clock - lru
-        } else {
-            clock + (0xff_ffff - lru)
-        };
-        r.int(idle as i64)
+        r.int((crate::keyspace::lru::idle_ms(e.lru(), now) / 1000) as i64)
     });
 }
 
@@ -575,7 +568,9 @@ fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) {
     if !is_lfu(ctx) {
         return ctx.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
-    object_generic(ctx, argv, |e, _, r| r.int((e.lru() & 0xff) as i64));
+    object_generic(ctx, argv, |e, now, r| {
+        r.int(crate::keyspace::lru::lfu_freq(e.lru(), now) as i64)
+    });
 }
 
 fn object_help(ctx: &mut Ctx, _argv: &[&[u8]]) {

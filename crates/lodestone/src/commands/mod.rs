@@ -606,6 +606,14 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, &pubsub::subscribed_error(name));
         return;
     }
+    if srv.config.num(crate::config::HOT.maxmemory) > 0 && !oom_check(ctx, cmd) {
+        if cmd.name == "exec" {
+            // Redis's execCommandAbort: the transaction is discarded.
+            transactions::end_transaction(ctx);
+        }
+        reject(ctx, crate::server::evict::OOM_ERROR);
+        return;
+    }
     if ctx.client.multi.is_some() && !is_multi_control(cmd) {
         if cmd.has(flags::NO_MULTI) {
             reject(ctx, "ERR Command not allowed inside a transaction");
@@ -623,6 +631,33 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         return;
     }
     run_command(ctx, cmd, argv, reply_start);
+}
+
+/// The maxmemory step of Redis's `processCommand`: evicts if memory is over
+/// the limit (before any shard is locked) and returns false when the
+/// command must be refused with the OOM error: it may grow memory
+/// (`denyoom`, or EXEC of a queue holding such a command, or anything
+/// but EXEC/DISCARD/QUIT/RESET queued inside MULTI) and nothing more
+/// could be evicted.
+fn oom_check(ctx: &Ctx, cmd: &Command) -> bool {
+    use crate::server::evict::{perform_evictions, EvictResult};
+    let srv = ctx.srv;
+    let in_multi = ctx.client.multi.is_some();
+    let is_exec = cmd.name == "exec";
+    let mut reject_on_oom = cmd.has(flags::DENYOOM)
+        || (in_multi && !matches!(cmd.name.as_str(), "exec" | "discard" | "quit" | "reset"));
+    if is_exec && !reject_on_oom {
+        reject_on_oom = ctx.client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|c| {
+                let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                    c.argv.iter().map(|a| a.as_slice()).collect();
+                srv.commands
+                    .resolve(&argv)
+                    .is_ok_and(|c| c.has(flags::DENYOOM))
+            })
+        });
+    }
+    perform_evictions(srv, reject_on_oom) != EvictResult::Fail || !reject_on_oom
 }
 
 /// Executes a resolved, checked command: locks, runs, unlocks, counts.

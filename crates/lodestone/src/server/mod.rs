@@ -3,6 +3,8 @@
 //! statistics INFO reports.
 
 pub mod client;
+pub mod evict;
+pub mod memory;
 pub mod net;
 pub mod stats;
 
@@ -247,6 +249,25 @@ impl Server {
         use crate::commands::notify::{EXPIRED, KEYEVENT, KEYSPACE};
         let log = f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0;
         crate::keyspace::shard::LOG_EXPIRED.store(log, Ordering::Relaxed);
+        use crate::keyspace::lru::{self, Policy};
+        let before = lru::policy();
+        let policy = Policy::from_name(&self.config.get_str("maxmemory-policy"));
+        lru::configure(
+            policy,
+            self.config.get_num("lfu-log-factor").max(0) as u32,
+            self.config.get_num("lfu-decay-time").max(0) as u32,
+        );
+        if policy != before {
+            evict::reset();
+            if before == Policy::AllkeysS3Fifo {
+                // The queues are rebuilt from the table if it comes back.
+                for db in 0..self.keyspace.db_count() {
+                    for i in 0..crate::keyspace::SHARDS {
+                        self.keyspace.db(db).shard(i).lock().s3 = None;
+                    }
+                }
+            }
+        }
     }
 
     pub fn add_dirty(&self, n: u64) {

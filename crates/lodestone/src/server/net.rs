@@ -201,6 +201,7 @@ impl Worker {
     }
 
     fn run(mut self) {
+        super::memory::register_thread();
         let mut events = Events::with_capacity(1024);
         let mut next_cron = Instant::now();
         loop {
@@ -614,6 +615,10 @@ impl Worker {
         }
         let pending = inbuf.len() - *in_pos;
         ctx.client.handle.qbuf.store(pending, Ordering::Relaxed);
+        ctx.client
+            .handle
+            .qbuf_mem
+            .store(inbuf.capacity(), Ordering::Relaxed);
         (*paused, srv.shutdown.load(Ordering::SeqCst))
     }
 
@@ -680,6 +685,10 @@ impl Worker {
             .handle
             .omem
             .store(c.outbuf.len() - c.out_pos, Ordering::Relaxed);
+        c.client
+            .handle
+            .obuf_mem
+            .store(c.outbuf.capacity(), Ordering::Relaxed);
     }
 
     fn close(&mut self, token: usize) {
@@ -730,6 +739,10 @@ impl Worker {
                 commands::notify::notify(&srv, commands::notify::EXPIRED, "expired", db, &key);
             },
         );
+        super::evict::cron(&srv);
+        if self.id == 0 {
+            super::memory::note_peak(super::memory::used());
+        }
         // Fold shard expiry counters into the server statistics.
         let timeout = srv.config.num(HOT.timeout) as u64;
         let mut to_close = Vec::new();
