@@ -547,10 +547,19 @@ fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) {
+    use crate::keyspace::lru::Policy;
+    let maxmemory = ctx.srv.config.num(crate::config::HOT.maxmemory) > 0;
     object_generic(ctx, argv, |e, _, r| {
-        // Redis shares small integers and reports them as immortal.
-        let shared =
-            matches!(e.str(), Some(crate::keyspace::StrRef::Int(n)) if (0..10000).contains(&n));
+        // Redis shares small integers and reports them as immortal, except
+        // under an LRU/LFU maxmemory policy (each key needs its own field).
+        let p = crate::keyspace::lru::policy();
+        let no_sharing = maxmemory
+            && matches!(
+                p,
+                Policy::AllkeysLru | Policy::VolatileLru | Policy::AllkeysLfu | Policy::VolatileLfu
+            );
+        let shared = !no_sharing
+            && matches!(e.str(), Some(crate::keyspace::StrRef::Int(n)) if (0..10000).contains(&n));
         r.int(if shared { i32::MAX as i64 } else { 1 })
     });
 }

@@ -17,9 +17,10 @@ use rand::{Rng, SeedableRng};
 
 /// Candidates kept between rounds (Redis's EVPOOL_SIZE).
 pub const POOL_SIZE: usize = 16;
-/// A database with no evictable key is skipped for this many calls (it is
-/// searched anyway when no other database has a candidate).
-const EMPTY_DB_SKIP: u32 = 64;
+/// A database with no evictable key is not searched again for this long
+/// (it is anyway when no other database has a candidate): a full turn over
+/// an empty database's shards costs 1024 try-locks.
+const EMPTY_DB_SKIP: std::time::Duration = std::time::Duration::from_millis(100);
 
 struct Candidate {
     score: u64,
@@ -32,8 +33,8 @@ struct Candidate {
 pub struct Evictor {
     pool: Vec<Candidate>,
     cursors: Vec<usize>,
-    /// Calls for which a database recently found empty is not searched.
-    skip: Vec<u32>,
+    /// Until when a database recently found empty is not searched.
+    skip: Vec<Option<std::time::Instant>>,
     next_db: usize,
     rng: rand::rngs::SmallRng,
 }
@@ -115,19 +116,13 @@ impl Evictor {
     fn dbs(&mut self, ks: &Keyspace, all: bool) -> Vec<usize> {
         let n = ks.db_count();
         if self.skip.len() != n {
-            self.skip = vec![0; n];
+            self.skip = vec![None; n];
         }
         let first = self.next_db % n;
+        let now = std::time::Instant::now();
         (0..n)
             .map(|i| (first + i) % n)
-            .filter(|&db| {
-                if all || self.skip[db] == 0 {
-                    true
-                } else {
-                    self.skip[db] -= 1;
-                    false
-                }
-            })
+            .filter(|&db| all || self.skip[db].is_none_or(|t| t <= now))
             .collect()
     }
 
@@ -143,7 +138,7 @@ impl Evictor {
             for db in self.dbs(ks, all) {
                 let (r, seen) = per_db(self, db);
                 if !seen {
-                    self.skip[db] = EMPTY_DB_SKIP;
+                    self.skip[db] = Some(std::time::Instant::now() + EMPTY_DB_SKIP);
                 }
                 if let Some(r) = r {
                     self.next_db = db;
@@ -208,7 +203,7 @@ impl Evictor {
                         seen_db |= seen;
                     }
                     if !seen_db {
-                        self.skip[db] = EMPTY_DB_SKIP;
+                        self.skip[db] = Some(std::time::Instant::now() + EMPTY_DB_SKIP);
                     }
                     any |= seen_db;
                     for (s, k) in found {

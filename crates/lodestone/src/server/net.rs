@@ -613,6 +613,14 @@ impl Worker {
             inbuf.drain(..*in_pos);
             *in_pos = 0;
         }
+        // A huge request (SADD with 100K members) leaves big argument
+        // vectors behind: give them back, they count in used_memory.
+        if parser.args.capacity() > 4096 {
+            parser.args = Vec::new();
+        }
+        if parser.scratch.capacity() > 64 * 1024 {
+            parser.scratch = Vec::new();
+        }
         let pending = inbuf.len() - *in_pos;
         ctx.client.handle.qbuf.store(pending, Ordering::Relaxed);
         ctx.client
