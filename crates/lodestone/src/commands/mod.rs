@@ -657,6 +657,12 @@ fn oom_check(ctx: &Ctx, cmd: &Command) -> bool {
             })
         });
     }
+    if ctx.locks.holds_any() {
+        // Called with shards locked (a script running a command): evicting
+        // now could wait for a shard this thread holds. Use the state the
+        // check before the script found.
+        return !(reject_on_oom && crate::server::evict::last_check_oom());
+    }
     perform_evictions(srv, reject_on_oom) != EvictResult::Fail || !reject_on_oom
 }
 
