@@ -174,6 +174,9 @@ fn on_evicted(srv: &Server, db: usize, key: &[u8]) {
     srv.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
     crate::commands::notify::notify(srv, crate::commands::notify::EVICTED, "evicted", db, key);
     srv.touch_watched(Some(db), Some(key));
+    if srv.tracking.active() {
+        srv.tracking.modified(srv, key, None, None, None);
+    }
     propagate_del(srv, db, key);
 }
 

@@ -33,6 +33,13 @@ pub enum WorkerMsg {
     Served(u64, Vec<u8>),
     /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.
     Unblock { client: u64, error: bool },
+    /// A client-side caching invalidation for this client; `redirected`
+    /// when it is another client's message sent here by REDIRECT.
+    Track {
+        client: u64,
+        redirected: bool,
+        msg: Arc<crate::commands::tracking::Invalidation>,
+    },
 }
 
 /// How another thread reaches a worker: its mailbox and its waker.
@@ -95,6 +102,8 @@ pub struct Server {
     pub pubsub: crate::commands::pubsub::Registry,
     /// Parsed `notify-keyspace-events` (kept in sync by CONFIG SET).
     pub notify_flags: std::sync::atomic::AtomicU32,
+    /// Client-side caching: tracked keys, prefixes, tracking clients.
+    pub tracking: crate::commands::tracking::Tracking,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -154,6 +163,7 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             pubsub: Default::default(),
             notify_flags: Default::default(),
+            tracking: Default::default(),
         }
     }
 
@@ -246,9 +256,7 @@ impl Server {
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
                 .unwrap_or(0);
         self.notify_flags.store(f, Ordering::Relaxed);
-        use crate::commands::notify::{EXPIRED, KEYEVENT, KEYSPACE};
-        let log = f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0;
-        crate::keyspace::shard::LOG_EXPIRED.store(log, Ordering::Relaxed);
+        self.update_expired_log();
         use crate::keyspace::lru::{self, Policy};
         let before = lru::policy();
         let policy = Policy::from_name(&self.config.get_str("maxmemory-policy"));
@@ -268,6 +276,17 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Shards log expired keys' names while expired events are enabled or
+    /// some client tracks keys (expiry invalidates cached copies).
+    pub fn update_expired_log(&self) {
+        use crate::commands::notify::{EXPIRED, KEYEVENT, KEYSPACE};
+        let f = self.notify_flags.load(Ordering::Relaxed);
+        let log = (f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0) || self.tracking.active();
+        crate::keyspace::shard::LOG_EXPIRED.store(log, Ordering::Relaxed);
+        let new = f & crate::commands::notify::NEW != 0 && f & (KEYSPACE | KEYEVENT) != 0;
+        crate::keyspace::shard::LOG_NEW.store(new, Ordering::Relaxed);
     }
 
     pub fn add_dirty(&self, n: u64) {
