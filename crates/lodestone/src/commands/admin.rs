@@ -370,7 +370,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("expired_time_cap_reached_count:0");
             line!("expire_cycle_cpu_milliseconds:0");
             line!("evicted_keys:{}", g(&st.evicted_keys));
-            line!("evicted_clients:0");
+            line!(
+                "evicted_clients:{}",
+                crate::server::evict::EVICTED_CLIENTS.load(Ordering::Relaxed)
+            );
             let (total_ex, cur_ex) = crate::server::evict::exceeded_times(srv);
             line!("total_eviction_exceeded_time:{}", total_ex);
             line!("current_eviction_exceeded_time:{}", cur_ex);
@@ -576,6 +579,7 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.srv.stats.reset();
+    crate::server::evict::reset_stats();
     for c in &ctx.srv.commands.cmds {
         c.stats.reset();
     }

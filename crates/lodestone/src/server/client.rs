@@ -27,6 +27,8 @@ pub struct ClientHandle {
     /// capacities): the client's share of used_memory (mem_clients_normal).
     pub qbuf_mem: AtomicUsize,
     pub obuf_mem: AtomicUsize,
+    /// Set by client eviction: the bytes it counted as freed.
+    pub evicted_mem: AtomicU64,
     pub resp: AtomicUsize,
     /// -1 outside MULTI, else the number of queued commands.
     pub multi: AtomicI64,
@@ -74,6 +76,7 @@ impl ClientHandle {
             omem: AtomicUsize::new(0),
             qbuf_mem: AtomicUsize::new(0),
             obuf_mem: AtomicUsize::new(0),
+            evicted_mem: AtomicU64::new(0),
             resp: AtomicUsize::new(2),
             multi: AtomicI64::new(-1),
             no_evict: AtomicBool::new(false),

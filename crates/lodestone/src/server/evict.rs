@@ -44,6 +44,58 @@ static EXCEEDED_SINCE: AtomicU64 = AtomicU64::new(0);
 static EXCEEDED_TOTAL: AtomicU64 = AtomicU64::new(0);
 /// The last result of a check, for scripts (Redis's pre_command_oom_state).
 static LAST_OOM: AtomicBool = AtomicBool::new(false);
+/// `maxmemory-clients` in bytes (0 = off), kept by `Server::apply_config`.
+pub static CLIENTS_LIMIT: AtomicU64 = AtomicU64::new(0);
+/// Buffers of clients evicted but not yet closed by their worker: already
+/// as good as freed for the key eviction target.
+pub static CLIENTS_PENDING_FREE: AtomicU64 = AtomicU64::new(0);
+/// Clients closed by client eviction (INFO evicted_clients).
+pub static EVICTED_CLIENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Parses `maxmemory-clients` (bytes, or a percentage of maxmemory).
+pub fn clients_limit_of(value: &str, maxmemory: u64) -> u64 {
+    match value.strip_suffix('%') {
+        Some(p) => p.parse::<u64>().unwrap_or(0) * maxmemory / 100,
+        None => value.parse().unwrap_or(0),
+    }
+}
+
+/// Redis's `evictClients`: while the normal clients (minus CLIENT
+/// NO-EVICT ones) hold more than `maxmemory-clients`, closes the biggest.
+/// The close happens on the client's worker; until then its buffers count
+/// as freed (`CLIENTS_PENDING_FREE`) so keys are not evicted for them.
+pub fn evict_clients(srv: &Server) {
+    let limit = CLIENTS_LIMIT.load(Ordering::Relaxed);
+    if limit == 0 {
+        return;
+    }
+    let clients = srv.clients.lock();
+    let mut v: Vec<(u64, &std::sync::Arc<super::client::ClientHandle>)> = clients
+        .values()
+        .filter(|h| {
+            !h.no_evict.load(Ordering::Relaxed)
+                && !h.killed.load(Ordering::Relaxed)
+                && !h.is_master.load(Ordering::Relaxed)
+        })
+        .map(|h| (h.memory() as u64, h))
+        .collect();
+    let mut total: u64 = v.iter().map(|x| x.0).sum();
+    if total <= limit {
+        return;
+    }
+    v.sort_by(|a, b| b.0.cmp(&a.0));
+    for (mem, h) in v {
+        if total <= limit {
+            break;
+        }
+        h.killed.store(true, Ordering::Relaxed);
+        h.evicted_mem.store(mem, Ordering::Relaxed);
+        CLIENTS_PENDING_FREE.fetch_add(mem, Ordering::Relaxed);
+        EVICTED_CLIENTS.fetch_add(1, Ordering::Relaxed);
+        srv.send_to_worker(h.worker, super::WorkerMsg::Kill(h.id));
+        total -= mem;
+    }
+}
 
 fn since_start_us(srv: &Server) -> u64 {
     srv.started.elapsed().as_micros() as u64 + 1
@@ -100,7 +152,8 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     if max == 0 {
         return EvictResult::Ok;
     }
-    if memory::used_for_eviction() <= max {
+    evict_clients(srv);
+    if used_for_eviction() <= max {
         if EXCEEDED_SINCE.load(Ordering::Relaxed) != 0 {
             note_over(srv, false);
         }
@@ -128,7 +181,7 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     let now = crate::server::now_ms();
     let mut freed = 0u64;
     let result = loop {
-        let used = memory::used_for_eviction();
+        let used = used_for_eviction();
         if used <= max {
             break EvictResult::Ok;
         }
@@ -156,9 +209,16 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
 /// The workers' timer: keeps evicting while a budget-limited eviction is
 /// pending (Redis's evictionTimeProc).
 pub fn cron(srv: &Server) {
+    evict_clients(srv);
     if PENDING.load(Ordering::Relaxed) || EXCEEDED_SINCE.load(Ordering::Relaxed) != 0 {
         perform_evictions(srv, false);
     }
+}
+
+/// CONFIG RESETSTAT: evicted_clients and the exceeded-time totals.
+pub fn reset_stats() {
+    EVICTED_CLIENTS.store(0, Ordering::Relaxed);
+    EXCEEDED_TOTAL.store(0, Ordering::Relaxed);
 }
 
 /// Forgets pooled candidates (FLUSHALL/FLUSHDB, policy change).
@@ -166,6 +226,12 @@ pub fn reset() {
     if let Some(ev) = EVICTOR.lock().as_mut() {
         ev.reset();
     }
+}
+
+/// used_memory counted against maxmemory: minus buffers Redis does not
+/// count and buffers of clients already being evicted.
+fn used_for_eviction() -> u64 {
+    memory::used_for_eviction().saturating_sub(CLIENTS_PENDING_FREE.load(Ordering::Relaxed))
 }
 
 /// Everything that follows the removal of an evicted key: the counter,

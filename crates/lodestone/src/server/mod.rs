@@ -265,6 +265,13 @@ impl Server {
             self.config.get_num("lfu-log-factor").max(0) as u32,
             self.config.get_num("lfu-decay-time").max(0) as u32,
         );
+        evict::CLIENTS_LIMIT.store(
+            evict::clients_limit_of(
+                &self.config.get_str("maxmemory-clients"),
+                self.config.num(HOT.maxmemory) as u64,
+            ),
+            Ordering::Relaxed,
+        );
         if policy != before {
             evict::reset();
             if before == Policy::AllkeysS3Fifo {

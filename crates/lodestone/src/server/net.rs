@@ -736,6 +736,11 @@ impl Worker {
             self.srv.watch_remove(db, &key, id);
         }
         self.by_client.remove(&id);
+        let evicted = c.client.handle.evicted_mem.swap(0, Ordering::Relaxed);
+        drop(c);
+        if evicted > 0 {
+            super::evict::CLIENTS_PENDING_FREE.fetch_sub(evicted, Ordering::Relaxed);
+        }
         self.srv.clients.lock().remove(&id);
         self.srv.connected.fetch_sub(1, Ordering::Relaxed);
     }
