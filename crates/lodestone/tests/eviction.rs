@@ -336,3 +336,30 @@ fn reply_buffers_count_in_used_memory_and_hit_the_output_limit() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn maxmemory_clients_evicts_the_biggest_client_not_keys() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["CLIENT", "NO-EVICT", "on"]);
+    let big = "x".repeat(1 << 20);
+    q::<()>(&mut c, &["SET", "big", &big]);
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-clients", "4mb"]);
+    let mut slow = s.raw();
+    slow.send(&b"GET big\r\n".repeat(32));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "stats", "evicted_clients") == 0 {
+        assert!(Instant::now() < deadline, "no client was evicted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The connection is closed; the key and the protected client remain.
+    slow.s
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let got = slow.read_to_close();
+    assert!(got.len() < 32 << 20);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "big"]), 1);
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+    q::<()>(&mut c, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(info_field(&mut c, "stats", "evicted_clients"), 0);
+}

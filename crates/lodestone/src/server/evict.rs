@@ -83,7 +83,7 @@ pub fn evict_clients(srv: &Server) {
     if total <= limit {
         return;
     }
-    v.sort_by(|a, b| b.0.cmp(&a.0));
+    v.sort_by_key(|x| std::cmp::Reverse(x.0));
     for (mem, h) in v {
         if total <= limit {
             break;
