@@ -110,6 +110,7 @@ const POLICIES: &[&str] = &[
     "allkeys-lfu",
     "allkeys-random",
     "noeviction",
+    "allkeys-s3fifo",
 ];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
 const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];

@@ -28,3 +28,9 @@ pub mod server;
 /// The Redis version Lodestone answers as (INFO, HELLO), so that clients
 /// enable the features they know Redis 7.2 has.
 pub const REDIS_VERSION: &str = "7.2.6";
+
+// The unit tests allocate through jemalloc too, so the memory accounting
+// (jemalloc's per-thread counters) can be tested.
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

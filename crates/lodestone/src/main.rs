@@ -118,8 +118,12 @@ fn main() {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    // The main thread becomes worker 0; its allocations so far count too.
+    lodestone::server::memory::register_thread();
     let srv = Arc::new(Server::new(cfg, exe, abs_file));
     srv.apply_config();
+    let startup = lodestone::server::memory::used();
+    lodestone::server::memory::STARTUP.store(startup, std::sync::atomic::Ordering::Relaxed);
     if let Err(e) = lodestone::aof::load_at_startup(&srv) {
         eprintln!("# {e}");
         std::process::exit(1);

@@ -30,36 +30,80 @@ pub fn register(r: &mut Registry) {
         ("memory|usage", memory_usage),
         ("memory|doctor", memory_doctor),
         ("memory|purge", memory_purge),
+        ("memory|stats", memory_stats),
+        ("memory|malloc-stats", memory_malloc_stats),
         ("memory|help", memory_help),
         ("lolwut", lolwut),
         ("monitor", monitor),
     ]);
 }
 
-/// Memory figures from the allocator and the kernel.
+/// Every figure INFO memory and MEMORY STATS report, gathered once.
 pub struct MemInfo {
-    pub allocated: u64,
-    pub resident: u64,
+    pub used: u64,
+    pub peak: u64,
+    pub startup: u64,
     pub rss: u64,
+    pub allocated: u64,
+    pub active: u64,
+    pub resident: u64,
+    pub clients_normal: u64,
+    pub not_counted: u64,
+    /// Hash table memory per database (db, bytes, keys).
+    pub tables: Vec<(usize, u64, u64)>,
+    pub overhead: u64,
+    pub dataset: u64,
+    pub keys: u64,
 }
 
-pub fn mem_info() -> MemInfo {
-    let _ = tikv_jemalloc_ctl::epoch::advance();
-    let allocated = tikv_jemalloc_ctl::stats::allocated::read().unwrap_or(0) as u64;
-    let resident = tikv_jemalloc_ctl::stats::resident::read().unwrap_or(0) as u64;
-    let rss = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|x| x.parse::<u64>().ok())
-        })
-        .map(|pages| pages * 4096)
-        .unwrap_or(resident);
+/// Gathers the memory figures: used_memory from the per-thread counters,
+/// the allocator's own view, RSS, client buffers and table overhead
+/// (locks each shard briefly).
+pub fn mem_info(srv: &Server) -> MemInfo {
+    use crate::server::memory;
+    let used = memory::used();
+    let peak = memory::note_peak(used);
+    let (allocated, active, resident, _) = memory::allocator_stats();
+    let clients_normal: u64 = srv.clients.lock().values().map(|h| h.memory() as u64).sum();
+    let mut tables = Vec::new();
+    let mut keys = 0;
+    for db in 0..srv.keyspace.db_count() {
+        let (mut bytes, mut n) = (0u64, 0u64);
+        for i in 0..crate::keyspace::SHARDS {
+            let sh = srv.keyspace.db(db).shard(i).lock();
+            bytes += sh.table_bytes() as u64;
+            n += sh.len() as u64;
+        }
+        keys += n;
+        if n > 0 {
+            tables.push((db, bytes, n));
+        }
+    }
+    let startup = memory::STARTUP.load(Ordering::Relaxed);
+    let not_counted = memory::NOT_COUNTED.load(Ordering::Relaxed);
+    let overhead = startup + clients_normal + not_counted + tables.iter().map(|t| t.1).sum::<u64>();
     MemInfo {
+        used,
+        peak,
+        startup,
+        rss: memory::rss(),
         allocated,
+        active,
         resident,
-        rss,
+        clients_normal,
+        not_counted,
+        tables,
+        overhead,
+        dataset: used.saturating_sub(overhead),
+        keys,
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
     }
 }
 
@@ -175,7 +219,7 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("uptime_in_days:{}", uptime / 86400);
             line!("hz:{}", srv.config.num(HOT.hz));
             line!("configured_hz:{}", srv.config.num(HOT.hz));
-            line!("lru_clock:{}", super::strings::lru_clock(now_ms));
+            line!("lru_clock:{}", crate::keyspace::lru::lru_clock(now_ms));
             line!("executable:{}", srv.executable);
             line!(
                 "config_file:{}",
@@ -192,8 +236,14 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             );
             line!("cluster_connections:0");
             line!("maxclients:{}", srv.config.num(HOT.maxclients));
-            line!("client_recent_max_input_buffer:0");
-            line!("client_recent_max_output_buffer:0");
+            let (max_in, max_out) = srv.clients.lock().values().fold((0, 0), |(i, o), h| {
+                (
+                    i.max(h.qbuf_mem.load(Ordering::Relaxed)),
+                    o.max(h.omem.load(Ordering::Relaxed)),
+                )
+            });
+            line!("client_recent_max_input_buffer:{}", max_in);
+            line!("client_recent_max_output_buffer:{}", max_out);
             line!(
                 "blocked_clients:{}",
                 srv.waiters.blocked_clients.load(Ordering::Relaxed)
@@ -207,21 +257,32 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("total_blocking_keys_on_nokey:0");
         }
         "memory" => {
-            let m = mem_info();
+            let m = mem_info(srv);
             let maxmem = srv.config.num(HOT.maxmemory) as u64;
+            let total = crate::server::memory::total_system_memory();
             o.push_str("# Memory\r\n");
-            line!("used_memory:{}", m.allocated);
-            line!("used_memory_human:{}", human(m.allocated));
+            line!("used_memory:{}", m.used);
+            line!("used_memory_human:{}", human(m.used));
             line!("used_memory_rss:{}", m.rss);
             line!("used_memory_rss_human:{}", human(m.rss));
-            line!("used_memory_peak:{}", m.allocated);
-            line!("used_memory_peak_human:{}", human(m.allocated));
-            line!("used_memory_peak_perc:100.00%");
-            line!("used_memory_overhead:0");
-            line!("used_memory_startup:0");
-            line!("used_memory_dataset:{}", m.allocated);
+            line!("used_memory_peak:{}", m.peak);
+            line!("used_memory_peak_human:{}", human(m.peak));
+            line!(
+                "used_memory_peak_perc:{:.2}%",
+                ratio(m.used, m.peak) * 100.0
+            );
+            line!("used_memory_overhead:{}", m.overhead);
+            line!("used_memory_startup:{}", m.startup);
+            line!("used_memory_dataset:{}", m.dataset);
+            line!(
+                "used_memory_dataset_perc:{:.2}%",
+                ratio(m.dataset, m.used.saturating_sub(m.startup)) * 100.0
+            );
             line!("allocator_allocated:{}", m.allocated);
+            line!("allocator_active:{}", m.active);
             line!("allocator_resident:{}", m.resident);
+            line!("total_system_memory:{}", total);
+            line!("total_system_memory_human:{}", human(total));
             // Lua memory of the calling thread's states (each worker has its own).
             let lua_eval = crate::scripting::eval_memory().max(31744);
             let lua_fn = crate::scripting::functions::functions_memory().max(32768);
@@ -253,17 +314,29 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
                 "maxmemory_policy:{}",
                 srv.config.get_str("maxmemory-policy")
             );
-            let frag = if m.allocated > 0 {
-                m.rss as f64 / m.allocated as f64
-            } else {
-                1.0
-            };
-            line!("mem_fragmentation_ratio:{:.2}", frag);
+            line!("allocator_frag_ratio:{:.2}", ratio(m.active, m.allocated));
             line!(
-                "mem_fragmentation_bytes:{}",
-                m.rss as i64 - m.allocated as i64
+                "allocator_frag_bytes:{}",
+                m.active as i64 - m.allocated as i64
             );
+            line!("allocator_rss_ratio:{:.2}", ratio(m.resident, m.active));
+            line!(
+                "allocator_rss_bytes:{}",
+                m.resident as i64 - m.active as i64
+            );
+            line!("rss_overhead_ratio:{:.2}", ratio(m.rss, m.resident));
+            line!("rss_overhead_bytes:{}", m.rss as i64 - m.resident as i64);
+            line!("mem_fragmentation_ratio:{:.2}", ratio(m.rss, m.used));
+            line!("mem_fragmentation_bytes:{}", m.rss as i64 - m.used as i64);
+            line!("mem_not_counted_for_evict:{}", m.not_counted);
+            line!("mem_replication_backlog:0");
+            line!("mem_total_replication_buffers:0");
+            line!("mem_clients_slaves:0");
+            line!("mem_clients_normal:{}", m.clients_normal);
+            line!("mem_cluster_links:0");
+            line!("mem_aof_buffer:0");
             line!("mem_allocator:jemalloc");
+            line!("active_defrag_running:0");
             line!("lazyfree_pending_objects:0");
             line!("lazyfreed_objects:0");
         }
@@ -313,9 +386,13 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("expired_time_cap_reached_count:0");
             line!("expire_cycle_cpu_milliseconds:0");
             line!("evicted_keys:{}", g(&st.evicted_keys));
-            line!("evicted_clients:0");
-            line!("total_eviction_exceeded_time:0");
-            line!("current_eviction_exceeded_time:0");
+            line!(
+                "evicted_clients:{}",
+                crate::server::evict::EVICTED_CLIENTS.load(Ordering::Relaxed)
+            );
+            let (total_ex, cur_ex) = crate::server::evict::exceeded_times(srv);
+            line!("total_eviction_exceeded_time:{}", total_ex);
+            line!("current_eviction_exceeded_time:{}", cur_ex);
             line!("keyspace_hits:{}", st.keyspace_hits.get());
             line!("keyspace_misses:{}", st.keyspace_misses.get());
             line!("pubsub_channels:{}", srv.pubsub.channel_count());
@@ -519,6 +596,7 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.srv.stats.reset();
+    crate::server::evict::reset_stats();
     for c in &ctx.srv.commands.cmds {
         c.stats.reset();
     }
@@ -881,7 +959,87 @@ fn memory_doctor(ctx: &mut Ctx, _argv: &[&[u8]]) {
 }
 
 fn memory_purge(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    crate::server::memory::purge();
     ctx.ok();
+}
+
+/// MEMORY STATS: Redis's map of memory figures (a flat array in RESP2).
+fn memory_stats(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let m = mem_info(ctx.srv);
+    let mut r = ctx.r();
+    r.map(27 + m.tables.len());
+    let int = |r: &mut resp::Reply, k: &str, v: u64| {
+        r.bulk(k.as_bytes());
+        r.int(v as i64);
+    };
+    let dbl = |r: &mut resp::Reply, k: &str, v: f64| {
+        r.bulk(k.as_bytes());
+        r.double_text(strutil::format_double(v).as_bytes());
+    };
+    int(&mut r, "peak.allocated", m.peak);
+    int(&mut r, "total.allocated", m.used);
+    int(&mut r, "startup.allocated", m.startup);
+    int(&mut r, "replication.backlog", 0);
+    int(&mut r, "clients.slaves", 0);
+    int(&mut r, "clients.normal", m.clients_normal);
+    int(&mut r, "cluster.links", 0);
+    int(&mut r, "aof.buffer", 0);
+    int(&mut r, "lua.caches", 0);
+    int(&mut r, "functions.caches", 0);
+    for (db, bytes, _) in &m.tables {
+        r.bulk(format!("db.{db}").as_bytes());
+        r.map(2);
+        int(&mut r, "overhead.hashtable.main", *bytes);
+        int(&mut r, "overhead.hashtable.expires", 0);
+    }
+    int(&mut r, "overhead.total", m.overhead);
+    int(&mut r, "dataset.bytes", m.dataset);
+    dbl(
+        &mut r,
+        "dataset.percentage",
+        ratio(m.dataset, m.used.saturating_sub(m.startup)) * 100.0,
+    );
+    dbl(&mut r, "peak.percentage", ratio(m.used, m.peak) * 100.0);
+    int(&mut r, "allocator.allocated", m.allocated);
+    int(&mut r, "allocator.active", m.active);
+    int(&mut r, "allocator.resident", m.resident);
+    dbl(
+        &mut r,
+        "allocator-fragmentation.ratio",
+        ratio(m.active, m.allocated),
+    );
+    int(
+        &mut r,
+        "allocator-fragmentation.bytes",
+        m.active.saturating_sub(m.allocated),
+    );
+    dbl(&mut r, "allocator.rss-ratio", ratio(m.resident, m.active));
+    int(
+        &mut r,
+        "allocator.rss-bytes",
+        m.resident.saturating_sub(m.active),
+    );
+    dbl(&mut r, "rss-overhead.ratio", ratio(m.rss, m.resident));
+    int(
+        &mut r,
+        "rss-overhead.bytes",
+        m.rss.saturating_sub(m.resident),
+    );
+    dbl(&mut r, "fragmentation", ratio(m.rss, m.used));
+    int(&mut r, "fragmentation.bytes", m.rss.saturating_sub(m.used));
+    int(&mut r, "keys.count", m.keys);
+    int(
+        &mut r,
+        "keys.bytes-per-key",
+        m.dataset.checked_div(m.keys).unwrap_or(0),
+    );
+}
+
+/// MEMORY MALLOC-STATS: jemalloc's own statistics report.
+fn memory_malloc_stats(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let mut text = Vec::new();
+    let _ = tikv_jemalloc_ctl::stats_print::stats_print(&mut text, Default::default());
+    ctx.r().verbatim(&text, "txt");
 }
 
 fn memory_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
@@ -891,8 +1049,12 @@ fn memory_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
         &[
             "DOCTOR",
             "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
             "PURGE",
             "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",

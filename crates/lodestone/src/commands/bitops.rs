@@ -109,7 +109,7 @@ fn string_for_write<'s>(
         ));
     }
     let e = sh.get_mut(key, now).expect("present");
-    e.set_lru(lru_clock(now));
+    crate::keyspace::lru::touch(e, now);
     let v = e.str_bytes_mut().expect("string");
     let old = v.len();
     grow_zero(v, len);

@@ -2,7 +2,7 @@
 //! TYPE, RENAME, COPY, MOVE, the EXPIRE family, KEYS, SCAN, RANDOMKEY,
 //! TOUCH, OBJECT, DBSIZE, FLUSHDB/FLUSHALL, SWAPDB and SELECT.
 
-use super::strings::{lookup, lru_clock};
+use super::strings::lookup;
 use super::{all_shards, err, Ctx, Handler, LockFn, LockSet, Registry, ShardList};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
 use crate::server::Server;
@@ -530,8 +530,8 @@ fn touch(ctx: &mut Ctx, argv: &[&[u8]]) {
     ctx.r().int(n);
 }
 
-fn is_lfu(ctx: &Ctx) -> bool {
-    ctx.srv.config.get_str("maxmemory-policy").contains("lfu")
+fn is_lfu(_ctx: &Ctx) -> bool {
+    crate::keyspace::lru::policy().is_lfu()
 }
 
 /// Runs `f` on a key's entry for OBJECT subcommands (null if missing).
@@ -555,10 +555,19 @@ fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) {
+    use crate::keyspace::lru::Policy;
+    let maxmemory = ctx.srv.config.num(crate::config::HOT.maxmemory) > 0;
     object_generic(ctx, argv, |e, _, r| {
-        // Redis shares small integers and reports them as immortal.
-        let shared =
-            matches!(e.str(), Some(crate::keyspace::StrRef::Int(n)) if (0..10000).contains(&n));
+        // Redis shares small integers and reports them as immortal, except
+        // under an LRU/LFU maxmemory policy (each key needs its own field).
+        let p = crate::keyspace::lru::policy();
+        let no_sharing = maxmemory
+            && matches!(
+                p,
+                Policy::AllkeysLru | Policy::VolatileLru | Policy::AllkeysLfu | Policy::VolatileLfu
+            );
+        let shared = !no_sharing
+            && matches!(e.str(), Some(crate::keyspace::StrRef::Int(n)) if (0..10000).contains(&n));
         r.int(if shared { i32::MAX as i64 } else { 1 })
     });
 }
@@ -568,14 +577,7 @@ fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) {
         return ctx.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
     object_generic(ctx, argv, |e, now, r| {
-        let clock = lru_clock(now);
-        let lru = e.lru();
-        let idle = if clock >= lru {
-            clock - lru
-        } else {
-            clock + (0xff_ffff - lru)
-        };
-        r.int(idle as i64)
+        r.int((crate::keyspace::lru::idle_ms(e.lru(), now) / 1000) as i64)
     });
 }
 
@@ -583,7 +585,9 @@ fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) {
     if !is_lfu(ctx) {
         return ctx.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
-    object_generic(ctx, argv, |e, _, r| r.int((e.lru() & 0xff) as i64));
+    object_generic(ctx, argv, |e, now, r| {
+        r.int(crate::keyspace::lru::lfu_freq(e.lru(), now) as i64)
+    });
 }
 
 fn object_help(ctx: &mut Ctx, _argv: &[&[u8]]) {

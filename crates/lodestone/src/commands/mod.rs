@@ -637,6 +637,14 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, &pubsub::subscribed_error(name));
         return;
     }
+    if srv.config.num(crate::config::HOT.maxmemory) > 0 && !oom_check(ctx, cmd) {
+        if cmd.name == "exec" {
+            // Redis's execCommandAbort: the transaction is discarded.
+            transactions::end_transaction(ctx);
+        }
+        reject(ctx, crate::server::evict::OOM_ERROR);
+        return;
+    }
     if srv.tracking.active() {
         tracking::before_command(ctx);
     }
@@ -669,6 +677,39 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
     {
         ctx.client.tracking.flags &= !tracking::CACHING;
     }
+}
+
+/// The maxmemory step of Redis's `processCommand`: evicts if memory is over
+/// the limit (before any shard is locked) and returns false when the
+/// command must be refused with the OOM error: it may grow memory
+/// (`denyoom`, or EXEC of a queue holding such a command, or anything
+/// but EXEC/DISCARD/QUIT/RESET queued inside MULTI) and nothing more
+/// could be evicted.
+fn oom_check(ctx: &Ctx, cmd: &Command) -> bool {
+    use crate::server::evict::{perform_evictions, EvictResult};
+    let srv = ctx.srv;
+    let in_multi = ctx.client.multi.is_some();
+    let is_exec = cmd.name == "exec";
+    let mut reject_on_oom = cmd.has(flags::DENYOOM)
+        || (in_multi && !matches!(cmd.name.as_str(), "exec" | "discard" | "quit" | "reset"));
+    if is_exec && !reject_on_oom {
+        reject_on_oom = ctx.client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|c| {
+                let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                    c.argv.iter().map(|a| a.as_slice()).collect();
+                srv.commands
+                    .resolve(&argv)
+                    .is_ok_and(|c| c.has(flags::DENYOOM))
+            })
+        });
+    }
+    if ctx.locks.holds_any() {
+        // Called with shards locked (a script running a command): evicting
+        // now could wait for a shard this thread holds. Use the state the
+        // check before the script found.
+        return !(reject_on_oom && crate::server::evict::last_check_oom());
+    }
+    perform_evictions(srv, reject_on_oom) != EvictResult::Fail || !reject_on_oom
 }
 
 /// Executes a resolved, checked command: locks, runs, unlocks, counts.

@@ -35,10 +35,11 @@ pub fn register(r: &mut Registry) {
     ]);
 }
 
-/// The 24-bit LRU clock in seconds, as Redis keeps in each object.
+/// The LRU/LFU field of a key created now (the maxmemory policy decides
+/// its meaning, see `keyspace::lru`).
 #[inline]
 pub fn lru_clock(now_ms: u64) -> u32 {
-    ((now_ms / 1000) & 0xff_ffff) as u32
+    crate::keyspace::lru::new_lru(now_ms)
 }
 
 /// Finds a live key and records the access for LRU (the lookupKey path).
@@ -51,7 +52,7 @@ pub fn lookup<'s>(
 ) -> Option<&'s mut Entry> {
     let e = sh.get_mut(key, now_ms)?;
     if touch {
-        e.set_lru(lru_clock(now_ms));
+        crate::keyspace::lru::touch(e, now_ms);
     }
     Some(e)
 }

@@ -119,7 +119,9 @@ slowlog|reset|server|2|2.2.12|admin,loading,stale|-|-|Clears all entries from th
 memory|server|-2|4.0.0|-|-|-|A container for memory diagnostics commands.
 memory|doctor|server|2|4.0.0|-|-|-|Outputs a memory problems report.
 memory|help|server|2|4.0.0|loading,stale|-|-|Returns helpful text about the different subcommands.
+memory|malloc-stats|server|2|4.0.0|-|-|-|Returns the allocator statistics.
 memory|purge|server|2|4.0.0|-|-|-|Asks the allocator to release memory.
+memory|stats|server|2|4.0.0|-|-|-|Returns details about memory usage.
 memory|usage|server|-3|4.0.0|readonly|-|2,2,1|Estimates the memory usage of a key.
 monitor|server|1|1.0.0|admin,noscript,loading,stale|-|-|Listens for all requests received by the server in real-time.
 lolwut|server|-1|5.0.0|readonly,fast|-|-|Displays computer art and the Redis version

@@ -35,7 +35,7 @@ fn multi(ctx: &mut Ctx, _argv: &[&[u8]]) {
 }
 
 /// Leaves MULTI state and forgets watched keys.
-fn end_transaction(ctx: &mut Ctx) {
+pub(crate) fn end_transaction(ctx: &mut Ctx) {
     ctx.client.multi = None;
     ctx.client.multi_error = false;
     ctx.client.handle.multi.store(-1, Ordering::Relaxed);

@@ -217,6 +217,12 @@ const TAG_BYTES: u8 = 1;
 const TAG_HEAP: u8 = 2;
 const TAG_MASK: u8 = 0b11;
 const HAS_TTL: u8 = 0b100;
+/// S3-FIFO metadata in the tag's spare bits (no extra bytes per key):
+/// a 2-bit access frequency and whether the key sits in the main queue.
+const S3_FREQ_SHIFT: u8 = 3;
+const S3_FREQ: u8 = 0b11 << S3_FREQ_SHIFT;
+const S3_MAIN: u8 = 0b10_0000;
+const META: u8 = S3_FREQ | S3_MAIN;
 const HEADER: usize = 4;
 
 /// The value part of an entry before it is written.
@@ -389,7 +395,8 @@ impl Entry {
             _ => {
                 // The layout changes: rebuild with the same key, value and LRU.
                 let value = self.take_inline();
-                let new = Self::build_from_taken(self.key(), at, self.lru(), value);
+                let mut new = Self::build_from_taken(self.key(), at, self.lru(), value);
+                new.copy_meta_bits(self);
                 let old = std::mem::replace(self, new);
                 old.free_without_value();
             }
@@ -416,6 +423,56 @@ impl Entry {
         let b = v.to_le_bytes();
         // SAFETY: bytes 1..4 hold the LRU field.
         unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.ptr.as_ptr().add(1), 3) };
+    }
+
+    /// The S3-FIFO access frequency (0..=3).
+    #[inline]
+    pub fn s3_freq(&self) -> u8 {
+        (self.tag() & S3_FREQ) >> S3_FREQ_SHIFT
+    }
+
+    /// Sets the S3-FIFO frequency (saturating at 3).
+    #[inline]
+    pub fn set_s3_freq(&mut self, f: u8) {
+        let t = (self.tag() & !S3_FREQ) | (f.min(3) << S3_FREQ_SHIFT);
+        self.set_tag(t);
+    }
+
+    /// Counts one access for S3-FIFO (saturating at 3).
+    #[inline]
+    pub fn bump_s3_freq(&mut self) {
+        let f = self.s3_freq();
+        if f < 3 {
+            self.set_s3_freq(f + 1);
+        }
+    }
+
+    /// Whether S3-FIFO keeps this key in its main queue (else the small one).
+    #[inline]
+    pub fn s3_in_main(&self) -> bool {
+        self.tag() & S3_MAIN != 0
+    }
+
+    #[inline]
+    pub fn set_s3_in_main(&mut self, main: bool) {
+        let t = if main {
+            self.tag() | S3_MAIN
+        } else {
+            self.tag() & !S3_MAIN
+        };
+        self.set_tag(t);
+    }
+
+    /// Copies the eviction metadata (LRU field and S3-FIFO bits) of `other`.
+    pub fn copy_meta_bits(&mut self, other: &Entry) {
+        let t = (self.tag() & !META) | (other.tag() & META);
+        self.set_tag(t);
+    }
+
+    #[inline]
+    fn set_tag(&mut self, t: u8) {
+        // SAFETY: the first byte is always written; &mut self is exclusive.
+        unsafe { *self.ptr.as_ptr() = t };
     }
 
     /// The string value, if the entry holds a string.
@@ -499,7 +556,8 @@ impl Entry {
 
     /// Replaces the value, keeping key, TTL and LRU.
     pub fn set_value(&mut self, value: Value) {
-        let new = Self::new_full(self.key(), value, self.expire_at(), self.lru());
+        let mut new = Self::new_full(self.key(), value, self.expire_at(), self.lru());
+        new.copy_meta_bits(self);
         *self = new;
     }
 
@@ -676,6 +734,24 @@ mod tests {
         assert_eq!(e.str(), Some(StrRef::Int(1)));
         let v = e.take_value();
         assert_eq!(v, Value::Str(Str::Int(1)));
+    }
+
+    #[test]
+    fn s3_bits_survive_rebuilds() {
+        let mut e = Entry::new_str(b"k", b"v");
+        assert_eq!((e.s3_freq(), e.s3_in_main()), (0, false));
+        for _ in 0..5 {
+            e.bump_s3_freq();
+        }
+        e.set_s3_in_main(true);
+        e.set_expire_raw(Some(5));
+        e.set_value(Value::Str(Str::raw(b"x".to_vec())));
+        assert_eq!((e.s3_freq(), e.s3_in_main()), (3, true));
+        assert_eq!(e.expire_at(), Some(5));
+        assert_eq!(e.type_name(), "string");
+        e.set_s3_freq(1);
+        assert_eq!(e.s3_freq(), 1);
+        assert_eq!(e.str(), Some(StrRef::Bytes(b"x")));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! commands, MULTI/EXEC and scripts atomic without deadlocks.
 
 pub mod entry;
+pub mod evict;
 pub mod expire;
+pub mod lru;
+pub mod s3fifo;
 pub mod shard;
 pub mod types;
 pub mod varint;

@@ -23,6 +23,12 @@ pub struct ClientHandle {
     pub last_cmd: AtomicUsize,
     pub qbuf: AtomicUsize,
     pub omem: AtomicUsize,
+    /// Bytes allocated for the query buffer and the reply buffer (their
+    /// capacities): the client's share of used_memory (mem_clients_normal).
+    pub qbuf_mem: AtomicUsize,
+    pub obuf_mem: AtomicUsize,
+    /// Set by client eviction: the bytes it counted as freed.
+    pub evicted_mem: AtomicU64,
     pub resp: AtomicUsize,
     /// -1 outside MULTI, else the number of queued commands.
     pub multi: AtomicI64,
@@ -68,6 +74,9 @@ impl ClientHandle {
             last_cmd: AtomicUsize::new(usize::MAX),
             qbuf: AtomicUsize::new(0),
             omem: AtomicUsize::new(0),
+            qbuf_mem: AtomicUsize::new(0),
+            obuf_mem: AtomicUsize::new(0),
+            evicted_mem: AtomicU64::new(0),
             resp: AtomicUsize::new(2),
             multi: AtomicI64::new(-1),
             no_evict: AtomicBool::new(false),
@@ -82,6 +91,15 @@ impl ClientHandle {
             track_flags: AtomicU8::new(0),
             track_redir: AtomicI64::new(-1),
         }
+    }
+
+    /// Bytes this client holds: buffers plus a fixed share for its state
+    /// (CLIENT LIST tot-mem, INFO mem_clients_normal).
+    pub fn memory(&self) -> usize {
+        self.qbuf_mem.load(Ordering::Relaxed)
+            + self.obuf_mem.load(Ordering::Relaxed)
+            + std::mem::size_of::<ClientHandle>()
+            + std::mem::size_of::<Client>()
     }
 
     /// One line of CLIENT LIST / CLIENT INFO, in Redis 7.2's field order.
@@ -141,7 +159,7 @@ impl ClientHandle {
             qbuf,
             16384usize.saturating_sub(qbuf),
             omem,
-            qbuf + omem + 1024,
+            self.memory(),
             cmd,
             if self.track_flags.load(Ordering::Relaxed) & crate::commands::tracking::ON != 0 {
                 self.track_redir.load(Ordering::Relaxed)

@@ -3,6 +3,8 @@
 //! statistics INFO reports.
 
 pub mod client;
+pub mod evict;
+pub mod memory;
 pub mod net;
 pub mod stats;
 
@@ -288,6 +290,32 @@ impl Server {
                 .unwrap_or(0);
         self.notify_flags.store(f, Ordering::Relaxed);
         self.update_expired_log();
+        use crate::keyspace::lru::{self, Policy};
+        let before = lru::policy();
+        let policy = Policy::from_name(&self.config.get_str("maxmemory-policy"));
+        lru::configure(
+            policy,
+            self.config.get_num("lfu-log-factor").max(0) as u32,
+            self.config.get_num("lfu-decay-time").max(0) as u32,
+        );
+        evict::CLIENTS_LIMIT.store(
+            evict::clients_limit_of(
+                &self.config.get_str("maxmemory-clients"),
+                self.config.num(HOT.maxmemory) as u64,
+            ),
+            Ordering::Relaxed,
+        );
+        if policy != before {
+            evict::reset();
+            if before == Policy::AllkeysS3Fifo {
+                // The queues are rebuilt from the table if it comes back.
+                for db in 0..self.keyspace.db_count() {
+                    for i in 0..crate::keyspace::SHARDS {
+                        self.keyspace.db(db).shard(i).lock().s3 = None;
+                    }
+                }
+            }
+        }
     }
 
     /// Shards log expired keys' names while expired events are enabled or

@@ -209,6 +209,7 @@ impl Worker {
     }
 
     fn run(mut self) {
+        super::memory::register_thread();
         let mut events = Events::with_capacity(1024);
         let mut next_cron = Instant::now();
         crate::server::CURRENT_WORKER.with(|w| w.set(self.id));
@@ -739,8 +740,20 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
             inbuf.drain(..*in_pos);
             *in_pos = 0;
         }
+        // A huge request (SADD with 100K members) leaves big argument
+        // vectors behind: give them back, they count in used_memory.
+        if parser.args.capacity() > 4096 {
+            parser.args = Vec::new();
+        }
+        if parser.scratch.capacity() > 64 * 1024 {
+            parser.scratch = Vec::new();
+        }
         let pending = inbuf.len() - *in_pos;
         ctx.client.handle.qbuf.store(pending, Ordering::Relaxed);
+        ctx.client
+            .handle
+            .qbuf_mem
+            .store(inbuf.capacity(), Ordering::Relaxed);
         (*paused, srv.shutdown.load(Ordering::SeqCst))
     }
 }
@@ -814,6 +827,10 @@ impl Worker {
             .handle
             .omem
             .store(c.outbuf.len() - c.out_pos, Ordering::Relaxed);
+        c.client
+            .handle
+            .obuf_mem
+            .store(c.outbuf.capacity(), Ordering::Relaxed);
     }
 
     fn close(&mut self, token: usize) {
@@ -833,6 +850,11 @@ impl Worker {
             self.srv.watch_remove(db, &key, id);
         }
         self.by_client.remove(&id);
+        let evicted = c.client.handle.evicted_mem.swap(0, Ordering::Relaxed);
+        drop(c);
+        if evicted > 0 {
+            super::evict::CLIENTS_PENDING_FREE.fetch_sub(evicted, Ordering::Relaxed);
+        }
         self.srv.clients.lock().remove(&id);
         self.srv.connected.fetch_sub(1, Ordering::Relaxed);
     }
@@ -876,6 +898,10 @@ impl Worker {
                 }
             },
         );
+        super::evict::cron(&srv);
+        if self.id == 0 {
+            super::memory::note_peak(super::memory::used());
+        }
         if srv.tracking.active() {
             srv.tracking.broadcast_pending(&srv);
             srv.tracking.enforce_limit(&srv, None);

@@ -1,0 +1,355 @@
+//! Choosing eviction victims across shards (Redis's `evict.c`).
+//!
+//! LRU, LFU and volatile-ttl use Redis's approximation: each round samples
+//! `maxmemory-samples` keys per database (from one shard at a time, taken
+//! round-robin, starting at a random table position) into a pool of the 16
+//! best candidates seen so far; the best one still present is evicted. The
+//! random policies take a random key of the next non-empty shard. S3-FIFO
+//! evicts with the queues of the next non-empty shard (each shard is its
+//! own S3-FIFO cache holding ~1/1024 of the keys). Shards are locked one at
+//! a time and only for the sampling or the delete, with `try_lock` while
+//! sampling (a busy shard is skipped), so eviction never waits long and
+//! never deadlocks: it runs before the command locks anything.
+
+use super::lru::{self, Policy};
+use super::{Entry, Keyspace, SHARDS};
+use rand::{Rng, SeedableRng};
+
+/// Candidates kept between rounds (Redis's EVPOOL_SIZE).
+pub const POOL_SIZE: usize = 16;
+/// A database with no evictable key is not searched again for this long
+/// (it is anyway when no other database has a candidate): a full turn over
+/// an empty database's shards costs 1024 try-locks.
+const EMPTY_DB_SKIP: std::time::Duration = std::time::Duration::from_millis(100);
+
+struct Candidate {
+    score: u64,
+    db: usize,
+    key: Vec<u8>,
+}
+
+/// Eviction state kept between calls: the candidate pool, per-database
+/// shard cursors and the random source (seedable for tests).
+pub struct Evictor {
+    pool: Vec<Candidate>,
+    cursors: Vec<usize>,
+    /// Until when a database recently found empty is not searched.
+    skip: Vec<Option<std::time::Instant>>,
+    next_db: usize,
+    rng: rand::rngs::SmallRng,
+}
+
+impl Evictor {
+    pub fn new(seed: u64) -> Evictor {
+        Evictor {
+            pool: Vec::with_capacity(POOL_SIZE + 1),
+            cursors: Vec::new(),
+            skip: Vec::new(),
+            next_db: 0,
+            rng: rand::rngs::SmallRng::seed_from_u64(seed),
+        }
+    }
+
+    /// Forgets pooled candidates (policy change, FLUSHALL).
+    pub fn reset(&mut self) {
+        self.pool.clear();
+    }
+
+    /// Evicts one key under `policy` and returns (db, removed entry), or
+    /// None when nothing is evictable. `now_ms` drives LRU idle times and
+    /// LFU decay.
+    pub fn evict_one(
+        &mut self,
+        ks: &Keyspace,
+        policy: Policy,
+        samples: usize,
+        now_ms: u64,
+    ) -> Option<(usize, Entry)> {
+        if self.cursors.len() != ks.db_count() {
+            self.cursors = (0..ks.db_count())
+                .map(|_| self.rng.gen_range(0..SHARDS))
+                .collect();
+        }
+        match policy {
+            Policy::NoEviction => None,
+            Policy::AllkeysRandom | Policy::VolatileRandom => {
+                self.evict_random(ks, policy.is_volatile())
+            }
+            Policy::AllkeysS3Fifo => self.evict_s3(ks),
+            _ => self.evict_pooled(ks, policy, samples.max(1), now_ms),
+        }
+    }
+
+    /// Visits the shards of `db` round-robin from its cursor, calling `f`
+    /// under the lock of each one that has keys (with a TTL if `volatile`),
+    /// until `f` returns Some or `max` shards were looked at. A shard busy
+    /// under another thread is skipped. Returns `f`'s result and whether
+    /// any suitable shard was seen.
+    fn visit<R>(
+        &mut self,
+        ks: &Keyspace,
+        db: usize,
+        volatile: bool,
+        max: usize,
+        mut f: impl FnMut(&mut super::Shard, &mut rand::rngs::SmallRng) -> Option<R>,
+    ) -> (Option<R>, bool) {
+        let mut seen = false;
+        for _ in 0..max {
+            let i = self.cursors[db] % SHARDS;
+            self.cursors[db] = i + 1;
+            let Some(mut sh) = ks.db(db).shard(i).try_lock() else {
+                continue;
+            };
+            if sh.is_empty() || (volatile && sh.volatile_len() == 0) {
+                continue;
+            }
+            seen = true;
+            if let Some(r) = f(&mut sh, &mut self.rng) {
+                return (Some(r), true);
+            }
+        }
+        (None, seen)
+    }
+
+    /// Databases to look at this round, starting after the last one used;
+    /// databases found empty recently are skipped unless `all`.
+    fn dbs(&mut self, ks: &Keyspace, all: bool) -> Vec<usize> {
+        let n = ks.db_count();
+        if self.skip.len() != n {
+            self.skip = vec![None; n];
+        }
+        let first = self.next_db % n;
+        let now = std::time::Instant::now();
+        (0..n)
+            .map(|i| (first + i) % n)
+            .filter(|&db| all || self.skip[db].is_none_or(|t| t <= now))
+            .collect()
+    }
+
+    /// Runs `per_db` over the databases; a database that had no suitable
+    /// shard in a full turn is skipped for the next calls. If nothing was
+    /// found, tries once more with every database.
+    fn over_dbs<R>(
+        &mut self,
+        ks: &Keyspace,
+        mut per_db: impl FnMut(&mut Self, usize) -> (Option<R>, bool),
+    ) -> Option<(usize, R)> {
+        for all in [false, true] {
+            for db in self.dbs(ks, all) {
+                let (r, seen) = per_db(self, db);
+                if !seen {
+                    self.skip[db] = Some(std::time::Instant::now() + EMPTY_DB_SKIP);
+                }
+                if let Some(r) = r {
+                    self.next_db = db;
+                    return Some((db, r));
+                }
+            }
+        }
+        None
+    }
+
+    fn evict_random(&mut self, ks: &Keyspace, volatile: bool) -> Option<(usize, Entry)> {
+        let r = self.over_dbs(ks, |ev, db| {
+            ev.visit(ks, db, volatile, SHARDS, |sh, rng| {
+                let start = rng.gen_range(0..sh.len());
+                let mut key = None;
+                sh.sample(start, 1, volatile, |e| key = Some(e.key().to_vec()));
+                sh.evict_key(&key?, volatile)
+            })
+        });
+        // Spread random evictions over the databases like Redis's next_db.
+        self.next_db += 1;
+        r
+    }
+
+    fn evict_s3(&mut self, ks: &Keyspace) -> Option<(usize, Entry)> {
+        self.over_dbs(ks, |ev, db| {
+            ev.visit(ks, db, false, SHARDS, |sh, _| sh.s3_evict_one())
+        })
+    }
+
+    /// Redis's `evictionPoolPopulate` + best-candidate loop: every round
+    /// adds `samples` keys per database to the pool, then the best pooled
+    /// key still present is evicted.
+    fn evict_pooled(
+        &mut self,
+        ks: &Keyspace,
+        policy: Policy,
+        samples: usize,
+        now_ms: u64,
+    ) -> Option<(usize, Entry)> {
+        let volatile = policy.is_volatile();
+        // A few rounds: a pooled key may be gone by the time it is picked.
+        for _ in 0..8 {
+            let mut any = false;
+            for all in [false, true] {
+                for db in self.dbs(ks, all) {
+                    let mut found: Vec<(u64, Vec<u8>)> = Vec::with_capacity(samples);
+                    let mut seen_db = false;
+                    let mut visits = 0;
+                    // Consecutive keys from a random position in as many
+                    // shards as it takes to gather `samples`.
+                    while found.len() < samples && visits < SHARDS {
+                        let want = samples - found.len();
+                        let (_, seen) = self.visit(ks, db, volatile, 1, |sh, rng| {
+                            let start = rng.gen_range(0..sh.len());
+                            sh.sample(start, want, volatile, |e| {
+                                found.push((score(policy, e, now_ms), e.key().to_vec()))
+                            });
+                            Some(())
+                        });
+                        visits += 1;
+                        seen_db |= seen;
+                    }
+                    if !seen_db {
+                        self.skip[db] = Some(std::time::Instant::now() + EMPTY_DB_SKIP);
+                    }
+                    any |= seen_db;
+                    for (s, k) in found {
+                        self.pool_insert(s, db, k);
+                    }
+                }
+                if any || !self.pool.is_empty() {
+                    break;
+                }
+            }
+            if !any && self.pool.is_empty() {
+                return None;
+            }
+            // Best candidates are at the end; take the first still present.
+            while let Some(c) = self.pool.pop() {
+                let shard = super::shard_of(&c.key);
+                let removed = ks.db(c.db).shard(shard).lock().evict_key(&c.key, volatile);
+                if let Some(e) = removed {
+                    return Some((c.db, e));
+                }
+            }
+        }
+        None
+    }
+
+    /// Inserts a candidate, keeping the pool sorted by score (ascending)
+    /// and at most POOL_SIZE long; a key already pooled is not repeated.
+    fn pool_insert(&mut self, score: u64, db: usize, key: Vec<u8>) {
+        if self.pool.iter().any(|c| c.db == db && c.key == key) {
+            return;
+        }
+        if self.pool.len() >= POOL_SIZE && score <= self.pool[0].score {
+            return;
+        }
+        let at = self.pool.partition_point(|c| c.score < score);
+        self.pool.insert(at, Candidate { score, db, key });
+        if self.pool.len() > POOL_SIZE {
+            self.pool.remove(0);
+        }
+    }
+}
+
+/// How good a victim `e` is: higher is evicted first (Redis's `idle`).
+pub fn score(policy: Policy, e: &Entry, now_ms: u64) -> u64 {
+    match policy {
+        Policy::AllkeysLfu | Policy::VolatileLfu => 255 - lru::lfu_freq(e.lru(), now_ms) as u64,
+        Policy::VolatileTtl => u64::MAX - e.expire_at().unwrap_or(u64::MAX),
+        _ => lru::idle_ms(e.lru(), now_ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyspace::{shard_of, Str, Value};
+
+    fn put(ks: &Keyspace, key: &str, ttl: Option<u64>, lru: u32) {
+        let e = Entry::new_full(key.as_bytes(), Value::Str(Str::Int(1)), ttl, lru);
+        ks.db(0)
+            .shard(shard_of(key.as_bytes()))
+            .lock()
+            .insert_entry(e);
+    }
+
+    fn evict_all(ev: &mut Evictor, ks: &Keyspace, p: Policy, now: u64) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some((_, e)) = ev.evict_one(ks, p, 64, now) {
+            out.push(String::from_utf8(e.key().to_vec()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn lru_evicts_oldest_first_when_samples_cover_everything() {
+        let ks = Keyspace::new(1);
+        let now = 1_700_000_000_000u64;
+        let clock = lru::lru_clock(now);
+        for i in 0..10u32 {
+            put(&ks, &format!("k{i}"), None, clock - 100 + i * 10);
+        }
+        let mut ev = Evictor::new(1);
+        // Ten keys in up to ten shards: the pool sees them all over a few
+        // rounds; the idlest go first.
+        let order = evict_all(&mut ev, &ks, Policy::AllkeysLru, now);
+        assert_eq!(order.len(), 10);
+        assert_eq!(order[0], "k0");
+        assert_eq!(order[1], "k1");
+    }
+
+    #[test]
+    fn volatile_policies_never_touch_persistent_keys() {
+        let now = 1_700_000_000_000u64;
+        for p in [
+            Policy::VolatileLru,
+            Policy::VolatileLfu,
+            Policy::VolatileRandom,
+            Policy::VolatileTtl,
+        ] {
+            let ks = Keyspace::new(2);
+            for i in 0..50 {
+                put(&ks, &format!("p{i}"), None, 0);
+                put(&ks, &format!("v{i}"), Some(now + 1000 * i), 0);
+            }
+            let mut ev = Evictor::new(7);
+            let order = evict_all(&mut ev, &ks, p, now);
+            assert_eq!(order.len(), 50, "{p:?}");
+            assert!(order.iter().all(|k| k.starts_with('v')), "{p:?}");
+            assert_eq!(ks.db(0).len(), 50);
+        }
+    }
+
+    #[test]
+    fn volatile_ttl_picks_soonest_expiry() {
+        let ks = Keyspace::new(1);
+        let now = 1_700_000_000_000u64;
+        for i in 0..20u64 {
+            put(&ks, &format!("t{i}"), Some(now + 1000 * (20 - i)), 0);
+        }
+        let mut ev = Evictor::new(3);
+        let first = ev.evict_one(&ks, Policy::VolatileTtl, 64, now).unwrap().1;
+        assert_eq!(first.key(), b"t19");
+    }
+
+    #[test]
+    fn lfu_prefers_low_counters() {
+        let ks = Keyspace::new(1);
+        let now = 1_700_000_000_000u64;
+        let m = lru::lfu_minutes(now) << 8;
+        for i in 0..10u32 {
+            put(&ks, &format!("f{i}"), None, m | (10 + i * 20));
+        }
+        let mut ev = Evictor::new(5);
+        let order = evict_all(&mut ev, &ks, Policy::AllkeysLfu, now);
+        assert_eq!(order[0], "f0");
+        assert_eq!(order[1], "f1");
+    }
+
+    #[test]
+    fn random_and_noeviction() {
+        let ks = Keyspace::new(3);
+        for i in 0..30 {
+            put(&ks, &format!("r{i}"), None, 0);
+        }
+        let mut ev = Evictor::new(9);
+        assert!(ev.evict_one(&ks, Policy::NoEviction, 5, 0).is_none());
+        assert_eq!(evict_all(&mut ev, &ks, Policy::AllkeysRandom, 0).len(), 30);
+        assert!(ev.evict_one(&ks, Policy::VolatileRandom, 5, 0).is_none());
+    }
+}

@@ -1,0 +1,268 @@
+//! maxmemory enforcement (Redis's `performEvictions` and the OOM check of
+//! `processCommand`).
+//!
+//! The dispatcher calls [`perform_evictions`] before every command while
+//! `maxmemory` is set, before the command locks any shard. Under the limit
+//! it costs one sum of per-thread counters ([`super::memory::used`]). Over
+//! it, one thread at a time evicts (the others wait only if their command
+//! may grow memory, i.e. is flagged `denyoom`), key by key with the
+//! keyspace's [`Evictor`], until memory is back under the limit, nothing is
+//! evictable (then `denyoom` commands get the OOM error), or the
+//! `maxmemory-eviction-tenacity` time budget runs out (then the workers'
+//! timers go on evicting, as Redis's eviction time proc does).
+
+use super::memory;
+use super::Server;
+use crate::config::HOT;
+use crate::keyspace::evict::Evictor;
+use crate::keyspace::lru::{self, Policy};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Redis's reply to a `denyoom` command that memory does not allow.
+pub const OOM_ERROR: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// What an eviction attempt achieved (Redis's EVICT_OK/RUNNING/FAIL).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictResult {
+    /// Memory is under the limit (or there is no limit).
+    Ok,
+    /// Still over, but eviction is under way (time budget used up, or
+    /// another thread is evicting): commands may run.
+    Running,
+    /// Over the limit and nothing (more) can be evicted.
+    Fail,
+}
+
+static EVICTOR: Mutex<Option<Evictor>> = Mutex::new(None);
+/// The timers must keep evicting (the time budget ran out).
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// When memory went over the limit (µs since start + 1; 0 = not over).
+static EXCEEDED_SINCE: AtomicU64 = AtomicU64::new(0);
+/// µs spent over the limit in finished episodes.
+static EXCEEDED_TOTAL: AtomicU64 = AtomicU64::new(0);
+/// The last result of a check, for scripts (Redis's pre_command_oom_state).
+static LAST_OOM: AtomicBool = AtomicBool::new(false);
+/// `maxmemory-clients` in bytes (0 = off), kept by `Server::apply_config`.
+pub static CLIENTS_LIMIT: AtomicU64 = AtomicU64::new(0);
+/// Buffers of clients evicted but not yet closed by their worker: already
+/// as good as freed for the key eviction target.
+pub static CLIENTS_PENDING_FREE: AtomicU64 = AtomicU64::new(0);
+/// Clients closed by client eviction (INFO evicted_clients).
+pub static EVICTED_CLIENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Parses `maxmemory-clients` (bytes, or a percentage of maxmemory).
+pub fn clients_limit_of(value: &str, maxmemory: u64) -> u64 {
+    match value.strip_suffix('%') {
+        Some(p) => p.parse::<u64>().unwrap_or(0) * maxmemory / 100,
+        None => value.parse().unwrap_or(0),
+    }
+}
+
+/// Redis's `evictClients`: while the normal clients (minus CLIENT
+/// NO-EVICT ones) hold more than `maxmemory-clients`, closes the biggest.
+/// The close happens on the client's worker; until then its buffers count
+/// as freed (`CLIENTS_PENDING_FREE`) so keys are not evicted for them.
+pub fn evict_clients(srv: &Server) {
+    let limit = CLIENTS_LIMIT.load(Ordering::Relaxed);
+    if limit == 0 {
+        return;
+    }
+    let clients = srv.clients.lock();
+    let mut v: Vec<(u64, &std::sync::Arc<super::client::ClientHandle>)> = clients
+        .values()
+        .filter(|h| {
+            !h.no_evict.load(Ordering::Relaxed)
+                && !h.killed.load(Ordering::Relaxed)
+                && !h.is_master.load(Ordering::Relaxed)
+        })
+        .map(|h| (h.memory() as u64, h))
+        .collect();
+    let mut total: u64 = v.iter().map(|x| x.0).sum();
+    if total <= limit {
+        return;
+    }
+    v.sort_by_key(|x| std::cmp::Reverse(x.0));
+    for (mem, h) in v {
+        if total <= limit {
+            break;
+        }
+        h.killed.store(true, Ordering::Relaxed);
+        h.evicted_mem.store(mem, Ordering::Relaxed);
+        CLIENTS_PENDING_FREE.fetch_add(mem, Ordering::Relaxed);
+        EVICTED_CLIENTS.fetch_add(1, Ordering::Relaxed);
+        srv.send_to_worker(h.worker, super::WorkerMsg::Kill(h.id));
+        total -= mem;
+    }
+}
+
+fn since_start_us(srv: &Server) -> u64 {
+    srv.started.elapsed().as_micros() as u64 + 1
+}
+
+fn note_over(srv: &Server, over: bool) {
+    let since = EXCEEDED_SINCE.load(Ordering::Relaxed);
+    if over && since == 0 {
+        EXCEEDED_SINCE.store(since_start_us(srv), Ordering::Relaxed);
+    } else if !over && since != 0 && EXCEEDED_SINCE.swap(0, Ordering::Relaxed) != 0 {
+        EXCEEDED_TOTAL.fetch_add(since_start_us(srv) - since, Ordering::Relaxed);
+    }
+}
+
+/// (total_eviction_exceeded_time, current_eviction_exceeded_time) in ms.
+pub fn exceeded_times(srv: &Server) -> (u64, u64) {
+    let since = EXCEEDED_SINCE.load(Ordering::Relaxed);
+    let cur = if since == 0 {
+        0
+    } else {
+        since_start_us(srv).saturating_sub(since)
+    };
+    (
+        (EXCEEDED_TOTAL.load(Ordering::Relaxed) + cur) / 1000,
+        cur / 1000,
+    )
+}
+
+/// Redis's `evictionTimeLimitUs` for a tenacity of 0..=100.
+pub fn time_limit(tenacity: i64) -> Duration {
+    let t = tenacity.clamp(0, 100);
+    if t <= 10 {
+        Duration::from_micros(50 * t as u64)
+    } else if t < 100 {
+        Duration::from_micros((500.0 * 1.15f64.powi(t as i32 - 10)) as u64)
+    } else {
+        Duration::MAX
+    }
+}
+
+/// Whether the last check found memory over the limit with nothing left to
+/// evict. Scripts call [`perform_evictions`] before they run (like any
+/// command) and then this, to refuse `denyoom` commands inside the script
+/// as Redis's `scriptVerifyOOM` does.
+pub fn last_check_oom() -> bool {
+    LAST_OOM.load(Ordering::Relaxed)
+}
+
+/// Brings memory under `maxmemory` if it is over. `wait`: block until the
+/// thread that is evicting is done (for commands that may grow memory);
+/// otherwise return `Running` at once when another thread is evicting.
+pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
+    let max = srv.config.num(HOT.maxmemory) as u64;
+    if max == 0 {
+        return EvictResult::Ok;
+    }
+    evict_clients(srv);
+    if used_for_eviction() <= max {
+        if EXCEEDED_SINCE.load(Ordering::Relaxed) != 0 {
+            note_over(srv, false);
+        }
+        LAST_OOM.store(false, Ordering::Relaxed);
+        return EvictResult::Ok;
+    }
+    let policy = lru::policy();
+    if policy == Policy::NoEviction {
+        note_over(srv, true);
+        LAST_OOM.store(true, Ordering::Relaxed);
+        return EvictResult::Fail;
+    }
+    let mut guard = if wait {
+        EVICTOR.lock()
+    } else {
+        match EVICTOR.try_lock() {
+            Some(g) => g,
+            None => return EvictResult::Running,
+        }
+    };
+    let ev = guard.get_or_insert_with(|| Evictor::new(crate::server::now_us()));
+    let limit = time_limit(srv.config.get_num("maxmemory-eviction-tenacity"));
+    let samples = srv.config.get_num("maxmemory-samples").max(1) as usize;
+    let start = Instant::now();
+    let now = crate::server::now_ms();
+    let mut freed = 0u64;
+    let result = loop {
+        let used = used_for_eviction();
+        if used <= max {
+            break EvictResult::Ok;
+        }
+        memory::note_peak(used);
+        match ev.evict_one(&srv.keyspace, policy, samples, now) {
+            None => break EvictResult::Fail,
+            Some((db, entry)) => {
+                let key = entry.key().to_vec();
+                drop(entry);
+                on_evicted(srv, db, &key);
+                freed += 1;
+                if freed.is_multiple_of(16) && start.elapsed() > limit {
+                    break EvictResult::Running;
+                }
+            }
+        }
+    };
+    drop(guard);
+    PENDING.store(result == EvictResult::Running, Ordering::Relaxed);
+    note_over(srv, result != EvictResult::Ok);
+    LAST_OOM.store(result == EvictResult::Fail, Ordering::Relaxed);
+    result
+}
+
+/// The workers' timer: keeps evicting while a budget-limited eviction is
+/// pending (Redis's evictionTimeProc).
+pub fn cron(srv: &Server) {
+    evict_clients(srv);
+    if PENDING.load(Ordering::Relaxed) || EXCEEDED_SINCE.load(Ordering::Relaxed) != 0 {
+        perform_evictions(srv, false);
+    }
+}
+
+/// CONFIG RESETSTAT: evicted_clients and the exceeded-time totals.
+pub fn reset_stats() {
+    EVICTED_CLIENTS.store(0, Ordering::Relaxed);
+    EXCEEDED_TOTAL.store(0, Ordering::Relaxed);
+}
+
+/// Forgets pooled candidates (FLUSHALL/FLUSHDB, policy change).
+pub fn reset() {
+    if let Some(ev) = EVICTOR.lock().as_mut() {
+        ev.reset();
+    }
+}
+
+/// used_memory counted against maxmemory: minus buffers Redis does not
+/// count and buffers of clients already being evicted.
+fn used_for_eviction() -> u64 {
+    memory::used_for_eviction().saturating_sub(CLIENTS_PENDING_FREE.load(Ordering::Relaxed))
+}
+
+/// Everything that follows the removal of an evicted key: the counter,
+/// the `evicted` keyspace event, WATCH invalidation, and propagation.
+fn on_evicted(srv: &Server, db: usize, key: &[u8]) {
+    srv.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
+    crate::commands::notify::notify(srv, crate::commands::notify::EVICTED, "evicted", db, key);
+    srv.touch_watched(Some(db), Some(key));
+    if srv.tracking.active() {
+        srv.tracking.modified(srv, key, None, None, None);
+    }
+    propagate_del(srv, db, key);
+}
+
+/// The one place where an eviction must reach the AOF and replicas as
+/// `DEL key` in `db` (Redis propagates evictions as DEL, like expiries).
+/// The replication/AOF feed hooks in here; until then it does nothing.
+pub fn propagate_del(_srv: &Server, _db: usize, _key: &[u8]) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenacity_time_limits_match_redis() {
+        assert_eq!(time_limit(0), Duration::ZERO);
+        assert_eq!(time_limit(10), Duration::from_micros(500));
+        assert_eq!(time_limit(11), Duration::from_micros(575));
+        assert_eq!(time_limit(100), Duration::MAX);
+        // ~2 minutes at 99.
+        let t = time_limit(99).as_secs();
+        assert!((100..=130).contains(&t), "{t}");
+    }
+}

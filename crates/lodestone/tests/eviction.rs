@@ -1,0 +1,365 @@
+//! maxmemory over TCP: the OOM error of noeviction, volatile policies that
+//! spare persistent keys, allkeys policies that keep used_memory near the
+//! limit, `evicted` events, LFU/LRU introspection, and client buffers
+//! counted in used memory.
+
+mod common;
+
+use common::{q, qerr, Server};
+use std::time::{Duration, Instant};
+
+fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> i64 {
+    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn used(c: &mut redis::Connection) -> i64 {
+    info_field(c, "memory", "used_memory")
+}
+
+/// Sets maxmemory to the current usage plus `extra` bytes.
+fn limit_above_current(c: &mut redis::Connection, extra: i64) -> i64 {
+    let limit = used(c) + extra;
+    q::<()>(c, &["CONFIG", "SET", "maxmemory", &limit.to_string()]);
+    limit
+}
+
+/// Writes `n` keys of `size` bytes with SET (pipelined in batches).
+fn fill(c: &mut redis::Connection, prefix: &str, n: usize, size: usize, ttl: bool) {
+    let v = "x".repeat(size);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            let k = format!("{prefix}{i}");
+            if ttl {
+                p.cmd("SET").arg(k).arg(&v).arg("EX").arg(100_000).ignore();
+            } else {
+                p.cmd("SET").arg(k).arg(&v).ignore();
+            }
+        }
+        p.query::<()>(c).unwrap();
+    }
+}
+
+#[test]
+fn noeviction_refuses_writes_but_serves_reads() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["SET", "keep", "1"]);
+    fill(&mut c, "a", 200, 1000, false);
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "1"]);
+    assert_eq!(
+        qerr(&mut c, &["SET", "x", "y"]),
+        "OOM command not allowed when used memory > 'maxmemory'."
+    );
+    assert!(qerr(&mut c, &["LPUSH", "l", "y"]).starts_with("OOM"));
+    // Reads and deletes still work.
+    assert_eq!(q::<String>(&mut c, &["GET", "keep"]), "1");
+    assert_eq!(q::<i64>(&mut c, &["DEL", "a1"]), 1);
+    // Inside MULTI every queued command is refused and EXEC aborts.
+    q::<()>(&mut c, &["MULTI"]);
+    assert!(qerr(&mut c, &["GET", "keep"]).starts_with("OOM"));
+    assert!(qerr(&mut c, &["EXEC"]).starts_with("EXECABORT"));
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+    let errs: String = redis::cmd("INFO").arg("errorstats").query(&mut c).unwrap();
+    assert!(errs.contains("errorstat_OOM:count="), "{errs}");
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+    q::<()>(&mut c, &["SET", "x", "y"]);
+}
+
+#[test]
+fn volatile_policies_never_evict_persistent_keys() {
+    for policy in [
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
+        let s = Server::start(&[]);
+        let mut c = s.client();
+        q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", policy]);
+        fill(&mut c, "p", 300, 500, false);
+        limit_above_current(&mut c, 200_000);
+        // Volatile keys come and go; persistent ones must all stay.
+        fill(&mut c, "v", 3000, 500, true);
+        assert_eq!(
+            q::<i64>(
+                &mut c,
+                &["EXISTS"]
+                    .iter()
+                    .copied()
+                    .chain(["p0", "p150", "p299"])
+                    .collect::<Vec<_>>()
+            ),
+            3,
+            "{policy}"
+        );
+        let dbsize: i64 = q(&mut c, &["DBSIZE"]);
+        assert!((300..3300).contains(&dbsize), "{policy}: {dbsize}");
+        assert!(info_field(&mut c, "stats", "evicted_keys") > 0, "{policy}");
+        // Once only persistent keys are left, writes fail with OOM.
+        // (Each command evicts for at most the tenacity budget, so it may
+        // take a few before nothing volatile is left.)
+        q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "1"]);
+        let mut refused = false;
+        for _ in 0..1000 {
+            let r: redis::RedisResult<()> = redis::cmd("SET").arg("z").arg("1").query(&mut c);
+            if let Err(e) = r {
+                assert_eq!(e.code(), Some("OOM"), "{policy}");
+                refused = true;
+                break;
+            }
+            q::<()>(&mut c, &["DEL", "z"]);
+        }
+        assert!(refused, "{policy}");
+        let left: i64 = q(&mut c, &["DBSIZE"]);
+        assert_eq!(left, 300, "{policy}");
+    }
+}
+
+#[test]
+fn allkeys_policies_keep_memory_near_the_limit() {
+    for policy in [
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "allkeys-s3fifo",
+    ] {
+        let s = Server::start(&[]);
+        let mut c = s.client();
+        q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", policy]);
+        let limit = limit_above_current(&mut c, 2_000_000);
+        // Write ~10x the headroom.
+        fill(&mut c, "k", 20_000, 1000, false);
+        let u = used(&mut c);
+        assert!(u <= limit + 200_000, "{policy}: used {u} limit {limit}");
+        let dbsize: i64 = q(&mut c, &["DBSIZE"]);
+        assert!(dbsize > 200 && dbsize < 20_000, "{policy}: {dbsize}");
+        assert!(info_field(&mut c, "stats", "evicted_keys") > 0, "{policy}");
+        // S3-FIFO evicts from the head of the small FIFO: the last key
+        // written is still there. (LRU's clock has 1 s resolution, so keys
+        // written within the same second tie: no such promise there.)
+        if policy == "allkeys-s3fifo" {
+            assert_eq!(q::<i64>(&mut c, &["EXISTS", "k19999"]), 1, "{policy}");
+        }
+    }
+}
+
+#[test]
+fn evicted_keys_raise_events_and_touch_watch() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Ee"]);
+    q::<()>(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-random"],
+    );
+    fill(&mut c, "w", 50, 1000, false);
+    let mut sub = s.raw();
+    sub.send(b"SUBSCRIBE __keyevent@0__:evicted\r\n");
+    let head =
+        sub.read_exact_n(b"*3\r\n$9\r\nsubscribe\r\n$24\r\n__keyevent@0__:evicted\r\n:1\r\n".len());
+    assert!(head.ends_with(b":1\r\n"));
+    let mut w = s.client();
+    q::<()>(
+        &mut w,
+        &["WATCH", "w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7"],
+    );
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "1"]);
+    // Any command triggers eviction; everything goes.
+    let _: redis::Value = redis::cmd("SET")
+        .arg("t")
+        .arg("v")
+        .query(&mut c)
+        .unwrap_or(redis::Value::Nil);
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+    let msg = sub.read_exact_n(30);
+    assert!(
+        String::from_utf8_lossy(&msg).contains("message"),
+        "{:?}",
+        String::from_utf8_lossy(&msg)
+    );
+    assert!(info_field(&mut c, "stats", "evicted_keys") >= 50);
+    q::<()>(&mut w, &["MULTI"]);
+    q::<()>(&mut w, &["SET", "w0", "again"]);
+    let r: redis::Value = redis::cmd("EXEC").query(&mut w).unwrap();
+    assert_eq!(
+        r,
+        redis::Value::Nil,
+        "WATCHed keys were evicted: EXEC fails"
+    );
+}
+
+#[test]
+fn object_freq_and_idletime_follow_the_policy() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["SET", "k", "v"]);
+    assert!(
+        qerr(&mut c, &["OBJECT", "FREQ", "k"]).contains("An LFU maxmemory policy is not selected")
+    );
+    assert_eq!(q::<i64>(&mut c, &["OBJECT", "IDLETIME", "k"]), 0);
+    q::<()>(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+    );
+    assert!(
+        qerr(&mut c, &["OBJECT", "IDLETIME", "k"]).contains("An LFU maxmemory policy is selected")
+    );
+    q::<()>(&mut c, &["SET", "f", "v"]);
+    assert_eq!(
+        q::<i64>(&mut c, &["OBJECT", "FREQ", "f"]),
+        5,
+        "LFU_INIT_VAL"
+    );
+    for _ in 0..200 {
+        q::<String>(&mut c, &["GET", "f"]);
+    }
+    let f: i64 = q(&mut c, &["OBJECT", "FREQ", "f"]);
+    assert!((8..=20).contains(&f), "log counter after 200 hits: {f}");
+    // OBJECT FREQ itself does not count as an access.
+    assert_eq!(q::<i64>(&mut c, &["OBJECT", "FREQ", "f"]), f);
+    q::<()>(
+        &mut c,
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(q::<i64>(&mut c, &["OBJECT", "IDLETIME", "k"]) >= 2);
+}
+
+#[test]
+fn memory_introspection_commands() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["SET", "k", "v"]);
+    let stats: Vec<redis::Value> = q(&mut c, &["MEMORY", "STATS"]);
+    let text = format!("{stats:?}");
+    for k in [
+        "peak.allocated",
+        "total.allocated",
+        "keys.count",
+        "dataset.bytes",
+    ] {
+        assert!(text.contains(k), "{k} in {text}");
+    }
+    let malloc: String = q(&mut c, &["MEMORY", "MALLOC-STATS"]);
+    assert!(
+        malloc.contains("jemalloc"),
+        "{}",
+        &malloc[..malloc.len().min(300)]
+    );
+    q::<()>(&mut c, &["MEMORY", "PURGE"]);
+    let info: String = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
+    for f in [
+        "used_memory_peak_perc:",
+        "used_memory_overhead:",
+        "used_memory_startup:",
+        "total_system_memory:",
+        "mem_clients_normal:",
+        "mem_not_counted_for_evict:0",
+        "allocator_active:",
+        "maxmemory_policy:noeviction",
+    ] {
+        assert!(info.contains(f), "{f} in {info}");
+    }
+    let startup = info_field(&mut c, "memory", "used_memory_startup");
+    assert!(startup > 0 && startup <= used(&mut c));
+}
+
+#[test]
+fn reply_buffers_count_in_used_memory_and_hit_the_output_limit() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let big = "x".repeat(1 << 20);
+    q::<()>(&mut c, &["SET", "big", &big]);
+    let before = used(&mut c);
+    // A client that pipelines GETs of a 1 MB value and never reads.
+    let mut slow = s.raw();
+    let reqs = b"GET big\r\n".repeat(64);
+    slow.send(&reqs);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut peak_used, mut peak_out) = (0, 0);
+    while Instant::now() < deadline {
+        peak_used = peak_used.max(used(&mut c));
+        peak_out = peak_out.max(info_field(
+            &mut c,
+            "clients",
+            "client_recent_max_output_buffer",
+        ));
+        if peak_used > before + (16 << 20) && peak_out > 16 << 20 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        peak_used > before + (16 << 20),
+        "used {before} -> {peak_used}"
+    );
+    assert!(peak_out > 16 << 20, "max output buffer {peak_out}");
+    assert!(info_field(&mut c, "memory", "mem_clients_normal") > 16 << 20);
+    // With a hard limit on normal clients the next overflowing write closes it.
+    q::<()>(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "normal 1mb 0 0",
+        ],
+    );
+    slow.send(b"GET big\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "stats", "client_output_buffer_limit_disconnections") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "slow client was never disconnected"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The counter moves just before the connection is closed: poll.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = used(&mut c);
+        if after < peak_used - (16 << 20) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "buffers never freed: {peak_used} -> {after}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn maxmemory_clients_evicts_the_biggest_client_not_keys() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["CLIENT", "NO-EVICT", "on"]);
+    let big = "x".repeat(1 << 20);
+    q::<()>(&mut c, &["SET", "big", &big]);
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-clients", "4mb"]);
+    let mut slow = s.raw();
+    slow.send(&b"GET big\r\n".repeat(32));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c, "stats", "evicted_clients") == 0 {
+        assert!(Instant::now() < deadline, "no client was evicted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The connection is closed; the key and the protected client remain.
+    slow.s
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let got = slow.read_to_close();
+    assert!(got.len() < 32 << 20);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "big"]), 1);
+    assert_eq!(info_field(&mut c, "stats", "evicted_keys"), 0);
+    q::<()>(&mut c, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(info_field(&mut c, "stats", "evicted_clients"), 0);
+}
