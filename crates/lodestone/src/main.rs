@@ -117,6 +117,10 @@ fn main() {
         .unwrap_or_default();
     let srv = Arc::new(Server::new(cfg, exe, abs_file));
     srv.apply_config();
+    if let Err(e) = lodestone::persist::load_at_startup(&srv) {
+        eprintln!("Fatal error loading the DB: {e}. Exiting.");
+        std::process::exit(1);
+    }
     if let Err(e) = net::serve(srv) {
         eprintln!("{e}");
         std::process::exit(1);

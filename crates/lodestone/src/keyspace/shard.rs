@@ -27,6 +27,10 @@ pub struct Shard {
     /// (keyspace notifications; later replication and AOF): drained by
     /// the command or cycle that expired them.
     pub expired_log: Vec<Vec<u8>>,
+    /// The last snapshot epoch that captured this shard (see
+    /// `Keyspace::snap_check`): a snapshot with a greater epoch has not
+    /// serialized it yet.
+    pub snap_epoch: u64,
 }
 
 /// Whether shards record the names of expired keys in `expired_log`.

@@ -93,6 +93,11 @@ pub struct Server {
     pub pubsub: crate::commands::pubsub::Registry,
     /// Parsed `notify-keyspace-events` (kept in sync by CONFIG SET).
     pub notify_flags: std::sync::atomic::AtomicU32,
+    /// RDB persistence status (INFO persistence, BGSAVE, MISCONF).
+    pub persist: crate::persist::State,
+    /// The server's own `Arc`, set by `net::serve`, for work that outlives
+    /// a command (BGSAVE's thread).
+    pub self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -152,7 +157,14 @@ impl Server {
             monitor_count: AtomicUsize::new(0),
             pubsub: Default::default(),
             notify_flags: Default::default(),
+            persist: Default::default(),
+            self_ref: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The server's `Arc` (None before `net::serve` ran).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.self_ref.get().and_then(|w| w.upgrade())
     }
 
     /// Sends a message to the worker that owns a client.

@@ -97,6 +97,7 @@ pub fn serve(srv: Arc<Server>) -> io::Result<()> {
         n => n as usize,
     };
     srv.worker_count.store(threads, Ordering::Relaxed);
+    let _ = srv.self_ref.set(Arc::downgrade(&srv));
     let addrs = bind_addrs(&srv);
     let backlog = srv.config.get_num("tcp-backlog") as i32;
     let mut setups = Vec::new();
@@ -752,6 +753,7 @@ impl Worker {
         }
         if self.id == 0 {
             collect_expired(&srv);
+            crate::persist::cron(&srv);
         }
     }
 }
