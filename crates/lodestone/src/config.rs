@@ -802,7 +802,8 @@ impl Config {
         }
         self.nums[i].store(n, Ordering::Relaxed);
         if let Some(s) = s {
-            let s = if p.name == "dir" {
+            // At startup `dir` is stored as given (main changes into it).
+            let s = if p.name == "dir" && !startup {
                 std::env::current_dir()
                     .map(|d| d.display().to_string())
                     .unwrap_or(s)

@@ -105,6 +105,8 @@ fn main() {
             eprintln!("Can't chdir to '{dir}': {e}");
             std::process::exit(1);
         }
+        // CONFIG GET dir reports the absolute path, as Redis.
+        let _ = cfg.set("dir", ".");
     }
     if cfg.get_bool("disable-thp") {
         // Like Redis: transparent huge pages cause latency spikes (and

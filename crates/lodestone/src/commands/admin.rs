@@ -762,7 +762,9 @@ fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     // Like Redis: save when asked, or when save points exist (unless NOSAVE).
     if save || (!nosave && !crate::persist::save_points(ctx.srv).is_empty()) {
-        crate::persist::log("User requested shutdown... Saving the final RDB snapshot before exiting.");
+        crate::persist::log(
+            "User requested shutdown... Saving the final RDB snapshot before exiting.",
+        );
         if super::persistence::save_now(ctx).is_err() && !force {
             return ctx.error("ERR Errors trying to SHUTDOWN. Check logs.");
         }

@@ -196,7 +196,10 @@ pub fn debug_reload(ctx: &mut Ctx, argv: &[&[u8]]) {
         match a.to_ascii_lowercase().as_slice() {
             b"nosave" => save_first = false,
             b"merge" | b"noflush" => {}
-            _ => return ctx.error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."),
+            _ => {
+                return ctx
+                    .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
+            }
         }
     }
     if ctx.locks.holds_any() && persist::snapshot::is_running(&ctx.srv.keyspace) {

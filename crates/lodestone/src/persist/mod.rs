@@ -296,12 +296,20 @@ impl Write for FileOut {
 
 /// Writes a snapshot to `dbfilename` (via a temp file and rename). `locks`
 /// are the caller's held locks, if any. Returns the keys saved.
-pub fn save<'a>(srv: &'a Server, locks: Option<&mut Locks<'a>>, arc: Option<Arc<Server>>) -> Result<u64, String> {
+pub fn save<'a>(
+    srv: &'a Server,
+    locks: Option<&mut Locks<'a>>,
+    arc: Option<Arc<Server>>,
+) -> Result<u64, String> {
     let path = srv.config.get_str("dbfilename");
     let n = srv.persist.tmp_seq.fetch_add(1, Ordering::Relaxed);
     let tmp = format!("temp-{}-{n}.rdb", std::process::id());
-    let f = std::fs::File::create(&tmp)
-        .map_err(|e| format!("Failed opening the temp RDB file {tmp} (in server root dir {}) for saving: {e}", cwd()))?;
+    let f = std::fs::File::create(&tmp).map_err(|e| {
+        format!(
+            "Failed opening the temp RDB file {tmp} (in server root dir {}) for saving: {e}",
+            cwd()
+        )
+    })?;
     let dirty_start = srv.dirty.load(Ordering::SeqCst);
     let start = std::time::Instant::now();
     let mut sink = RdbSink::new(srv, Box::new(FileOut(BufWriter::with_capacity(1 << 20, f))));
@@ -391,16 +399,22 @@ pub fn bgsave(srv: &Server) -> Result<(), BgError> {
             srv.persist
                 .last_bgsave_secs
                 .store(secs as i64, Ordering::SeqCst);
-            srv.persist.last_bgsave_ok.store(r.is_ok(), Ordering::SeqCst);
+            srv.persist
+                .last_bgsave_ok
+                .store(r.is_ok(), Ordering::SeqCst);
             if r.is_ok() {
                 log("Background saving terminated with success");
             } else {
                 log("Background saving error");
             }
-            srv.persist.bgsave_in_progress.store(false, Ordering::SeqCst);
+            srv.persist
+                .bgsave_in_progress
+                .store(false, Ordering::SeqCst);
         });
     if spawned.is_err() {
-        srv.persist.bgsave_in_progress.store(false, Ordering::SeqCst);
+        srv.persist
+            .bgsave_in_progress
+            .store(false, Ordering::SeqCst);
         srv.persist.last_bgsave_ok.store(false, Ordering::SeqCst);
     }
     Ok(())
@@ -437,9 +451,7 @@ pub fn cron(srv: &Server) {
     let ok = srv.persist.last_bgsave_ok.load(Ordering::Relaxed);
     for (secs, changes) in save_points(srv) {
         if dirty >= changes && since_save >= secs && (ok || now - last_try > 5000) {
-            log(&format!(
-                "{changes} changes in {secs} seconds. Saving..."
-            ));
+            log(&format!("{changes} changes in {secs} seconds. Saving..."));
             let _ = bgsave(srv);
             return;
         }
@@ -478,8 +490,12 @@ pub fn load_file<'a>(
     let mut last_log = std::time::Instant::now();
     let dbs = srv.keyspace.db_count();
     let mut pos_probe = 0u64;
-    let res = rdb::load(&mut rd, &lim, srv.config.get_bool("rdbchecksum"), dbs, &mut |ev| {
-        match ev {
+    let res = rdb::load(
+        &mut rd,
+        &lim,
+        srv.config.get_bool("rdbchecksum"),
+        dbs,
+        &mut |ev| match ev {
             rdb::Event::Key {
                 db,
                 key,
@@ -524,8 +540,8 @@ pub fn load_file<'a>(
             }
             rdb::Event::Function(code) => function_load(srv, code),
             rdb::Event::Aux(..) | rdb::Event::Resize(..) => Ok(()),
-        }
-    });
+        },
+    );
     st.loading.store(false, Ordering::SeqCst);
     st.loading_keys.store(stats.keys, Ordering::Relaxed);
     st.loading_loaded.store(rd.pos(), Ordering::Relaxed);
@@ -562,17 +578,17 @@ pub fn load_at_startup(srv: &Server) -> Result<(), String> {
 
 /// DEBUG RELOAD: save, empty everything, load the file back, holding every
 /// shard so no command sees the empty state.
-pub fn debug_reload<'a>(srv: &'a Server, outer: &mut Locks<'a>, save_first: bool) -> Result<(), String> {
+pub fn debug_reload<'a>(
+    srv: &'a Server,
+    outer: &mut Locks<'a>,
+    save_first: bool,
+) -> Result<(), String> {
     if save_first {
         let held = outer.holds_any();
         save(srv, if held { Some(outer) } else { None }, srv.arc())?;
     }
     let mut own = Locks::new(&srv.keyspace);
-    let locks = if outer.holds_any() {
-        outer
-    } else {
-        &mut own
-    };
+    let locks = if outer.holds_any() { outer } else { &mut own };
     let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
     if !locks.holds_any() {
         locks.acquire_all(&dbs);
@@ -606,10 +622,7 @@ pub fn info_lines(srv: &Server, line: &mut dyn FnMut(String)) {
             st.loading_loaded.load(Ordering::Relaxed)
         ));
         line("loading_loaded_perc:0.00".into());
-        line(format!(
-            "loading_eta_seconds:{}",
-            1
-        ));
+        line(format!("loading_eta_seconds:{}", 1));
     }
     line("current_cow_peak:0".into());
     line("current_cow_size:0".into());
@@ -665,9 +678,7 @@ pub fn info_lines(srv: &Server, line: &mut dyn FnMut(String)) {
     ));
     line(format!("rdb_saves:{}", st.saves.load(Ordering::Relaxed)));
     line("rdb_last_cow_size:0".into());
-    line(format!(
-        "rdb_last_load_keys_expired:0"
-    ));
+    line(format!("rdb_last_load_keys_expired:0"));
     line(format!(
         "rdb_last_load_keys_loaded:{}",
         st.loading_keys.load(Ordering::Relaxed)

@@ -590,8 +590,8 @@ pub mod tests {
         assert_eq!(
             lp,
             vec![
-                0x14, 0, 0, 0, 5, 0, 0x81, b'a', 2, 0x01, 1, 0xDF, 0xFF, 2, 0xC3, 0xE8, 2, 0x80,
-                1, 0xFF
+                0x14, 0, 0, 0, 5, 0, 0x81, b'a', 2, 0x01, 1, 0xDF, 0xFF, 2, 0xC3, 0xE8, 2, 0x80, 1,
+                0xFF
             ]
         );
         assert_eq!(

@@ -300,10 +300,15 @@ fn put_stream(out: &mut Vec<u8>, s: &StreamValue, opts: &SaveOpts) {
     // Group entries first so each node's count is known when its master
     // entry is written.
     let mut entries: Vec<(stream::StreamId, Vec<Vec<u8>>)> = Vec::new();
-    s.walk(stream::StreamId::MIN, stream::StreamId::MAX, false, &mut |id, fv| {
-        entries.push((id, fv.iter().map(|x| x.to_vec()).collect()));
-        true
-    });
+    s.walk(
+        stream::StreamId::MIN,
+        stream::StreamId::MAX,
+        false,
+        &mut |id, fv| {
+            entries.push((id, fv.iter().map(|x| x.to_vec()).collect()));
+            true
+        },
+    );
     for chunk in entries.chunks(STREAM_NODE_ENTRIES) {
         let (master, mfv) = &chunk[0];
         let mfields: Vec<Vec<u8>> = mfv.iter().step_by(2).cloned().collect();
@@ -730,11 +735,7 @@ fn build_hash<R: Read>(
     Ok(Value::Hash(h))
 }
 
-fn build_set<R: Read>(
-    rd: &Reader<R>,
-    members: Vec<Vec<u8>>,
-    lim: &BuildLimits,
-) -> RResult<Value> {
+fn build_set<R: Read>(rd: &Reader<R>, members: Vec<Vec<u8>>, lim: &BuildLimits) -> RResult<Value> {
     let Some(first) = members.first() else {
         return Err(empty_err(rd));
     };
@@ -934,9 +935,7 @@ pub fn read_value<R: Read>(rd: &mut Reader<R>, t: u8, lim: &BuildLimits) -> RRes
                 lim,
             )
         }
-        T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3 => {
-            read_stream(rd, t, lim)
-        }
+        T_STREAM_LISTPACKS | T_STREAM_LISTPACKS_2 | T_STREAM_LISTPACKS_3 => read_stream(rd, t, lim),
         T_MODULE_PRE_GA | T_MODULE_2 => {
             rd.err("module data types are not supported (RDB type MODULE)")
         }
@@ -988,10 +987,8 @@ fn read_stream<R: Read>(rd: &mut Reader<R>, t: u8, lim: &BuildLimits) -> RResult
             let flags = lp_int(rd, it.next())?;
             let msd = lp_int(rd, it.next())? as u64;
             let ssd = lp_int(rd, it.next())? as u64;
-            let id = stream::StreamId::new(
-                master.ms.wrapping_add(msd),
-                master.seq.wrapping_add(ssd),
-            );
+            let id =
+                stream::StreamId::new(master.ms.wrapping_add(msd), master.seq.wrapping_add(ssd));
             let mut fv: Vec<Vec<u8>> = Vec::new();
             if flags & 2 != 0 {
                 for f in &mfields {
@@ -1232,7 +1229,8 @@ pub fn load<R: Read>(
                 continue;
             }
             OP_MODULE_AUX => {
-                return rd.err("module auxiliary data (MODULE_AUX) found, but modules are not supported")
+                return rd
+                    .err("module auxiliary data (MODULE_AUX) found, but modules are not supported")
             }
             OP_FUNCTION_PRE_GA => {
                 return rd.err("pre-release function format (FUNCTION_PRE_GA) is not supported")
@@ -1320,7 +1318,10 @@ mod tests {
             -2,
         )));
         out.push(Value::List(ListValue::from_elements(
-            items.iter().map(|v| v.as_slice()).chain([&b"77"[..], b"-5"]),
+            items
+                .iter()
+                .map(|v| v.as_slice())
+                .chain([&b"77"[..], b"-5"]),
             -2,
         )));
         for members in [
@@ -1356,8 +1357,10 @@ mod tests {
         g.deliver(stream::StreamId::new(3, 0), b"alice", 2000);
         g.deliver(stream::StreamId::new(4, 0), b"alice", 2001);
         s.groups.insert(b"grp".to_vec(), g);
-        s.groups
-            .insert(b"empty".to_vec(), stream::Group::new(stream::StreamId::MIN, 0));
+        s.groups.insert(
+            b"empty".to_vec(),
+            stream::Group::new(stream::StreamId::MIN, 0),
+        );
         out.push(Value::Stream(s));
         out
     }
@@ -1367,10 +1370,15 @@ mod tests {
         match v {
             Value::Stream(s) => {
                 let mut out = Vec::new();
-                s.walk(stream::StreamId::MIN, stream::StreamId::MAX, false, &mut |id, fv| {
-                    out.push(format!("{id:?}{fv:?}"));
-                    true
-                });
+                s.walk(
+                    stream::StreamId::MIN,
+                    stream::StreamId::MAX,
+                    false,
+                    &mut |id, fv| {
+                        out.push(format!("{id:?}{fv:?}"));
+                        true
+                    },
+                );
                 format!(
                     "{out:?} {:?} {} {:?} {:?} {}",
                     s.last_id,

@@ -49,9 +49,8 @@ pub fn run<'a>(
     let mut keys = 0u64;
     for db in 0..ks.db_count() {
         for i in 0..SHARDS {
-            let n = locks.with_shard_index_raw(db, i, |sh| {
-                ks.snap_visit((db as u32, i as u32), sh, e)
-            });
+            let n =
+                locks.with_shard_index_raw(db, i, |sh| ks.snap_visit((db as u32, i as u32), sh, e));
             keys += n as u64;
             if key_delay_us > 0 && n > 0 {
                 std::thread::sleep(Duration::from_micros(key_delay_us as u64 * n as u64));
@@ -119,7 +118,10 @@ mod tests {
         stop.store(true, Ordering::SeqCst);
         writer.join().unwrap();
         let got = sink.0.lock();
-        assert!(n <= keys.len() as u64, "the walker counts only what it captured");
+        assert!(
+            n <= keys.len() as u64,
+            "the walker counts only what it captured"
+        );
         assert_eq!(got.len(), keys.len(), "each key captured exactly once");
         let mut seen: Vec<_> = got.iter().map(|(k, _)| k.clone()).collect();
         seen.sort();
