@@ -529,7 +529,7 @@ pub fn load_file<'a>(
                 }
                 stats.keys += 1;
                 pos_probe += 1;
-                if pos_probe % 1024 == 0 {
+                if pos_probe.is_multiple_of(1024) {
                     st.loading_keys.store(stats.keys, Ordering::Relaxed);
                     if last_log.elapsed().as_secs() >= 2 {
                         last_log = std::time::Instant::now();
@@ -678,7 +678,7 @@ pub fn info_lines(srv: &Server, line: &mut dyn FnMut(String)) {
     ));
     line(format!("rdb_saves:{}", st.saves.load(Ordering::Relaxed)));
     line("rdb_last_cow_size:0".into());
-    line(format!("rdb_last_load_keys_expired:0"));
+    line("rdb_last_load_keys_expired:0".to_string());
     line(format!(
         "rdb_last_load_keys_loaded:{}",
         st.loading_keys.load(Ordering::Relaxed)

@@ -163,7 +163,7 @@ fn backlen_size(l: usize) -> usize {
     }
 }
 
-fn take<'a>(b: &'a [u8], pos: usize, n: usize) -> PackResult<&'a [u8]> {
+fn take(b: &[u8], pos: usize, n: usize) -> PackResult<&[u8]> {
     let end = pos.checked_add(n).ok_or("length overflow")?;
     b.get(pos..end).ok_or("entry past the end")
 }
@@ -480,10 +480,7 @@ pub fn zipmap_decode(b: &[u8]) -> PackResult<Vec<(Vec<u8>, Vec<u8>)>> {
             }
         }
     };
-    loop {
-        let Some(kl) = read_len(&mut pos)? else {
-            break;
-        };
+    while let Some(kl) = read_len(&mut pos)? {
         let k = take(b, pos, kl)?.to_vec();
         pos += kl;
         let vl = read_len(&mut pos)?.ok_or("zipmap field without value")?;

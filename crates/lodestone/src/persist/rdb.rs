@@ -791,7 +791,7 @@ fn item_score<R: Read>(rd: &Reader<R>, it: Item) -> RResult<f64> {
 }
 
 fn pairs_of<R: Read>(rd: &Reader<R>, items: Vec<Item>) -> RResult<Vec<(Item, Item)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return rd.err("odd number of elements in a paired encoding");
     }
     let mut out = Vec::with_capacity(items.len() / 2);
@@ -1098,12 +1098,10 @@ fn read_stream<R: Read>(rd: &mut Reader<R>, t: u8, lim: &BuildLimits) -> RResult
                 g.consumers.get_mut(&cname[..]).unwrap().pel.insert(id);
             }
         }
-        if g.pel.len() != pending.len() {
-            if lim.deep {
-                return rd.err("group PEL entry without a consumer");
-            }
-            // Redis leaves such entries ownerless; we cannot represent
-            // that, so they are dropped.
+        // Redis leaves PEL entries without a consumer ownerless; we cannot
+        // represent that, so they are dropped (or refused by deep checks).
+        if g.pel.len() != pending.len() && lim.deep {
+            return rd.err("group PEL entry without a consumer");
         }
         if s.groups.insert(name, g).is_some() {
             return rd.err("duplicate consumer group name");
