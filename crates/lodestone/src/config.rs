@@ -644,6 +644,7 @@ pub struct Hot {
     pub zset_max_listpack_value: Id,
     pub list_max_listpack_size: Id,
     pub list_compress_depth: Id,
+    pub tracking_table_max_keys: Id,
 }
 
 pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
@@ -667,6 +668,7 @@ pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
     zset_max_listpack_value: id("zset-max-listpack-value"),
     list_max_listpack_size: id("list-max-listpack-size"),
     list_compress_depth: id("list-compress-depth"),
+    tracking_table_max_keys: id("tracking-table-max-keys"),
 });
 
 impl Default for Config {

@@ -245,3 +245,68 @@ fn keyspace_notifications_for_collections() {
     }
     assert_eq!(events, want, "{buf}");
 }
+
+#[test]
+fn new_key_events_and_store_commands_raise_redis_event_names() {
+    let s = Server::start(&["--notify-keyspace-events", "EAn", "--io-threads", "2"]);
+    let mut c = s.client();
+    let mut sub = s.raw();
+    sub.roundtrip(
+        b"PSUBSCRIBE __keyevent@0__:*\r\n",
+        b"*3\r\n$10\r\npsubscribe\r\n$16\r\n__keyevent@0__:*\r\n:1\r\n",
+    );
+    let run = |c: &mut redis::Connection, args: &[&str]| {
+        let mut k = cmd(args[0]);
+        for a in &args[1..] {
+            k.arg(*a);
+        }
+        k.query::<redis::Value>(c).unwrap();
+    };
+    run(&mut c, &["SET", "foo", "bar"]); // new, set
+    run(&mut c, &["SET", "foo", "baz"]); // set only: foo exists
+    run(&mut c, &["SADD", "s1", "a", "b"]); // new, sadd
+    run(&mut c, &["SINTERSTORE", "dst", "s1", "none"]); // nothing to store or delete
+    run(&mut c, &["SADD", "dst", "x"]); // new, sadd
+    run(&mut c, &["SINTERSTORE", "dst", "s1", "none"]); // del only
+    run(&mut c, &["SADD", "s2", "a"]); // new, sadd
+    run(&mut c, &["SMOVE", "s1", "s2", "a"]); // srem only: s2 had a
+    run(&mut c, &["ZADD", "z", "1", "m"]); // new, zadd
+    run(&mut c, &["ZRANGESTORE", "zd", "z", "5", "9"]); // nothing
+    let want = [
+        "new", "set", "set", "new", "sadd", "new", "sadd", "del", "new", "sadd", "srem", "new",
+        "zadd",
+    ];
+    let mut buf = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut events: Vec<String> = Vec::new();
+    while events.len() < want.len() && std::time::Instant::now() < deadline {
+        let mut b = [0u8; 1024];
+        use std::io::Read;
+        let n = sub.s.read(&mut b).unwrap_or(0);
+        buf.push_str(&String::from_utf8_lossy(&b[..n]));
+        events = buf
+            .match_indices("__keyevent@0__:")
+            .map(|(i, _)| buf[i + 15..].split('\r').next().unwrap().to_string())
+            .filter(|e| e != "*")
+            .collect();
+    }
+    // Nothing more arrives after the last expected event.
+    run(&mut c, &["SET", "end", "1"]);
+    let mut b = [0u8; 4096];
+    use std::io::Read;
+    let _ = sub.s.set_read_timeout(Some(Duration::from_millis(300)));
+    while let Ok(n) = sub.s.read(&mut b) {
+        if n == 0 {
+            break;
+        }
+        buf.push_str(&String::from_utf8_lossy(&b[..n]));
+    }
+    let all: Vec<String> = buf
+        .match_indices("__keyevent@0__:")
+        .map(|(i, _)| buf[i + 15..].split('\r').next().unwrap().to_string())
+        .filter(|e| e != "*")
+        .collect();
+    let mut full: Vec<&str> = want.to_vec();
+    full.extend(["new", "set"]);
+    assert_eq!(all, full, "{buf}");
+}

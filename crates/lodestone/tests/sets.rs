@@ -489,3 +489,73 @@ fn digest_and_memory_usage() {
     let m: i64 = cmd("MEMORY").arg("USAGE").arg("a").query(&mut c).unwrap();
     assert!(m > 0);
 }
+
+#[test]
+fn watch_ignores_writes_that_change_nothing() {
+    let s = common::Server::start(&["--io-threads", "2"]);
+    let mut c = s.client();
+    let mut other = s.client();
+    let _: i64 = redis::cmd("SADD")
+        .arg("src")
+        .arg("a")
+        .arg("b")
+        .query(&mut c)
+        .unwrap();
+    let _: i64 = redis::cmd("SADD")
+        .arg("dst")
+        .arg("a")
+        .query(&mut c)
+        .unwrap();
+    // SMOVE of a member the destination already has changes only the source;
+    // SADD of an existing member changes nothing.
+    let _: () = redis::cmd("WATCH").arg("dst").query(&mut c).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut c).unwrap();
+    let _: String = redis::cmd("SADD")
+        .arg("dst")
+        .arg("c")
+        .query(&mut c)
+        .unwrap();
+    let moved: i64 = redis::cmd("SMOVE")
+        .arg("src")
+        .arg("dst")
+        .arg("a")
+        .query(&mut other)
+        .unwrap();
+    assert_eq!(moved, 1);
+    let _: i64 = redis::cmd("SADD")
+        .arg("dst")
+        .arg("a")
+        .query(&mut other)
+        .unwrap();
+    let _: i64 = redis::cmd("SREM")
+        .arg("dst")
+        .arg("zz")
+        .query(&mut other)
+        .unwrap();
+    let r: Option<Vec<i64>> = redis::cmd("EXEC").query(&mut c).unwrap();
+    assert_eq!(r, Some(vec![1]));
+    // A real change still aborts the transaction.
+    let _: () = redis::cmd("WATCH").arg("dst").query(&mut c).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut c).unwrap();
+    let _: String = redis::cmd("SCARD").arg("dst").query(&mut c).unwrap();
+    let _: i64 = redis::cmd("SMOVE")
+        .arg("src")
+        .arg("dst")
+        .arg("b")
+        .query(&mut other)
+        .unwrap();
+    let r: Option<Vec<i64>> = redis::cmd("EXEC").query(&mut c).unwrap();
+    assert_eq!(r, None);
+    // A STORE touches only its destination, not its sources.
+    let _: () = redis::cmd("WATCH").arg("src").query(&mut c).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut c).unwrap();
+    let _: String = redis::cmd("SCARD").arg("dst").query(&mut c).unwrap();
+    let _: i64 = redis::cmd("SUNIONSTORE")
+        .arg("out")
+        .arg("src")
+        .arg("dst")
+        .query(&mut other)
+        .unwrap();
+    let r: Option<Vec<i64>> = redis::cmd("EXEC").query(&mut c).unwrap();
+    assert_eq!(r, Some(vec![3]));
+}

@@ -197,7 +197,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
                 "blocked_clients:{}",
                 srv.waiters.blocked_clients.load(Ordering::Relaxed)
             );
-            line!("tracking_clients:0");
+            line!(
+                "tracking_clients:{}",
+                srv.tracking.clients.load(Ordering::Relaxed)
+            );
             line!("clients_in_timeout_table:0");
             line!("total_blocking_keys:{}", srv.waiters.key_count());
             line!("total_blocking_keys_on_nokey:0");
@@ -297,9 +300,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("active_defrag_key_misses:0");
             line!("total_active_defrag_time:0");
             line!("current_active_defrag_time:0");
-            line!("tracking_total_keys:0");
-            line!("tracking_total_items:0");
-            line!("tracking_total_prefixes:0");
+            let (keys, items, prefixes) = srv.tracking.totals();
+            line!("tracking_total_keys:{keys}");
+            line!("tracking_total_items:{items}");
+            line!("tracking_total_prefixes:{prefixes}");
             line!(
                 "unexpected_error_replies:{}",
                 g(&st.unexpected_error_replies)

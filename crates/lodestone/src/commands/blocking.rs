@@ -292,6 +292,8 @@ fn serve(srv: &Server, w: &Waiter) -> Option<Vec<u8>> {
         clock: Instant::now(),
         ready: Vec::new(),
         no_monitor: true,
+        track: Default::default(),
+        modified: None,
     };
     let argv: Vec<&[u8]> = w.argv.iter().map(|a| a.as_slice()).collect();
     super::dispatch(&mut ctx, &argv);

@@ -28,9 +28,6 @@ pub fn register(r: &mut Registry) {
         ("client|unpause", client_unpause),
         ("client|no-evict", client_no_evict),
         ("client|no-touch", client_no_touch),
-        ("client|caching", client_caching),
-        ("client|getredir", client_getredir),
-        ("client|trackinginfo", client_trackinginfo),
         ("client|unblock", client_unblock),
         ("client|help", client_help),
     ]);
@@ -64,6 +61,7 @@ fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) {
 
 fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
     super::pubsub::unsubscribe_all(ctx.srv, ctx.client);
+    super::tracking::disable(ctx.srv, ctx.client);
     let c = &mut *ctx.client;
     c.multi = None;
     c.multi_error = false;
@@ -450,26 +448,6 @@ fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) {
 fn client_no_touch(ctx: &mut Ctx, argv: &[&[u8]]) {
     let h = ctx.client.handle.clone();
     on_off(ctx, argv[2], &h.no_touch)
-}
-
-fn client_caching(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    ctx.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled");
-}
-
-fn client_getredir(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    ctx.r().int(-1);
-}
-
-fn client_trackinginfo(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    let mut r = ctx.r();
-    r.map(3);
-    r.bulk(b"flags");
-    r.set(1);
-    r.bulk(b"off");
-    r.bulk(b"redirect");
-    r.int(-1);
-    r.bulk(b"prefixes");
-    r.array(0);
 }
 
 fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) {

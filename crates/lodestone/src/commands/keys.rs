@@ -225,7 +225,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) {
         return ctx.r().int(0);
     }
     dsh.insert(dst, value, ttl);
-    ctx.srv.touch_watched(Some(dst_db), Some(dst));
+    ctx.signal_modified(dst_db, dst);
     ctx.srv.add_dirty(1);
     super::notify::notify(ctx.srv, super::notify::GENERIC, "copy_to", dst_db, dst);
     ctx.r().int(1);
@@ -250,8 +250,10 @@ fn move_cmd(ctx: &mut Ctx, argv: &[&[u8]]) {
     let e = ctx.locks.shard(db, key).remove(key).expect("checked");
     ctx.locks.shard(dst_db, key).insert_entry(e);
     ctx.srv.touch_watched(Some(db), Some(key));
-    ctx.srv.touch_watched(Some(dst_db), Some(key));
+    ctx.signal_modified(dst_db, key);
     ctx.srv.add_dirty(1);
+    // The key is new in the destination database.
+    super::notify::notify_new(ctx.srv, dst_db);
     super::notify::notify(
         ctx.srv,
         super::notify::GENERIC,
@@ -652,6 +654,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let db = ctx.client.db;
     let n = flush_db(ctx, db);
+    super::tracking::flushed(ctx);
     ctx.srv.add_dirty(n as u64);
     ctx.ok();
 }
@@ -664,6 +667,7 @@ fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) {
     for db in 0..ctx.srv.keyspace.db_count() {
         n += flush_db(ctx, db);
     }
+    super::tracking::flushed(ctx);
     ctx.srv.add_dirty(n as u64 + 1);
     // Redis saves the empty dataset when save points are configured (which
     // also resets the dirty counter).

@@ -25,6 +25,7 @@ pub mod sort;
 pub mod streams;
 pub mod strings;
 pub mod table;
+pub mod tracking;
 pub mod transactions;
 pub mod zsets;
 
@@ -254,6 +255,7 @@ fn registry() -> Registry {
     sort::register(&mut r);
     streams::register(&mut r);
     persistence::register(&mut r);
+    tracking::register(&mut r);
     r
 }
 
@@ -495,6 +497,14 @@ pub struct Ctx<'a> {
     /// Set when re-running a parked command: MONITOR showed it and the
     /// command statistics counted it when it first ran.
     pub no_monitor: bool,
+    /// Invalidations for this client caused by its own command, written
+    /// after the reply (client-side caching).
+    pub track: tracking::Pending,
+    /// Set by a handler whose command changed only some of its keys (SMOVE
+    /// into a set that already had the member, a STORE that only read its
+    /// sources): the key positions it really modified. WATCH touches and
+    /// invalidations then skip the others.
+    pub modified: Option<smallvec::SmallVec<[usize; 2]>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -522,10 +532,22 @@ impl<'a> Ctx<'a> {
         !self.client.handle.no_touch.load(Ordering::Relaxed)
     }
 
-    /// Publishes a keyspace event for `key` in the client's database.
+    /// Publishes a keyspace event for `key` in the client's database
+    /// (after the `new` events of keys the command added so far, the order
+    /// Redis raises them in: see [`notify::notify`]).
     #[inline]
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
         notify::notify(self.srv, class, event, self.client.db, key);
+    }
+
+    /// A key this command changed outside the dispatcher's key positions
+    /// (STORE destinations, MOVE, COPY ...): WATCH and client-side caching
+    /// learn about it, like Redis's `signalModifiedKey`.
+    pub fn signal_modified(&mut self, db: usize, key: &[u8]) {
+        self.srv.touch_watched(Some(db), Some(key));
+        if self.srv.tracking.active() {
+            tracking::key_modified(self, key, true);
+        }
     }
 
     /// The shard holding `key` in the client's database.
@@ -608,6 +630,9 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, &pubsub::subscribed_error(name));
         return;
     }
+    if srv.tracking.active() {
+        tracking::before_command(ctx);
+    }
     if ctx.client.multi.is_some() && !is_multi_control(cmd) {
         if cmd.has(flags::NO_MULTI) {
             reject(ctx, "ERR Command not allowed inside a transaction");
@@ -632,6 +657,18 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         return;
     }
     run_command(ctx, cmd, argv, reply_start);
+    if srv.tracking.active() || !ctx.track.keys.is_empty() {
+        tracking::after_command(ctx);
+    }
+    // CLIENT CACHING applies to the next command or transaction only.
+    if ctx.client.tracking.flags & tracking::CACHING != 0
+        && ctx.client.multi.is_none()
+        && cmd
+            .parent
+            .is_none_or(|p| srv.commands.cmds[p].name != "client")
+    {
+        ctx.client.tracking.flags &= !tracking::CACHING;
+    }
 }
 
 /// Executes a resolved, checked command: locks, runs, unlocks, counts.
@@ -644,21 +681,29 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         if let LockSet::Shards(mut ids) = lockset_for(srv, cmd, argv, ctx.client.db) {
             ctx.locks.acquire(&mut ids);
         }
+        let dirty = crate::server::LOCAL_DIRTY.with(|d| d.get());
         let before = notify::family_before(ctx, cmd, argv);
         handler(ctx, argv);
         notify::family_after(ctx, cmd, argv, before);
-        after_write(ctx, cmd, argv);
+        after_write(ctx, cmd, argv, dirty);
         notify_expired(ctx);
+        if ctx.client.tracking.flags & tracking::ON != 0 && cmd.has(flags::READONLY) {
+            tracking::remember_keys(ctx, cmd, argv);
+        }
         ctx.locks.release();
         if !ctx.ready.is_empty() {
             blocking::signal_ready(ctx);
         }
     } else {
+        let dirty = crate::server::LOCAL_DIRTY.with(|d| d.get());
         let before = notify::family_before(ctx, cmd, argv);
         handler(ctx, argv);
         notify::family_after(ctx, cmd, argv, before);
-        after_write(ctx, cmd, argv);
+        after_write(ctx, cmd, argv, dirty);
         notify_expired(ctx);
+        if ctx.client.tracking.flags & tracking::ON != 0 && cmd.has(flags::READONLY) {
+            tracking::remember_keys(ctx, cmd, argv);
+        }
     }
     if srv.monitor_count.load(Ordering::Relaxed) > 0
         && !cmd.has(flags::ADMIN | flags::SKIP_MONITOR)
@@ -708,28 +753,38 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     }
 }
 
-/// Publishes `expired` events for keys the command found expired.
+/// Publishes `expired` events for keys the command found expired, and
+/// invalidates them for clients that may cache them.
 fn notify_expired(ctx: &mut Ctx) {
+    notify::notify_new(ctx.srv, ctx.client.db);
     if !crate::keyspace::shard::LOG_EXPIRED.load(Ordering::Relaxed) {
         return;
     }
     for (db, key) in ctx.locks.drain_expired() {
         notify::notify(ctx.srv, notify::EXPIRED, "expired", db, &key);
+        if ctx.srv.tracking.active() {
+            tracking::key_modified(ctx, &key, false);
+        }
     }
 }
 
 /// After a write, while the command still holds its shard locks: marks
 /// clients that WATCH the written keys dirty (so EXEC's check cannot miss
-/// it) and notes keys that parked clients wait for.
-fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
+/// it), invalidates them for clients that may cache them, and notes keys
+/// that parked clients wait for. A command that changed nothing (the
+/// thread's change counter did not move since `dirty`) touches no watcher
+/// and invalidates nothing, as Redis only signals real modifications.
+fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
     let srv = ctx.srv;
+    let only = ctx.modified.take();
     // A blocking command that parked its client wrote nothing.
     if !cmd.has(flags::WRITE) || ctx.client.blocked.is_some() {
         return;
     }
     let watched = srv.watch_count.load(Ordering::SeqCst) > 0;
     let waiting = srv.waiters.any();
-    if !watched && !waiting {
+    let tracking = srv.tracking.active();
+    if !watched && !waiting && !tracking {
         return;
     }
     if cmd.name == "sort" {
@@ -739,13 +794,24 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]]) {
     if cmd.lockset.is_some() {
         // FLUSH*, SWAPDB, MOVE, COPY touch watched keys themselves (only
         // the ones they really change); any key may now be ready.
-        blocking::note_all(ctx, None);
+        if waiting {
+            blocking::note_all(ctx, None);
+        }
         return;
     }
+    let changed = crate::server::LOCAL_DIRTY.with(|d| d.get()) != dirty;
+    // STORE commands (SINTERSTORE, ZRANGESTORE, GEOSEARCHSTORE ...) write
+    // only their destination, the first key; their sources are read.
+    let store = cmd.name.ends_with("store");
     let db = ctx.client.db;
-    for p in cmd.key_positions_of(argv) {
-        if watched {
-            srv.touch_watched(Some(db), Some(argv[p]));
+    for (i, p) in cmd.key_positions_of(argv).into_iter().enumerate() {
+        if changed && only.as_ref().is_none_or(|o| o.contains(&p)) && (!store || i == 0) {
+            if watched {
+                srv.touch_watched(Some(db), Some(argv[p]));
+            }
+            if tracking {
+                tracking::key_modified(ctx, argv[p], true);
+            }
         }
         if waiting {
             blocking::note_write(ctx, db, argv[p]);

@@ -88,9 +88,17 @@ pub fn flags_to_string(f: u32) -> String {
     s
 }
 
-/// Publishes a keyspace event if its class is enabled. Cheap when
-/// notifications are off (one atomic load).
+/// Publishes a keyspace event if its class is enabled, after the `new`
+/// events of keys the command added so far (Redis raises `new` when the
+/// key is added, before the command's own event). Cheap when
+/// notifications are off (one atomic load each).
 pub fn notify(srv: &Server, class: u32, event: &str, db: usize, key: &[u8]) {
+    notify_new(srv, db);
+    publish(srv, class, event, db, key);
+}
+
+/// Publishes one event if its class is enabled.
+fn publish(srv: &Server, class: u32, event: &str, db: usize, key: &[u8]) {
     let flags = srv.notify_flags.load(Ordering::Relaxed);
     if flags & class == 0 || flags & (KEYSPACE | KEYEVENT) == 0 {
         return;
@@ -104,6 +112,18 @@ pub fn notify(srv: &Server, class: u32, event: &str, db: usize, key: &[u8]) {
     if flags & KEYEVENT != 0 {
         let ch = format!("__keyevent@{db}__:{event}").into_bytes();
         srv.pubsub.publish(srv, Kind::Channel, &ch, key);
+    }
+}
+
+/// Publishes `new` events (in database `db`) for the keys the running
+/// command added so far; one atomic load when `new` events are off.
+pub fn notify_new(srv: &Server, db: usize) {
+    if !crate::keyspace::shard::LOG_NEW.load(Ordering::Relaxed) {
+        return;
+    }
+    let keys = crate::keyspace::shard::NEW_KEYS.with(|n| std::mem::take(&mut *n.borrow_mut()));
+    for key in keys {
+        publish(srv, NEW, "new", db, &key);
     }
 }
 
@@ -205,16 +225,25 @@ pub fn family_after(
         return;
     };
     let (db, now) = (ctx.client.db, ctx.now_ms);
+    // A STORE whose result was empty deleted its destination: Redis raises
+    // only `del` then (and nothing when there was nothing to delete).
+    let store = cmd.name.ends_with("store");
     for (i, event) in [Some(first), second].into_iter().enumerate() {
         let (Some(event), Some(key)) = (event, argv.get(i + 1)) else {
             continue;
         };
-        notify(ctx.srv, class, event, db, key);
+        // The handler said which keys it really changed (SMOVE).
+        if ctx.modified.as_ref().is_some_and(|m| !m.contains(&(i + 1))) {
+            continue;
+        }
         let exists = ctx
             .locks
             .shard(db, key)
             .peek(key)
             .is_some_and(|e| !e.is_expired(now));
+        if !store || exists {
+            notify(ctx.srv, class, event, db, key);
+        }
         if b.existed[i] && !exists {
             notify(ctx.srv, GENERIC, "del", db, key);
         }

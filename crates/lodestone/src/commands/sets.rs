@@ -253,6 +253,9 @@ fn smove(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     if added {
         dirty += 1;
+    } else {
+        // The destination already had the member: only the source changed.
+        ctx.modified = Some(smallvec::smallvec![1]);
     }
     ctx.srv.add_dirty(dirty);
     ctx.r().int(1);

@@ -337,7 +337,7 @@ fn limit_range(limit_start: i64, limit_count: i64, len: usize) -> (i64, i64) {
 /// dispatcher also does this conservatively for every key, because SORT
 /// has a lock-set override.)
 fn signal_modified(ctx: &mut Ctx, db: usize, key: &[u8]) {
-    ctx.srv.touch_watched(Some(db), Some(key));
+    ctx.signal_modified(db, key);
     blocking::note_write(ctx, db, key);
 }
 

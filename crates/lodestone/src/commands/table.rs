@@ -87,6 +87,7 @@ client|pause|connection|-3|3.0.0|admin,noscript,loading,stale,sentinel|connectio
 client|reply|connection|3|3.2.0|noscript,loading,stale,sentinel|connection|-|Instructs the server whether to reply to commands.
 client|setinfo|connection|4|7.2.0|noscript,loading,stale,sentinel|connection|-|Sets information specific to the client or connection.
 client|setname|connection|3|2.6.9|noscript,loading,stale,sentinel|connection|-|Sets the connection name.
+client|tracking|connection|-3|6.0.0|noscript,loading,stale,sentinel|connection|-|Controls server-assisted client-side caching for the connection.
 client|trackinginfo|connection|2|6.2.0|noscript,loading,stale,sentinel|connection|-|Returns information about server-assisted client-side caching for the connection.
 client|unblock|connection|-3|5.0.0|admin,noscript,loading,stale,sentinel|connection|-|Unblocks a client blocked by a blocking command from a different connection.
 client|unpause|connection|2|6.2.0|admin,noscript,loading,stale,sentinel|connection|-|Resumes processing commands from paused clients.

@@ -33,6 +33,17 @@ pub struct Shard {
     pub snap_epoch: u64,
 }
 
+/// Whether shards record the names of added keys in [`NEW_KEYS`].
+pub static LOG_NEW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    /// Keys added by the running command on this thread, kept only while
+    /// `new` keyspace events are enabled: the next event the command
+    /// publishes (or the dispatcher, after it) raises their `new` events
+    /// first, in Redis's order.
+    pub static NEW_KEYS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Whether shards record the names of expired keys in `expired_log`.
 pub static LOG_EXPIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -104,6 +115,9 @@ impl Shard {
                 Some(old)
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
+                if LOG_NEW.load(std::sync::atomic::Ordering::Relaxed) {
+                    NEW_KEYS.with(|n| n.borrow_mut().push(e.key().to_vec()));
+                }
                 v.insert(e);
                 None
             }

@@ -4,7 +4,7 @@
 
 use parking_lot::Mutex;
 use resp::Proto;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// What CLIENT LIST and CLIENT KILL see of a client, shared across threads.
 pub struct ClientHandle {
@@ -38,6 +38,10 @@ pub struct ClientHandle {
     /// Parked by a blocking command (CLIENT UNBLOCK, INFO).
     pub blocked: AtomicBool,
     pub is_master: AtomicBool,
+    /// Client-side caching flags other threads see (tracking ON, BCAST,
+    /// BROKEN redirect) and the redirect id (-1 when off), for CLIENT LIST.
+    pub track_flags: AtomicU8,
+    pub track_redir: AtomicI64,
 }
 
 impl ClientHandle {
@@ -75,6 +79,8 @@ impl ClientHandle {
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
             is_master: AtomicBool::new(false),
+            track_flags: AtomicU8::new(0),
+            track_redir: AtomicI64::new(-1),
         }
     }
 
@@ -96,6 +102,13 @@ impl ClientHandle {
             if self.blocked.load(Ordering::Relaxed) {
                 f.push('b');
             }
+            let t = self.track_flags.load(Ordering::Relaxed);
+            use crate::commands::tracking::{BCAST, BROKEN, ON};
+            for (bit, c) in [(ON, 't'), (BROKEN, 'R'), (BCAST, 'B')] {
+                if t & bit != 0 {
+                    f.push(c);
+                }
+            }
             if self.sub.load(Ordering::Relaxed)
                 + self.psub.load(Ordering::Relaxed)
                 + self.ssub.load(Ordering::Relaxed)
@@ -111,7 +124,7 @@ impl ClientHandle {
         let qbuf = self.qbuf.load(Ordering::Relaxed);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -130,6 +143,11 @@ impl ClientHandle {
             omem,
             qbuf + omem + 1024,
             cmd,
+            if self.track_flags.load(Ordering::Relaxed) & crate::commands::tracking::ON != 0 {
+                self.track_redir.load(Ordering::Relaxed)
+            } else {
+                -1
+            },
             self.resp.load(Ordering::Relaxed),
             self.lib_name.lock(),
             self.lib_ver.lock(),
@@ -171,6 +189,8 @@ pub struct Client {
     pub blocked: Option<crate::commands::blocking::BlockState>,
     /// Pub/Sub subscriptions.
     pub subs: crate::commands::pubsub::ClientSubs,
+    /// Client-side caching settings (CLIENT TRACKING).
+    pub tracking: crate::commands::tracking::ClientTracking,
 }
 
 impl Client {
@@ -187,6 +207,7 @@ impl Client {
             watched: Vec::new(),
             blocked: None,
             subs: Default::default(),
+            tracking: Default::default(),
         }
     }
 

@@ -31,6 +31,13 @@ pub enum WorkerMsg {
     Served(u64, Vec<u8>),
     /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.
     Unblock { client: u64, error: bool },
+    /// A client-side caching invalidation for this client; `redirected`
+    /// when it is another client's message sent here by REDIRECT.
+    Track {
+        client: u64,
+        redirected: bool,
+        msg: Arc<crate::commands::tracking::Invalidation>,
+    },
 }
 
 /// How another thread reaches a worker: its mailbox and its waker.
@@ -98,6 +105,8 @@ pub struct Server {
     /// The server's own `Arc`, set by `net::serve`, for work that outlives
     /// a command (BGSAVE's thread).
     pub self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
+    /// Client-side caching: tracked keys, prefixes, tracking clients.
+    pub tracking: crate::commands::tracking::Tracking,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -159,6 +168,7 @@ impl Server {
             notify_flags: Default::default(),
             persist: Default::default(),
             self_ref: std::sync::OnceLock::new(),
+            tracking: Default::default(),
         }
     }
 
@@ -256,9 +266,18 @@ impl Server {
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
                 .unwrap_or(0);
         self.notify_flags.store(f, Ordering::Relaxed);
+        self.update_expired_log();
+    }
+
+    /// Shards log expired keys' names while expired events are enabled or
+    /// some client tracks keys (expiry invalidates cached copies).
+    pub fn update_expired_log(&self) {
         use crate::commands::notify::{EXPIRED, KEYEVENT, KEYSPACE};
-        let log = f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0;
+        let f = self.notify_flags.load(Ordering::Relaxed);
+        let log = (f & EXPIRED != 0 && f & (KEYSPACE | KEYEVENT) != 0) || self.tracking.active();
         crate::keyspace::shard::LOG_EXPIRED.store(log, Ordering::Relaxed);
+        let new = f & crate::commands::notify::NEW != 0 && f & (KEYSPACE | KEYEVENT) != 0;
+        crate::keyspace::shard::LOG_NEW.store(new, Ordering::Relaxed);
     }
 
     pub fn add_dirty(&self, n: u64) {

@@ -303,6 +303,19 @@ impl Worker {
                         self.served(t, reply);
                     }
                 }
+                WorkerMsg::Track {
+                    client,
+                    redirected,
+                    msg,
+                } => {
+                    if let Some(&t) = self.by_client.get(&client) {
+                        if let Some(c) = self.conns.get_mut(&t) {
+                            let sub = c.client.subs.is_subscribed();
+                            msg.encode(&mut c.outbuf, c.client.proto, sub, redirected);
+                        }
+                        self.flush(t);
+                    }
+                }
                 WorkerMsg::Unblock { client, error } => {
                     if let Some(&t) = self.by_client.get(&client) {
                         self.wake(t, if error { Wake::Error } else { Wake::Timeout });
@@ -439,6 +452,11 @@ impl Worker {
     }
 
     fn on_readable(&mut self, token: usize) {
+        // Messages other threads sent before this input was written
+        // (invalidations, Pub/Sub) go out before its replies.
+        if !self.rx.is_empty() {
+            self.drain_mailbox();
+        }
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
@@ -558,6 +576,8 @@ impl Worker {
             clock: Instant::now(),
             ready: Vec::new(),
             no_monitor: false,
+            track: Default::default(),
+            modified: None,
         };
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
@@ -691,6 +711,7 @@ impl Worker {
         let id = c.client.id();
         commands::blocking::unpark(&self.srv, &mut c.client);
         commands::pubsub::unsubscribe_all(&self.srv, &mut c.client);
+        commands::tracking::disable(&self.srv, &mut c.client);
         self.blocked.remove(&token);
         if self.srv.monitor_count.load(Ordering::Relaxed) > 0 {
             self.srv.monitor_remove(id);
@@ -729,8 +750,15 @@ impl Worker {
             workers,
             &mut |db, key| {
                 commands::notify::notify(&srv, commands::notify::EXPIRED, "expired", db, &key);
+                if srv.tracking.active() {
+                    srv.tracking.modified(&srv, &key, None, None, None);
+                }
             },
         );
+        if srv.tracking.active() {
+            srv.tracking.broadcast_pending(&srv);
+            srv.tracking.enforce_limit(&srv, None);
+        }
         // Fold shard expiry counters into the server statistics.
         let timeout = srv.config.num(HOT.timeout) as u64;
         let mut to_close = Vec::new();
