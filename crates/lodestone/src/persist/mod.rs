@@ -178,6 +178,8 @@ pub struct RdbSink {
     lru: rdb::LruMode,
     out: Mutex<SinkOut>,
     srv_keys: Option<Arc<Server>>,
+    /// Keys written, whoever captured them (walker or writers).
+    keys: AtomicU64,
 }
 
 struct SinkOut {
@@ -217,6 +219,7 @@ impl RdbSink {
                 bytes: 0,
             }),
             srv_keys: None,
+            keys: AtomicU64::new(0),
         };
         let mut pre = rdb::header(opts.version);
         rdb::put_aux(&mut pre, "redis-ver", crate::REDIS_VERSION.as_bytes());
@@ -272,6 +275,7 @@ impl ShardSink for RdbSink {
         }
         o.write(&buf);
         drop(o);
+        self.keys.fetch_add(sh.len() as u64, Ordering::Relaxed);
         if let Some(s) = &self.srv_keys {
             s.persist
                 .save_keys
@@ -317,7 +321,8 @@ pub fn save<'a>(
     let sink = Arc::new(sink);
     srv.persist.save_keys.store(0, Ordering::Relaxed);
     let delay = srv.config.get_num("rdb-key-save-delay");
-    let keys = snapshot::run(&srv.keyspace, locks, sink.clone(), delay);
+    snapshot::run(&srv.keyspace, locks, sink.clone(), delay);
+    let keys = sink.keys.load(Ordering::Relaxed);
     let res = sink
         .finish(srv.config.get_bool("rdbchecksum"))
         .and_then(|bytes| {
