@@ -235,6 +235,8 @@ pub static PARAMS: &[Param] = &[
     p("rdb-del-sync-files", B, "no"),
     p("dir", S, ""),
     hid("rdb-key-save-delay", int(i32::MIN as i64, IM), "0"),
+    // Lodestone test knob: the RDB version written (10 = loadable by Redis 7.0).
+    hid("rdb-version", int(10, 11), "11"),
     hid("key-load-delay", int(i32::MIN as i64, IM), "0"),
     p("appendonly", B, "no"),
     imm("appendfilename", S, "appendonly.aof"),

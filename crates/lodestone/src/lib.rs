@@ -6,6 +6,7 @@
 //! - [`keyspace`]: databases, shards, entries, expiry and the lock
 //!   discipline that makes multi-key commands atomic.
 //! - [`commands`]: the command table and one module per command family.
+//! - [`persist`]: RDB files, DUMP/RESTORE payloads and fork-free snapshots.
 //! - [`server`]: shared server state, clients and the per-thread event loops.
 
 // Style lints we do not follow: `Result<_, ()>` marks "the error reply was
@@ -22,6 +23,7 @@ pub mod aof;
 pub mod commands;
 pub mod config;
 pub mod keyspace;
+pub mod persist;
 pub mod scripting;
 pub mod server;
 

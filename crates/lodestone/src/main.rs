@@ -124,7 +124,16 @@ fn main() {
     srv.apply_config();
     let startup = lodestone::server::memory::used();
     lodestone::server::memory::STARTUP.store(startup, std::sync::atomic::Ordering::Relaxed);
-    if let Err(e) = lodestone::aof::load_at_startup(&srv) {
+    // Like Redis: the AOF when it is on, else the RDB file (the AOF's
+    // setup runs either way).
+    let loaded = lodestone::aof::load_at_startup(&srv).and_then(|()| {
+        if srv.config.get_bool("appendonly") {
+            return Ok(());
+        }
+        lodestone::persist::load_at_startup(&srv)
+            .map_err(|e| format!("Fatal error loading the DB: {e}. Exiting."))
+    });
+    if let Err(e) = loaded {
         eprintln!("# {e}");
         std::process::exit(1);
     }

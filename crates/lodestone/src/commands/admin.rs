@@ -342,25 +342,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
         }
         "persistence" => {
             o.push_str("# Persistence\r\n");
-            line!("loading:0");
-            line!("async_loading:0");
-            line!("current_cow_peak:0");
-            line!("current_cow_size:0");
-            line!("current_fork_perc:0.00");
-            line!("current_save_keys_processed:0");
-            line!("current_save_keys_total:0");
-            line!(
-                "rdb_changes_since_last_save:{}",
-                srv.dirty.load(Ordering::Relaxed)
-            );
-            line!("rdb_bgsave_in_progress:0");
-            line!(
-                "rdb_last_save_time:{}",
-                srv.lastsave.load(Ordering::Relaxed)
-            );
-            line!("rdb_last_bgsave_status:ok");
-            line!("rdb_last_bgsave_time_sec:-1");
-            line!("rdb_current_bgsave_time_sec:-1");
+            crate::persist::info_lines(srv, &mut |l| {
+                o.push_str(&l);
+                o.push_str("\r\n");
+            });
             crate::aof::info(srv, o);
             line!("module_fork_in_progress:0");
             line!("module_fork_last_cow_size:0");
@@ -720,6 +705,8 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 "    Write <message> to the server log.",
                 "OBJECT <key>",
                 "    Show low level info about the internal encoding of <key>.",
+                "RELOAD [NOSAVE]",
+                "    Save the RDB on disk and reload it back to memory.",
                 "PROTOCOL <type>",
                 "    Reply with a test value of the specified type.",
                 "SET-ACTIVE-EXPIRE <0|1>",
@@ -754,8 +741,11 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
             } else {
                 locks.shard(db, argv[2])
             };
+            let opts = crate::persist::save_opts(ctx.srv);
             let line = sh.get_mut(argv[2], now).map(|e| {
-                let (enc, len) = (e.encoding(), e.str().map_or(0, |s| s.len()));
+                let mut ser = Vec::new();
+                crate::persist::rdb::put_value(&mut ser, &e.value(), &opts);
+                let (enc, len) = (e.encoding(), ser.len());
                 format!(
                     "Value at:0x0 refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:0",
                     enc,
@@ -813,6 +803,11 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
         | b"replybuffer"
         | b"pause-cron" => ctx.ok(),
         b"jmap" => ctx.ok(),
+        b"reload" => super::persistence::debug_reload(ctx, argv),
+        b"set-skip-checksum-validation" if argv.len() == 3 => {
+            crate::persist::SKIP_CHECKSUM.store(argv[2] != b"0", Ordering::Relaxed);
+            ctx.ok();
+        }
         _ => ctx.error(&format!(
             "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(argv[1])
@@ -870,11 +865,27 @@ fn debug_protocol(ctx: &mut Ctx, t: &[u8]) {
 }
 
 fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let (mut nosave, mut save, mut force) = (false, false, false);
     for a in &argv[1..] {
         match a.to_ascii_lowercase().as_slice() {
-            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"nosave" => nosave = true,
+            b"save" => save = true,
+            b"now" => {}
+            b"force" => force = true,
             b"abort" => return ctx.error("ERR No shutdown in progress."),
             _ => return ctx.error(err::SYNTAX),
+        }
+    }
+    if nosave && save {
+        return ctx.error(err::SYNTAX);
+    }
+    // Like Redis: save when asked, or when save points exist (unless NOSAVE).
+    if save || (!nosave && !crate::persist::save_points(ctx.srv).is_empty()) {
+        crate::persist::log(
+            "User requested shutdown... Saving the final RDB snapshot before exiting.",
+        );
+        if super::persistence::save_now(ctx).is_err() && !force {
+            return ctx.error("ERR Errors trying to SHUTDOWN. Check logs.");
         }
     }
     ctx.srv.shutdown.store(true, Ordering::SeqCst);

@@ -679,6 +679,11 @@ fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     super::tracking::flushed(ctx);
     ctx.srv.add_dirty(n as u64 + 1);
+    // Redis saves the empty dataset when save points are configured (which
+    // also resets the dirty counter).
+    if !crate::persist::save_points(ctx.srv).is_empty() {
+        let _ = super::persistence::save_now(ctx);
+    }
     ctx.ok();
 }
 

@@ -17,6 +17,7 @@ pub mod introspect;
 pub mod keys;
 pub mod lists;
 pub mod notify;
+pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
 pub mod scripting;
@@ -254,6 +255,7 @@ fn registry() -> Registry {
     geo::register(&mut r);
     sort::register(&mut r);
     streams::register(&mut r);
+    persistence::register(&mut r);
     tracking::register(&mut r);
     r
 }
@@ -662,6 +664,13 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
             .multi
             .store(q.len() as i64, Ordering::Relaxed);
         ctx.r().simple("QUEUED");
+        return;
+    }
+    if (cmd.has(flags::WRITE) || cmd.name == "ping")
+        && !ctx.in_exec
+        && crate::persist::writes_denied(srv)
+    {
+        reject(ctx, crate::persist::MISCONF);
         return;
     }
     run_command(ctx, cmd, argv, reply_start);

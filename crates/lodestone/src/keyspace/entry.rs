@@ -513,6 +513,16 @@ impl Entry {
         unsafe { &*self.heap_ptr() }
     }
 
+    /// The heap value by reference, when the entry keeps one (raw
+    /// strings, collections): serializers read it without cloning.
+    pub fn heap_value(&self) -> Option<&Value> {
+        if self.tag() & TAG_MASK == TAG_HEAP {
+            Some(self.heap())
+        } else {
+            None
+        }
+    }
+
     /// The heap value, when the entry keeps one (raw strings, collections).
     pub fn heap_value_mut(&mut self) -> Option<&mut Value> {
         if self.tag() & TAG_MASK == TAG_HEAP {

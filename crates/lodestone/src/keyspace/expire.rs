@@ -40,7 +40,7 @@ pub fn active_expire_cycle(
     for visited in 0..total.min(MAX_VISITS) {
         let pos = CURSOR.fetch_add(1, Ordering::Relaxed) % total;
         let (db, sh) = (pos / SHARDS, pos % SHARDS);
-        if let Some(mut shard) = ks.db(db).shard(sh).try_lock() {
+        if let Some(mut shard) = ks.try_lock_shard(db, sh) {
             if shard.volatile_len() > 0 {
                 deleted += shard.expire_sweep(now_ms).1;
                 for k in shard.expired_log.drain(..) {

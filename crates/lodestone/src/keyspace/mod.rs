@@ -22,7 +22,9 @@ pub use types::{
     hash::HashValue, list::ListValue, set::SetValue, stream::StreamValue, zset::ZSetValue,
 };
 
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// log2 of the number of shards per database.
 pub const SHARD_BITS: u32 = 10;
@@ -89,16 +91,85 @@ impl Db {
     }
 }
 
+/// Receives each shard once per snapshot, exactly as it was when the
+/// snapshot started (see `persist::snapshot`). Called with the shard
+/// locked, by the snapshot's walker or by a writer about to change it.
+pub trait ShardSink: Send + Sync {
+    /// Serializes one shard of database `db`; returns how many keys it held.
+    fn shard(&self, db: usize, idx: usize, sh: &Shard) -> usize;
+}
+
+/// The running snapshot, if any: its epoch and where shards go.
+#[derive(Default)]
+pub struct SnapState {
+    /// Epoch of the running snapshot, 0 when none runs.
+    pub active: AtomicU64,
+    /// Last epoch handed out.
+    pub last: AtomicU64,
+    pub sink: RwLock<Option<Arc<dyn ShardSink>>>,
+    /// Held by the snapshot that runs (one at a time).
+    pub running: Mutex<()>,
+}
+
 /// All databases of the server.
 pub struct Keyspace {
     dbs: Vec<Db>,
+    pub snap: SnapState,
 }
 
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::new()).collect(),
+            snap: SnapState::default(),
         }
+    }
+
+    /// Serialize-before-mutate: whoever locks a shard calls this before
+    /// changing it. If a snapshot runs and has not captured the shard yet,
+    /// the shard goes to the snapshot first, so the snapshot sees every
+    /// shard as it was at its start. One atomic load when none runs.
+    #[inline]
+    pub fn snap_check(&self, id: ShardId, sh: &mut Shard) {
+        let e = self.snap.active.load(Ordering::SeqCst);
+        if e != 0 && sh.snap_epoch < e {
+            self.snap_capture(id, sh, e);
+        }
+    }
+
+    #[cold]
+    fn snap_capture(&self, id: ShardId, sh: &mut Shard, e: u64) -> usize {
+        let sink = self.snap.sink.read().clone();
+        sh.snap_epoch = e;
+        match sink {
+            Some(s) => s.shard(id.0 as usize, id.1 as usize, sh),
+            None => 0,
+        }
+    }
+
+    /// The walker's step: captures a shard unless a writer already did;
+    /// returns the keys it serialized.
+    pub fn snap_visit(&self, id: ShardId, sh: &mut Shard, e: u64) -> usize {
+        if sh.snap_epoch < e {
+            self.snap_capture(id, sh, e)
+        } else {
+            0
+        }
+    }
+
+    /// Locks one shard for a change (serializing it first for a running
+    /// snapshot).
+    pub fn lock_shard(&self, db: usize, i: usize) -> MutexGuard<'_, Shard> {
+        let mut g = self.dbs[db].shards[i].lock();
+        self.snap_check((db as u32, i as u32), &mut g);
+        g
+    }
+
+    /// Like [`Keyspace::lock_shard`] without waiting.
+    pub fn try_lock_shard(&self, db: usize, i: usize) -> Option<MutexGuard<'_, Shard>> {
+        let mut g = self.dbs[db].shards[i].try_lock()?;
+        self.snap_check((db as u32, i as u32), &mut g);
+        Some(g)
     }
 
     pub fn db_count(&self) -> usize {
@@ -149,6 +220,14 @@ impl<'a> Locks<'a> {
             }
             let g = self.ks.dbs[db as usize].shards[sh as usize].lock();
             self.held.push(((db, sh), g));
+        }
+        // Checked once every lock is held and before anything changes, so
+        // a command lands wholly before or wholly after a snapshot's start.
+        let ks = self.ks;
+        if ks.snap.active.load(Ordering::SeqCst) != 0 {
+            for (id, g) in self.held.iter_mut() {
+                ks.snap_check(*id, g);
+            }
         }
     }
 
@@ -213,7 +292,7 @@ impl<'a> Locks<'a> {
             Ok(i) => &mut self.held[i].1,
             Err(_) => {
                 debug_assert!(false, "shard {id:?} used without being locked");
-                let g = self.ks.dbs[id.0 as usize].shards[id.1 as usize].lock();
+                let g = self.ks.lock_shard(id.0 as usize, id.1 as usize);
                 self.held.push((id, g));
                 self.held.sort_by_key(|(h, _)| *h);
                 let i = self.position(id).ok().unwrap();
@@ -229,7 +308,7 @@ impl<'a> Locks<'a> {
             let go_on = match self.position(id) {
                 Ok(p) => f(i, &mut self.held[p].1),
                 Err(_) => {
-                    let mut g = self.ks.dbs[db].shards[i].lock();
+                    let mut g = self.ks.lock_shard(db, i);
                     f(i, &mut g)
                 }
             };
@@ -250,6 +329,24 @@ impl<'a> Locks<'a> {
         out
     }
 
+    /// Like [`Locks::with_shard_index`] but locking without the snapshot
+    /// check (the snapshot walker does its own).
+    pub fn with_shard_index_raw<R>(
+        &mut self,
+        db: usize,
+        i: usize,
+        f: impl FnOnce(&mut Shard) -> R,
+    ) -> R {
+        let id = (db as u32, i as u32);
+        match self.position(id) {
+            Ok(p) => f(&mut self.held[p].1),
+            Err(_) => {
+                let mut g = self.ks.dbs[db].shards[i].lock();
+                f(&mut g)
+            }
+        }
+    }
+
     /// Runs `f` on one shard by index (SCAN's cursor), locking it if needed.
     pub fn with_shard_index<R>(
         &mut self,
@@ -261,7 +358,7 @@ impl<'a> Locks<'a> {
         match self.position(id) {
             Ok(p) => f(&mut self.held[p].1),
             Err(_) => {
-                let mut g = self.ks.dbs[db].shards[i].lock();
+                let mut g = self.ks.lock_shard(db, i);
                 f(&mut g)
             }
         }

@@ -31,6 +31,10 @@ pub struct Shard {
     pub expired_log: Vec<Vec<u8>>,
     /// S3-FIFO queues, present while that policy is active.
     pub s3: Option<Box<S3Fifo>>,
+    /// The last snapshot epoch that captured this shard (see
+    /// `Keyspace::snap_check`): a snapshot with a greater epoch has not
+    /// serialized it yet.
+    pub snap_epoch: u64,
 }
 
 /// Whether shards record the names of added keys in [`NEW_KEYS`].

@@ -120,6 +120,11 @@ pub struct Server {
     pub notify_flags: std::sync::atomic::AtomicU32,
     /// Script cache, function libraries and running-script state.
     pub scripting: crate::scripting::Scripting,
+    /// RDB persistence status (INFO persistence, BGSAVE, MISCONF).
+    pub persist: crate::persist::State,
+    /// The server's own `Arc`, set by `net::serve`, for work that outlives
+    /// a command (BGSAVE's thread).
+    pub self_ref: std::sync::OnceLock<std::sync::Weak<Server>>,
     /// Client-side caching: tracked keys, prefixes, tracking clients.
     pub tracking: crate::commands::tracking::Tracking,
     /// The propagation feed (effects of writes, for the AOF).
@@ -186,10 +191,17 @@ impl Server {
             pubsub: Default::default(),
             notify_flags: Default::default(),
             scripting: Default::default(),
+            persist: Default::default(),
+            self_ref: std::sync::OnceLock::new(),
             tracking: Default::default(),
             feed: Default::default(),
             aof: Arc::new(Default::default()),
         }
+    }
+
+    /// The server's `Arc` (None before `net::serve` ran).
+    pub fn arc(&self) -> Option<Arc<Server>> {
+        self.self_ref.get().and_then(|w| w.upgrade())
     }
 
     /// Sends a message to the worker that owns a client.

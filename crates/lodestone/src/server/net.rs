@@ -99,6 +99,7 @@ pub fn serve(srv: Arc<Server>) -> io::Result<()> {
         n => n as usize,
     };
     srv.worker_count.store(threads, Ordering::Relaxed);
+    let _ = srv.self_ref.set(Arc::downgrade(&srv));
     let addrs = bind_addrs(&srv);
     let backlog = srv.config.get_num("tcp-backlog") as i32;
     let mut setups = Vec::new();
@@ -929,6 +930,7 @@ impl Worker {
         if self.id == 0 {
             collect_expired(&srv);
             crate::aof::cron(&srv);
+            crate::persist::cron(&srv);
         }
     }
 }

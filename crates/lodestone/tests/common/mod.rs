@@ -5,12 +5,31 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct Server {
     pub port: u16,
     child: Child,
+    /// The server's working directory (`--dir`), where dump.rdb goes.
+    pub dir: PathBuf,
+    /// Whether the directory is ours to remove when the server drops.
+    own_dir: bool,
+}
+
+/// A fresh empty directory for one server's files.
+pub fn temp_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "lodestone-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
 
 /// A port nobody listens on right now.
@@ -23,8 +42,18 @@ pub fn free_port() -> u16 {
 }
 
 impl Server {
-    /// Starts a server with extra `--name value` arguments.
+    /// Starts a server with extra `--name value` arguments, in its own
+    /// temporary directory (removed when the server drops), so that the
+    /// default `save` points never write into the source tree.
     pub fn start(args: &[&str]) -> Server {
+        let mut s = Self::start_in(temp_dir(), args);
+        s.own_dir = true;
+        s
+    }
+
+    /// Starts a server whose `--dir` is `dir` (kept after the server
+    /// stops: restart tests start another server in it).
+    pub fn start_in(dir: PathBuf, args: &[&str]) -> Server {
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(env!("CARGO_BIN_EXE_lodestone"))
@@ -35,13 +64,20 @@ impl Server {
                     "127.0.0.1",
                     "--enable-debug-command",
                     "yes",
+                    "--dir",
+                    dir.to_str().unwrap(),
                 ])
                 .args(args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start lodestone");
-            let mut s = Server { port, child };
+            let mut s = Server {
+                port,
+                child,
+                dir: dir.clone(),
+                own_dir: false,
+            };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -116,6 +152,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if self.own_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

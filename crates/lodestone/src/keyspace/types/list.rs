@@ -729,6 +729,15 @@ impl ListValue {
         l
     }
 
+    /// The packed nodes in order (one for the listpack encoding): RDB
+    /// saves each as one quicklist node.
+    pub fn nodes(&self) -> Box<dyn Iterator<Item = &Pack> + '_> {
+        match self {
+            ListValue::Listpack(p) => Box::new(std::iter::once(p)),
+            ListValue::Quicklist(q) => Box::new(q.nodes.iter()),
+        }
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         match self {
