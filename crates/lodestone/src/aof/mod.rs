@@ -688,7 +688,7 @@ pub fn debug_loadaof(srv: &Server) -> Result<(), String> {
 fn empty_all(srv: &Server) {
     for db in 0..srv.keyspace.db_count() {
         for i in 0..crate::keyspace::SHARDS {
-            srv.keyspace.db(db).shard(i).lock().clear();
+            srv.keyspace.lock_shard(db, i).clear();
         }
     }
 }

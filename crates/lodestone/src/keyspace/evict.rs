@@ -57,13 +57,15 @@ impl Evictor {
 
     /// Evicts one key under `policy` and returns (db, removed entry), or
     /// None when nothing is evictable. `now_ms` drives LRU idle times and
-    /// LFU decay.
+    /// LFU decay. `removed` runs while the key's shard is still locked (the
+    /// DEL must reach the AOF before any later write of the same key).
     pub fn evict_one(
         &mut self,
         ks: &Keyspace,
         policy: Policy,
         samples: usize,
         now_ms: u64,
+        removed: &mut dyn FnMut(usize, &Entry),
     ) -> Option<(usize, Entry)> {
         if self.cursors.len() != ks.db_count() {
             self.cursors = (0..ks.db_count())
@@ -73,10 +75,10 @@ impl Evictor {
         match policy {
             Policy::NoEviction => None,
             Policy::AllkeysRandom | Policy::VolatileRandom => {
-                self.evict_random(ks, policy.is_volatile())
+                self.evict_random(ks, policy.is_volatile(), removed)
             }
-            Policy::AllkeysS3Fifo => self.evict_s3(ks),
-            _ => self.evict_pooled(ks, policy, samples.max(1), now_ms),
+            Policy::AllkeysS3Fifo => self.evict_s3(ks, removed),
+            _ => self.evict_pooled(ks, policy, samples.max(1), now_ms, removed),
         }
     }
 
@@ -97,7 +99,7 @@ impl Evictor {
         for _ in 0..max {
             let i = self.cursors[db] % SHARDS;
             self.cursors[db] = i + 1;
-            let Some(mut sh) = ks.db(db).shard(i).try_lock() else {
+            let Some(mut sh) = ks.try_lock_shard(db, i) else {
                 continue;
             };
             if sh.is_empty() || (volatile && sh.volatile_len() == 0) {
@@ -149,13 +151,20 @@ impl Evictor {
         None
     }
 
-    fn evict_random(&mut self, ks: &Keyspace, volatile: bool) -> Option<(usize, Entry)> {
+    fn evict_random(
+        &mut self,
+        ks: &Keyspace,
+        volatile: bool,
+        removed: &mut dyn FnMut(usize, &Entry),
+    ) -> Option<(usize, Entry)> {
         let r = self.over_dbs(ks, |ev, db| {
             ev.visit(ks, db, volatile, SHARDS, |sh, rng| {
                 let start = rng.gen_range(0..sh.len());
                 let mut key = None;
                 sh.sample(start, 1, volatile, |e| key = Some(e.key().to_vec()));
-                sh.evict_key(&key?, volatile)
+                let e = sh.evict_key(&key?, volatile)?;
+                removed(db, &e);
+                Some(e)
             })
         });
         // Spread random evictions over the databases like Redis's next_db.
@@ -163,9 +172,17 @@ impl Evictor {
         r
     }
 
-    fn evict_s3(&mut self, ks: &Keyspace) -> Option<(usize, Entry)> {
+    fn evict_s3(
+        &mut self,
+        ks: &Keyspace,
+        removed: &mut dyn FnMut(usize, &Entry),
+    ) -> Option<(usize, Entry)> {
         self.over_dbs(ks, |ev, db| {
-            ev.visit(ks, db, false, SHARDS, |sh, _| sh.s3_evict_one())
+            ev.visit(ks, db, false, SHARDS, |sh, _| {
+                let e = sh.s3_evict_one()?;
+                removed(db, &e);
+                Some(e)
+            })
         })
     }
 
@@ -178,6 +195,7 @@ impl Evictor {
         policy: Policy,
         samples: usize,
         now_ms: u64,
+        removed: &mut dyn FnMut(usize, &Entry),
     ) -> Option<(usize, Entry)> {
         let volatile = policy.is_volatile();
         // A few rounds: a pooled key may be gone by the time it is picked.
@@ -220,8 +238,9 @@ impl Evictor {
             // Best candidates are at the end; take the first still present.
             while let Some(c) = self.pool.pop() {
                 let shard = super::shard_of(&c.key);
-                let removed = ks.db(c.db).shard(shard).lock().evict_key(&c.key, volatile);
-                if let Some(e) = removed {
+                let mut sh = ks.lock_shard(c.db, shard);
+                if let Some(e) = sh.evict_key(&c.key, volatile) {
+                    removed(c.db, &e);
                     return Some((c.db, e));
                 }
             }
@@ -270,7 +289,7 @@ mod tests {
 
     fn evict_all(ev: &mut Evictor, ks: &Keyspace, p: Policy, now: u64) -> Vec<String> {
         let mut out = Vec::new();
-        while let Some((_, e)) = ev.evict_one(ks, p, 64, now) {
+        while let Some((_, e)) = ev.evict_one(ks, p, 64, now, &mut |_, _| {}) {
             out.push(String::from_utf8(e.key().to_vec()).unwrap());
         }
         out
@@ -323,7 +342,10 @@ mod tests {
             put(&ks, &format!("t{i}"), Some(now + 1000 * (20 - i)), 0);
         }
         let mut ev = Evictor::new(3);
-        let first = ev.evict_one(&ks, Policy::VolatileTtl, 64, now).unwrap().1;
+        let first = ev
+            .evict_one(&ks, Policy::VolatileTtl, 64, now, &mut |_, _| {})
+            .unwrap()
+            .1;
         assert_eq!(first.key(), b"t19");
     }
 
@@ -348,8 +370,12 @@ mod tests {
             put(&ks, &format!("r{i}"), None, 0);
         }
         let mut ev = Evictor::new(9);
-        assert!(ev.evict_one(&ks, Policy::NoEviction, 5, 0).is_none());
+        assert!(ev
+            .evict_one(&ks, Policy::NoEviction, 5, 0, &mut |_, _| {})
+            .is_none());
         assert_eq!(evict_all(&mut ev, &ks, Policy::AllkeysRandom, 0).len(), 30);
-        assert!(ev.evict_one(&ks, Policy::VolatileRandom, 5, 0).is_none());
+        assert!(ev
+            .evict_one(&ks, Policy::VolatileRandom, 5, 0, &mut |_, _| {})
+            .is_none());
     }
 }

@@ -250,7 +250,9 @@ impl<'a> Locks<'a> {
             Err(p) => p,
         };
         match self.ks.dbs[id.0 as usize].shards[id.1 as usize].try_lock() {
-            Some(g) => {
+            Some(mut g) => {
+                // A running snapshot captures the shard before it changes.
+                self.ks.snap_check(id, &mut g);
                 self.held.insert(pos, (id, g));
                 true
             }

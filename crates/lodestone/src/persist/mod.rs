@@ -225,7 +225,7 @@ impl RdbSink {
         rdb::put_aux(&mut pre, "redis-ver", crate::REDIS_VERSION.as_bytes());
         rdb::put_aux(&mut pre, "redis-bits", b"64");
         rdb::put_aux(&mut pre, "ctime", (now_ms() / 1000).to_string().as_bytes());
-        let used = crate::commands::admin::mem_info().allocated;
+        let used = crate::commands::admin::mem_info(srv).used;
         rdb::put_aux(&mut pre, "used-mem", used.to_string().as_bytes());
         rdb::put_aux(&mut pre, "aof-base", b"0");
         for code in function_libraries(srv) {

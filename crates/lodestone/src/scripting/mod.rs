@@ -288,12 +288,16 @@ impl Run {
                 no_monitor: false,
                 track: Default::default(),
                 modified: None,
+                // The script's effects gather in the caller's unit, emitted
+                // (wrapped in MULTI/EXEC) when the script's locks go.
+                prop: std::mem::take(&mut outer.prop),
             };
             commands::run_command(&mut inner, cmd, &argv, 0);
             let (locks, ready, track) = (inner.locks, inner.ready, inner.track);
             let outer = self.ctx();
             outer.locks = locks;
             outer.ready = ready;
+            outer.prop = inner.prop;
             // The caller's own invalidations go out after the script's reply.
             outer.track.keys.extend(track.keys);
         }
@@ -466,6 +470,8 @@ pub fn execute(
     argv: &[&[u8]],
 ) {
     let srv = ctx.srv;
+    // Scripts propagate their effects (the commands they ran), not themselves.
+    ctx.propagate_nothing();
     let compat = flags & sflags::EVAL_COMPAT != 0;
     if !compat && flags & sflags::NO_WRITES == 0 && ro {
         return ctx.error("ERR Can not execute a script with write flag using *_ro command.");

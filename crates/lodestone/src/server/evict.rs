@@ -186,7 +186,8 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
             break EvictResult::Ok;
         }
         memory::note_peak(used);
-        match ev.evict_one(&srv.keyspace, policy, samples, now) {
+        let mut emit_del = |db: usize, e: &crate::keyspace::Entry| propagate_del(srv, db, e.key());
+        match ev.evict_one(&srv.keyspace, policy, samples, now, &mut emit_del) {
             None => break EvictResult::Fail,
             Some((db, entry)) => {
                 let key = entry.key().to_vec();
@@ -243,13 +244,19 @@ fn on_evicted(srv: &Server, db: usize, key: &[u8]) {
     if srv.tracking.active() {
         srv.tracking.modified(srv, key, None, None, None);
     }
-    propagate_del(srv, db, key);
 }
 
-/// The one place where an eviction must reach the AOF and replicas as
-/// `DEL key` in `db` (Redis propagates evictions as DEL, like expiries).
-/// The replication/AOF feed hooks in here; until then it does nothing.
-pub fn propagate_del(_srv: &Server, _db: usize, _key: &[u8]) {}
+/// An eviction reaches the AOF and replicas as `DEL key` in `db` (Redis
+/// propagates evictions as DEL, like expiries). Called while the key's
+/// shard is still locked, so no later write of the key can precede it.
+pub fn propagate_del(srv: &Server, db: usize, key: &[u8]) {
+    if srv.feed.active() {
+        srv.feed.emit(&[crate::commands::propagate::Effect {
+            db,
+            argv: vec![b"DEL".to_vec(), key.to_vec()],
+        }]);
+    }
+}
 
 #[cfg(test)]
 mod tests {
