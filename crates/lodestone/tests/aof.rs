@@ -737,3 +737,67 @@ fn aof_directories_move_between_redis_and_lodestone() {
     };
     assert_eq!(canonical(&mut c), want);
 }
+
+#[test]
+fn scripts_are_logged_as_their_effects() {
+    let dir = TempDir::new("aof-scripts");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    // Two writes: one unit wrapped in MULTI/EXEC, with the script's random
+    // effect (SPOP) logged as what it removed; EVAL itself is not logged.
+    q::<()>(&mut c, &["SADD", "s", "m"]);
+    let body = "redis.call('INCR', KEYS[1]); return redis.call('SPOP', KEYS[2])";
+    let popped: String = q(&mut c, &["EVAL", body, "2", "n", "s"]);
+    assert_eq!(popped, "m");
+    // A read-only script logs nothing.
+    let _: Option<String> = q(&mut c, &["EVAL", "return redis.call('GET', 'n')", "0"]);
+    let joined = words(&incr_text(&dir)).join(" ");
+    assert!(joined.contains("MULTI INCR n SREM s m EXEC"), "{joined}");
+    assert!(!joined.contains("EVAL"), "{joined}");
+    let d = digest(&mut c);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(digest(&mut c), d);
+    assert_eq!(q::<String>(&mut c, &["GET", "n"]), "1");
+}
+
+#[test]
+fn evictions_are_logged_as_dels() {
+    let dir = TempDir::new("aof-evict");
+    let srv = start(&dir, &["--maxmemory-policy", "allkeys-random"]);
+    let mut c = srv.client();
+    let used: u64 = {
+        let info: String = q(&mut c, &["INFO", "memory"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", &(used + 2_000_000).to_string()]);
+    let value = "v".repeat(1000);
+    for i in 0..10_000 {
+        q::<()>(&mut c, &["SET", &format!("k{i}"), &value]);
+    }
+    let info: String = q(&mut c, &["INFO", "stats"]);
+    let evicted: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(evicted > 0, "nothing was evicted");
+    let w = words(&incr_text(&dir));
+    let dels = w.windows(2).filter(|p| p[0] == "DEL").count() as u64;
+    assert_eq!(dels, evicted, "one DEL per evicted key");
+    // The reloaded AOF holds exactly the keys that survived.
+    let keys: u64 = q(&mut c, &["DBSIZE"]);
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+    drop(srv);
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(q::<u64>(&mut c, &["DBSIZE"]), keys);
+}
