@@ -122,6 +122,8 @@ fn main() {
     lodestone::server::memory::register_thread();
     let srv = Arc::new(Server::new(cfg, exe, abs_file));
     srv.apply_config();
+    // Function libraries travel in RDB files (and AOF bases) with the data.
+    lodestone::persist::set_function_hook(Arc::new(lodestone::scripting::functions::RdbFunctions));
     let startup = lodestone::server::memory::used();
     lodestone::server::memory::STARTUP.store(startup, std::sync::atomic::Ordering::Relaxed);
     // Like Redis: the AOF when it is on, else the RDB file (the AOF's

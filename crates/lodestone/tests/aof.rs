@@ -502,7 +502,7 @@ fn truncated_tail_is_loaded_and_cut() {
 }
 
 #[test]
-fn garbage_and_rdb_bases_are_refused() {
+fn garbage_and_truncated_rdb_bases_are_refused() {
     let dir = TempDir::new("aof-garbage");
     let srv = start(&dir, &[]);
     q::<()>(&mut srv.client(), &["SET", "a", "1"]);
@@ -776,7 +776,15 @@ fn evictions_are_logged_as_dels() {
             .parse()
             .unwrap()
     };
-    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", &(used + 2_000_000).to_string()]);
+    q::<()>(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            &(used + 2_000_000).to_string(),
+        ],
+    );
     let value = "v".repeat(1000);
     for i in 0..10_000 {
         q::<()>(&mut c, &["SET", &format!("k{i}"), &value]);
@@ -800,4 +808,39 @@ fn evictions_are_logged_as_dels() {
     let srv = start(&dir, &[]);
     let mut c = srv.client();
     assert_eq!(q::<u64>(&mut c, &["DBSIZE"]), keys);
+}
+
+#[test]
+fn rdb_base_then_incr_commands_load() {
+    // An RDB image (as Redis writes with aof-use-rdb-preamble) as the base,
+    // commands after it in the incr file.
+    let src = TempDir::new("aof-rdbsrc");
+    let srv = Server::start(&["--dir", src.str(), "--save", ""]);
+    let mut c = srv.client();
+    write_dataset(&mut c);
+    let d = digest(&mut c);
+    q::<()>(&mut c, &["SAVE"]);
+    drop(srv);
+    let dir = TempDir::new("aof-rdbbase-ok");
+    std::fs::create_dir_all(aof_dir(&dir)).unwrap();
+    std::fs::copy(
+        src.path.join("dump.rdb"),
+        aof_dir(&dir).join("appendonly.aof.1.base.rdb"),
+    )
+    .unwrap();
+    std::fs::write(
+        aof_dir(&dir).join("appendonly.aof.1.incr.aof"),
+        b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$1\r\n1\r\n",
+    )
+    .unwrap();
+    std::fs::write(
+        aof_dir(&dir).join("appendonly.aof.manifest"),
+        "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap();
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    assert_eq!(q::<String>(&mut c, &["GET", "after"]), "1");
+    q::<()>(&mut c, &["DEL", "after"]);
+    assert_eq!(digest(&mut c), d);
 }

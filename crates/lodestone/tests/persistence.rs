@@ -536,3 +536,38 @@ fn redis_dump_rdb_loads_here() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn function_libraries_survive_reload_and_restart() {
+    let dir = temp_dir();
+    let srv = Server::start_in(dir.clone(), &["--save", ""]);
+    let mut c = srv.client();
+    let code = "#!lua name=mylib\nredis.register_function('myfunc', function(keys, args) return args[1] end)";
+    let _: String = redis::cmd("FUNCTION")
+        .arg("LOAD")
+        .arg(code)
+        .query(&mut c)
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
+    let _: () = redis::cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
+    let r: String = redis::cmd("FCALL")
+        .arg("myfunc")
+        .arg(0)
+        .arg("hi")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(r, "hi");
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    drop(srv);
+    let srv = Server::start_in(dir.clone(), &["--save", ""]);
+    let mut c = srv.client();
+    let r: String = redis::cmd("FCALL")
+        .arg("myfunc")
+        .arg(0)
+        .arg("again")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(r, "again");
+    let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
+    assert_eq!(v, "v");
+}

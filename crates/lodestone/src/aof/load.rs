@@ -28,12 +28,11 @@ pub struct Replayed {
     pub truncated: bool,
 }
 
-/// SEAM(rdb): loads the RDB image at the start of `data` (a `.base.rdb`
-/// file, or an old single-file AOF with an RDB preamble) into the keyspace
-/// and returns how many bytes it used. The rdb branch provides the loader;
-/// until it is merged such files are refused with this error.
-pub fn load_rdb_preamble(_srv: &Server, _data: &[u8]) -> Result<usize, String> {
-    Err("Can't load an AOF base in RDB format: the RDB loader is not built into this server yet (set aof-use-rdb-preamble no)".into())
+/// Loads the RDB image at the start of `data` (a `.base.rdb` file, or an
+/// old single-file AOF with an RDB preamble) into the keyspace and returns
+/// how many bytes it used.
+pub fn load_rdb_preamble(srv: &Server, data: &[u8]) -> Result<usize, String> {
+    crate::persist::load_bytes(srv, data)
 }
 
 /// A context for a client without a connection, for replaying commands.

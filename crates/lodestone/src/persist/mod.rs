@@ -476,17 +476,44 @@ pub struct LoadStats {
 pub fn load_file<'a>(
     srv: &'a Server,
     path: &str,
-    mut locks: Option<&mut Locks<'a>>,
+    locks: Option<&mut Locks<'a>>,
 ) -> Result<LoadStats, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let f = BufReader::with_capacity(1 << 20, f);
+    load_stream(srv, f, size, &format!("RDB file {path}"), locks).map(|(st, _)| st)
+}
+
+/// Loads an RDB image held in memory (an AOF base written with the RDB
+/// preamble) and returns how many bytes it took: commands may follow.
+pub fn load_bytes(srv: &Server, data: &[u8]) -> Result<usize, String> {
+    load_stream(
+        srv,
+        data,
+        data.len() as u64,
+        "RDB preamble of the AOF",
+        None,
+    )
+    .map(|(_, used)| used as usize)
+}
+
+/// The loader behind [`load_file`] and [`load_bytes`]: `size` bounds every
+/// length field, `what` names the source in errors. Returns the stats and
+/// the bytes consumed.
+fn load_stream<'a, R: std::io::Read>(
+    srv: &'a Server,
+    input: R,
+    size: u64,
+    what: &str,
+    mut locks: Option<&mut Locks<'a>>,
+) -> Result<(LoadStats, u64), String> {
     let st = &srv.persist;
     st.loading.store(true, Ordering::SeqCst);
     st.loading_start.store(now_ms() / 1000, Ordering::SeqCst);
     st.loading_total.store(size, Ordering::SeqCst);
     st.loading_loaded.store(0, Ordering::SeqCst);
     st.loading_keys.store(0, Ordering::SeqCst);
-    let mut rd = rdb::Reader::new(BufReader::with_capacity(1 << 20, f), size);
+    let mut rd = rdb::Reader::new(input, size);
     let lim = build_limits(srv, false);
     let now = now_ms();
     let lfu = srv.config.get_str("maxmemory-policy").contains("lfu");
@@ -553,10 +580,10 @@ pub fn load_file<'a>(
     match res {
         Ok(v) => {
             stats.version = v;
-            Ok(stats)
+            Ok((stats, rd.pos()))
         }
         Err(e) => Err(format!(
-            "Short read or corrupt RDB file {path}: {} at offset {} of {size} bytes",
+            "Short read or corrupt {what}: {} at offset {} of {size} bytes",
             e.msg, e.offset
         )),
     }
