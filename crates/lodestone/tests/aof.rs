@@ -151,9 +151,30 @@ fn write_dataset(c: &mut redis::Connection) {
     redis::cmd("EXEC").query::<redis::Value>(c).unwrap();
 }
 
+/// The base file's name after the first rewrite for each
+/// `aof-use-rdb-preamble` setting.
+fn first_base(preamble: &str) -> &'static str {
+    if preamble == "yes" {
+        "appendonly.aof.1.base.rdb"
+    } else {
+        "appendonly.aof.1.base.aof"
+    }
+}
+
 #[test]
-fn every_type_survives_restart_and_rewrite() {
+fn every_type_survives_restart_and_rewrite_rdb_preamble() {
+    every_type_survives_restart_and_rewrite("yes");
+}
+
+#[test]
+fn every_type_survives_restart_and_rewrite_command_base() {
+    every_type_survives_restart_and_rewrite("no");
+}
+
+fn every_type_survives_restart_and_rewrite(preamble: &str) {
     let dir = TempDir::new("aof-types");
+    let pre = ["--aof-use-rdb-preamble", preamble];
+    let start = |dir: &TempDir, _: &[&str]| start(dir, &pre);
     let srv = start(&dir, &[]);
     let mut c = srv.client();
     write_dataset(&mut c);
@@ -174,12 +195,16 @@ fn every_type_survives_restart_and_rewrite() {
     assert_eq!(r, "Background append only file rewriting started");
     wait_rewrite_done(&mut c);
     assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
-    assert_eq!(listed(&dir, "b"), ["appendonly.aof.1.base.aof"]);
+    assert_eq!(listed(&dir, "b"), [first_base(preamble)]);
     assert_eq!(listed(&dir, "i"), ["appendonly.aof.2.incr.aof"]);
     assert!(!aof_dir(&dir).join("appendonly.aof.1.incr.aof").exists());
-    let base = std::fs::read(aof_dir(&dir).join("appendonly.aof.1.base.aof")).unwrap();
-    let base = String::from_utf8_lossy(&base);
-    assert!(base.contains("PEXPIREAT") && base.contains("XSETID") && base.contains("XCLAIM"));
+    let base = std::fs::read(aof_dir(&dir).join(first_base(preamble))).unwrap();
+    if preamble == "yes" {
+        assert!(base.starts_with(b"REDIS0011"));
+    } else {
+        let base = String::from_utf8_lossy(&base);
+        assert!(base.contains("PEXPIREAT") && base.contains("XSETID") && base.contains("XCLAIM"));
+    }
     q::<()>(&mut c, &["RPUSH", "list", "after-rewrite"]);
     q::<()>(&mut c, &["SADD", "set", "d"]);
     let d2 = digest(&mut c);
@@ -280,8 +305,19 @@ fn expiry_and_blocking_pops_propagate_as_effects() {
 }
 
 #[test]
-fn rewrite_during_writes_keeps_every_write() {
+fn rewrite_during_writes_keeps_every_write_rdb_preamble() {
+    rewrite_during_writes_keeps_every_write("yes");
+}
+
+#[test]
+fn rewrite_during_writes_keeps_every_write_command_base() {
+    rewrite_during_writes_keeps_every_write("no");
+}
+
+fn rewrite_during_writes_keeps_every_write(preamble: &str) {
     let dir = TempDir::new("aof-bgrewrite");
+    let pre = ["--aof-use-rdb-preamble", preamble];
+    let start = |dir: &TempDir, _: &[&str]| start(dir, &pre);
     let srv = start(&dir, &[]);
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
@@ -571,6 +607,79 @@ fn timestamp_annotations_are_written_and_skipped_on_load() {
 }
 
 #[test]
+fn base_format_follows_aof_use_rdb_preamble() {
+    for (preamble, name) in [
+        (None, "appendonly.aof.1.base.rdb"),
+        (Some("no"), "appendonly.aof.1.base.aof"),
+    ] {
+        let dir = TempDir::new("aof-preamble");
+        let extra: Vec<&str> = preamble
+            .map(|p| vec!["--aof-use-rdb-preamble", p])
+            .unwrap_or_default();
+        let srv = start(&dir, &extra);
+        let mut c = srv.client();
+        q::<()>(&mut c, &["SET", "k", "v"]);
+        q::<()>(&mut c, &["SELECT", "3"]);
+        q::<()>(&mut c, &["RPUSH", "l", "a", "b"]);
+        q::<()>(&mut c, &["BGREWRITEAOF"]);
+        wait_rewrite_done(&mut c);
+        assert_eq!(listed(&dir, "b"), [name]);
+        let base = std::fs::read(aof_dir(&dir).join(name)).unwrap();
+        if preamble.is_none() {
+            assert!(base.starts_with(b"REDIS"), "{:?}", &base[..9]);
+            // Marked as an AOF base (AUX aof-base 1).
+            let at = base.windows(8).position(|w| w == b"aof-base").unwrap();
+            assert_eq!(&base[at + 8..at + 10], [0xc0, 1]);
+        } else {
+            assert!(base.starts_with(b"*2\r\n$6\r\nSELECT"), "{:?}", &base[..9]);
+        }
+        let d = digest(&mut c);
+        drop(srv);
+        let srv = start(&dir, &extra);
+        assert_eq!(digest(&mut srv.client()), d);
+    }
+}
+
+#[test]
+fn bgrewriteaof_waits_for_a_running_bgsave() {
+    let dir = TempDir::new("aof-sched");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    for i in 0..20 {
+        q::<()>(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    // A slow BGSAVE (rdb-key-save-delay is per key, in microseconds).
+    q::<()>(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "50000"]);
+    let r: String = q(&mut c, &["BGSAVE"]);
+    assert_eq!(r, "Background saving started");
+    let r: String = q(&mut c, &["BGREWRITEAOF"]);
+    assert_eq!(r, "Background append only file rewriting scheduled");
+    assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "1");
+    assert_eq!(info_field(&mut c, "aof_rewrite_in_progress"), "0");
+    q::<()>(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrites") != "1" {
+        assert!(Instant::now() < deadline, "scheduled rewrite never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "0");
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    // And BGSAVE is refused while a rewrite runs (slowed down the same way).
+    q::<()>(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "50000"]);
+    let r: String = q(&mut c, &["BGREWRITEAOF"]);
+    assert_eq!(r, "Background append only file rewriting started");
+    let e = redis::cmd("BGSAVE").query::<String>(&mut c).unwrap_err();
+    assert!(
+        e.to_string().contains("Another child process is active"),
+        "{e}"
+    );
+    let r: String = q(&mut c, &["BGSAVE", "SCHEDULE"]);
+    assert_eq!(r, "Background saving scheduled");
+    q::<()>(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    wait_rewrite_done(&mut c);
+}
+
+#[test]
 fn bgrewriteaof_with_aof_off_writes_a_base() {
     let dir = TempDir::new("aof-off-rewrite");
     let srv = Server::start(&["--dir", dir.str(), "--appendonly", "no", "--save", ""]);
@@ -714,8 +823,9 @@ fn aof_directories_move_between_redis_and_lodestone() {
     let want = canonical(&mut c);
     drop(redis);
 
-    // Redis's directory (its base and incr) loads here.
-    let srv = start(&dir, &[]);
+    // Redis's directory (its base and incr) loads here. Our base is an RDB
+    // preamble in the format of the installed Redis (7.0: RDB 10).
+    let srv = start(&dir, &["--rdb-version", "10"]);
     let mut c = srv.client();
     assert_eq!(canonical(&mut c), want);
     q::<()>(&mut c, &["BGREWRITEAOF"]);

@@ -10,11 +10,12 @@
 //! they also fsync first (group commit: one fsync covers every writer
 //! waiting), with `everysec` a background thread fsyncs once a second.
 //!
-//! A rewrite ([`rewrite_now`]) holds every shard briefly: it switches the
-//! AOF to a new incr file and copies the dataset at that same point; a
-//! thread writes the copy as the new base and then commits the manifest
-//! (new base + the incr files from the switch on) and deletes the old
-//! files. Loading ([`load_at_startup`]) replays base then incrs
+//! A rewrite ([`rewrite_now`]) holds every shard only for the switch to a
+//! new incr file, which is also where a fork-less snapshot
+//! (`persist::snapshot::run_at`) starts; the snapshot streams the base
+//! (RDB preamble or commands) while writes go on, then the manifest is
+//! committed (new base + the incr files from the switch on) and the old
+//! files deleted. Loading ([`load_at_startup`]) replays base then incrs
 //! ([`load`]).
 
 pub mod load;
@@ -22,7 +23,6 @@ pub mod manifest;
 pub mod rewrite;
 
 use crate::commands::propagate::{encode_unit, Effect, Sink};
-use crate::keyspace::Locks;
 use crate::server::Server;
 use manifest::{FileInfo, Kind, Manifest};
 use parking_lot::Mutex;
@@ -486,20 +486,30 @@ pub fn config_changed(srv: &Server) {
 pub const REWRITE_IN_PROGRESS: &str =
     "ERR Background append only file rewriting already in progress";
 
-/// Starts a rewrite: under every shard lock, switches effects to a new
-/// incr file and copies the dataset; a thread then writes the base and
-/// commits the manifest. With `enable` the AOF is being turned on: the
-/// sink subscribes at the same point.
-pub fn rewrite_now(srv: &Server, enable: bool) -> Result<(), String> {
+/// Starts a rewrite on a background thread and returns whether it had to
+/// wait for a running snapshot (BGSAVE): Redis's "scheduled". The thread
+/// holds every shard only for the switch (a new incr file, and the
+/// snapshot epoch starting at that same point), then the fork-less
+/// snapshot writes the base while writes go on: an RDB file
+/// (`.base.rdb`, AUX `aof-base 1`) with `aof-use-rdb-preamble yes`,
+/// commands (`.base.aof`) otherwise; finally the manifest is committed.
+/// With `enable` the AOF is being turned on: the sink subscribes at the
+/// switch point.
+pub fn rewrite_now(srv: &Server, enable: bool) -> Result<bool, String> {
     let aof: &Arc<Aof> = &srv.aof;
+    let Some(arc) = srv.arc() else {
+        return Err("no server handle".into());
+    };
     if aof.rewrite_in_progress.swap(true, Ordering::SeqCst) {
+        if aof.rewrite_scheduled.load(Ordering::SeqCst) {
+            return Ok(true);
+        }
         return Err(REWRITE_IN_PROGRESS.into());
     }
-    aof.rewrite_scheduled.store(false, Ordering::Relaxed);
-    *aof.rewrite_started.lock() = Some(Instant::now());
     let (dir, prefix) = paths(srv);
     let fail = |e: String| {
         aof.rewrite_in_progress.store(false, Ordering::SeqCst);
+        aof.rewrite_scheduled.store(false, Ordering::SeqCst);
         *aof.rewrite_started.lock() = None;
         aof.last_rewrite_ok.store(false, Ordering::Relaxed);
         e
@@ -507,100 +517,172 @@ pub fn rewrite_now(srv: &Server, enable: bool) -> Result<(), String> {
     if let Err(e) = std::fs::create_dir_all(&dir) {
         return Err(fail(format!("Can't create the append-only directory: {e}")));
     }
-    let dbs = srv.keyspace.db_count();
-    let mut locks = Locks::new(&srv.keyspace);
-    let all: Vec<usize> = (0..dbs).collect();
-    locks.acquire_all(&all);
-    let (image, keep_from) = {
-        let mut st = aof.state.lock();
-        let on = aof.on.load(Ordering::SeqCst);
-        if !on {
-            // Not appending yet: continue the numbering of what is on disk.
-            st.manifest = read_manifest(&dir, &prefix)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            st.dir = dir.clone();
-            st.prefix = prefix.clone();
-        }
-        let incr = st.manifest.next_incr(&prefix);
-        if let Err(e) = aof.switch_file(&mut st, &incr.name) {
-            st.manifest.incrs.pop();
-            drop(st);
-            return Err(fail(format!("Can't open a new AOF incr file: {e}")));
-        }
-        // With the AOF already on, the new incr file is listed at once so
-        // nothing appended from now on can be lost before the commit.
-        if on {
-            let _ = persist_manifest(&st.dir, &st.prefix, &st.manifest);
-        }
-        if enable {
-            srv.feed.subscribe("aof", aof.clone());
-            aof.on.store(true, Ordering::SeqCst);
-        }
-        (
-            rewrite::take_image(&mut locks, dbs, crate::server::now_ms()),
-            incr.seq,
-        )
-    };
-    locks.release();
-    drop(locks);
-    // The pause every client saw: the fork-less snapshot will remove it.
-    let paused = aof
-        .rewrite_started
-        .lock()
-        .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
-    log(&format!(
-        "AOF rewrite: image of {} keys taken in {paused:.1} ms (all shards held)",
-        image.len()
-    ));
-    if enable {
-        aof.spawn_fsync_thread();
+    // One snapshot at a time: a running BGSAVE makes this one wait.
+    let scheduled = crate::persist::snapshot::is_running(&srv.keyspace)
+        || srv.persist.bgsave_in_progress.load(Ordering::SeqCst);
+    aof.rewrite_scheduled.store(scheduled, Ordering::SeqCst);
+    if !scheduled {
+        *aof.rewrite_started.lock() = Some(Instant::now());
     }
-    let aof2 = aof.clone();
+    let preamble = srv.config.get_bool("aof-use-rdb-preamble");
     std::thread::Builder::new()
         .name("aof-rewrite".into())
         .spawn(move || {
-            let ok = finish_rewrite(&aof2, &dir, &prefix, &image, keep_from);
+            let srv = &*arc;
+            let ok = rewrite_in_background(srv, &dir, &prefix, enable, preamble);
+            let aof = &srv.aof;
             if let Err(e) = &ok {
                 log(&format!("Background AOF rewrite failed: {e}"));
             } else {
                 log("Background AOF rewrite finished successfully");
             }
-            aof2.last_rewrite_ok.store(ok.is_ok(), Ordering::Relaxed);
-            let secs = aof2.current_rewrite_secs();
-            aof2.last_rewrite_secs.store(secs, Ordering::Relaxed);
-            *aof2.rewrite_started.lock() = None;
-            aof2.rewrites.fetch_add(1, Ordering::Relaxed);
-            aof2.rewrite_in_progress.store(false, Ordering::SeqCst);
+            aof.last_rewrite_ok.store(ok.is_ok(), Ordering::Relaxed);
+            let secs = aof.current_rewrite_secs();
+            aof.last_rewrite_secs.store(secs, Ordering::Relaxed);
+            *aof.rewrite_started.lock() = None;
+            aof.rewrites.fetch_add(1, Ordering::Relaxed);
+            aof.rewrite_scheduled.store(false, Ordering::SeqCst);
+            aof.rewrite_in_progress.store(false, Ordering::SeqCst);
         })
         .map_err(|e| fail(e.to_string()))?;
-    log("Background append only file rewriting started");
-    Ok(())
+    if scheduled {
+        log("Background append only file rewriting scheduled");
+    } else {
+        log("Background append only file rewriting started");
+    }
+    Ok(scheduled)
 }
 
-/// The rewrite's background half: writes the base from the image, then
-/// (under the AOF lock) installs it, commits the manifest and deletes the
-/// files it replaced.
-fn finish_rewrite(
+/// The base's writer: RDB or commands.
+enum BaseSink {
+    Rdb(Arc<crate::persist::RdbSink>),
+    Commands(Arc<rewrite::CommandSink>),
+}
+
+/// The rewrite thread: waits for its snapshot turn, switches to a new
+/// incr file with every shard held, streams the snapshot into a temp
+/// base file, then commits it.
+fn rewrite_in_background(
+    srv: &Server,
+    dir: &Path,
+    prefix: &str,
+    enable: bool,
+    preamble: bool,
+) -> Result<(), String> {
+    let aof = &srv.aof;
+    let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
+    let io = |e: std::io::Error| e.to_string();
+    let f = File::create(&tmp).map_err(io)?;
+    let w = Box::new(crate::persist::FileOut(std::io::BufWriter::with_capacity(
+        1 << 20,
+        f,
+    )));
+    let base = if preamble {
+        BaseSink::Rdb(Arc::new(crate::persist::RdbSink::with_kind(srv, w, true)))
+    } else {
+        BaseSink::Commands(Arc::new(rewrite::CommandSink::new(
+            w,
+            crate::server::now_ms(),
+        )))
+    };
+    let sink: Arc<dyn crate::keyspace::ShardSink> = match &base {
+        BaseSink::Rdb(s) => s.clone(),
+        BaseSink::Commands(s) => s.clone(),
+    };
+    let mut switched: Result<u64, String> = Err("the rewrite did not start".into());
+    let delay = srv.config.get_num("rdb-key-save-delay");
+    let (_, held) = crate::persist::snapshot::run_at(
+        &srv.keyspace,
+        sink,
+        delay,
+        || {
+            if aof.rewrite_scheduled.swap(false, Ordering::SeqCst) {
+                *aof.rewrite_started.lock() = Some(Instant::now());
+            }
+        },
+        || switched = switch_for_rewrite(srv, dir, prefix, enable),
+    );
+    let keep_from = match switched {
+        Ok(seq) => seq,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if enable {
+        aof.spawn_fsync_thread();
+    }
+    let written = match &base {
+        BaseSink::Rdb(s) => s
+            .finish(srv.config.get_bool("rdbchecksum"))
+            .map(|_| s.keys()),
+        BaseSink::Commands(s) => s.finish().map(|_| s.keys()),
+    };
+    let keys = match written {
+        Ok(k) => k,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let total = aof
+        .rewrite_started
+        .lock()
+        .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+    log(&format!(
+        "AOF rewrite: image of {keys} keys taken in {:.1} ms (all shards held), base written in {total:.1} ms",
+        held.as_secs_f64() * 1000.0
+    ));
+    commit_base(aof, dir, prefix, &tmp, preamble, keep_from)
+}
+
+/// The switch, run with every shard held: effects go to a new incr file
+/// from here on (the base's point in time). Returns the new incr's seq.
+fn switch_for_rewrite(srv: &Server, dir: &Path, prefix: &str, enable: bool) -> Result<u64, String> {
+    let aof = &srv.aof;
+    let mut st = aof.state.lock();
+    let on = aof.on.load(Ordering::SeqCst);
+    if !on {
+        // Not appending yet: continue the numbering of what is on disk.
+        st.manifest = read_manifest(dir, prefix)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        st.dir = dir.to_path_buf();
+        st.prefix = prefix.to_string();
+    }
+    let incr = st.manifest.next_incr(prefix);
+    if let Err(e) = aof.switch_file(&mut st, &incr.name) {
+        st.manifest.incrs.pop();
+        return Err(format!("Can't open a new AOF incr file: {e}"));
+    }
+    // With the AOF already on, the new incr file is listed at once so
+    // nothing appended from now on can be lost before the commit.
+    if on {
+        let _ = persist_manifest(&st.dir, &st.prefix, &st.manifest);
+    }
+    if enable {
+        srv.feed.subscribe("aof", aof.clone());
+        aof.on.store(true, Ordering::SeqCst);
+    }
+    Ok(incr.seq)
+}
+
+/// The rewrite's last step (under the AOF lock): renames the written base
+/// into place, commits the manifest (new base + the incr files from the
+/// switch on) and deletes the files it replaced.
+fn commit_base(
     aof: &Aof,
     dir: &Path,
     prefix: &str,
-    image: &[rewrite::ImageEntry],
+    tmp: &Path,
+    rdb: bool,
     keep_from: u64,
 ) -> Result<(), String> {
-    let tmp = dir.join(format!("temp-rewriteaof-bg-{}.aof", std::process::id()));
     let io = |e: std::io::Error| e.to_string();
-    {
-        let f = File::create(&tmp).map_err(io)?;
-        let mut w = std::io::BufWriter::new(f);
-        rewrite::write_base(&mut w, image).map_err(io)?;
-        let f = w.into_inner().map_err(|e| e.to_string())?;
-        f.sync_all().map_err(io)?;
-    }
     let mut st = aof.state.lock();
-    let base = st.manifest.next_base(prefix, false);
-    std::fs::rename(&tmp, dir.join(&base.name)).map_err(io)?;
+    let base = st.manifest.next_base(prefix, rdb);
+    std::fs::rename(tmp, dir.join(&base.name)).map_err(io)?;
     let mut old: Vec<FileInfo> = st.manifest.base.take().into_iter().collect();
     let (keep, gone): (Vec<FileInfo>, Vec<FileInfo>) = std::mem::take(&mut st.manifest.incrs)
         .into_iter()
@@ -638,16 +720,12 @@ fn finish_rewrite(
     Ok(())
 }
 
-/// Cron: starts a scheduled rewrite, or an automatic one when the AOF
+/// Cron: starts an automatic rewrite when the AOF
 /// grew by `auto-aof-rewrite-percentage` over its size after the last
 /// rewrite and is at least `auto-aof-rewrite-min-size`.
 pub fn cron(srv: &Server) {
     let aof = &srv.aof;
     if aof.rewrite_in_progress.load(Ordering::Relaxed) {
-        return;
-    }
-    if aof.rewrite_scheduled.load(Ordering::Relaxed) {
-        let _ = rewrite_now(srv, false);
         return;
     }
     if !aof.on.load(Ordering::Relaxed) {
@@ -706,9 +784,11 @@ pub fn info(srv: &Server, o: &mut String) {
         }
     };
     o.push_str(&format!("aof_enabled:{}\r\n", on as u8));
+    // A rewrite waiting for a BGSAVE to end is only scheduled, as in Redis.
     o.push_str(&format!(
         "aof_rewrite_in_progress:{}\r\n",
-        b(&aof.rewrite_in_progress)
+        (aof.rewrite_in_progress.load(Ordering::Relaxed)
+            && !aof.rewrite_scheduled.load(Ordering::Relaxed)) as u8
     ));
     o.push_str(&format!(
         "aof_rewrite_scheduled:{}\r\n",

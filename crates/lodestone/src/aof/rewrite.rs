@@ -1,74 +1,122 @@
-//! The AOF base: a point-in-time image of the dataset written as commands
-//! (`aof-use-rdb-preamble no` form).
+//! The AOF base written as commands (`aof-use-rdb-preamble no`).
 //!
-//! First version: [`take_image`] holds every shard of every database at
-//! once (the caller does, while it also switches the AOF to a new incr
-//! file) and copies the live entries, so the image is exactly the state
-//! at which the new incr file starts; the copy is then written out on a
-//! background thread by [`write_base`]. The pause is one copy of the
-//! dataset. This is the seam where the fork-less snapshot (serialize a
-//! shard before a writer changes it) and the RDB preamble plug in:
-//! `take_image` + `write_base` become "start a snapshot at this point and
-//! stream it as RDB".
+//! [`CommandSink`] is a `keyspace::ShardSink`: the fork-less snapshot
+//! (`persist::snapshot::run_at`) hands it every shard as it was at the
+//! rewrite's switch point, and it streams each entry out as the commands
+//! that recreate it (SELECT when the database changes, batches of 64
+//! items, PEXPIREAT for a TTL). With the preamble on, the RDB writer's
+//! `persist::RdbSink` takes its place.
 
 use super::super::commands::propagate::encode_argv;
 use crate::keyspace::entry::Value;
 use crate::keyspace::types::stream::StreamId;
-use crate::keyspace::{Locks, SHARDS};
-use std::io::{self, Write};
-
-/// One key of the image: (db, key, value, absolute expiry in ms).
-pub type ImageEntry = (usize, Vec<u8>, Value, Option<u64>);
+use crate::keyspace::{Shard, ShardSink};
+use parking_lot::Mutex;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many elements one rewritten command carries (Redis's
 /// AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;
 
-/// Copies every live entry of the databases whose shards `locks` holds
-/// (all of them). Expired entries are left out.
-pub fn take_image(locks: &mut Locks, dbs: usize, now_ms: u64) -> Vec<ImageEntry> {
-    let mut out = Vec::new();
-    for db in 0..dbs {
-        for i in 0..SHARDS {
-            let sh = locks.shard_at((db as u32, i as u32));
-            for e in sh.iter() {
-                if e.is_expired(now_ms) {
-                    continue;
-                }
-                out.push((db, e.key().to_vec(), e.value(), e.expire_at()));
-            }
-        }
-    }
-    out
+/// Streams captured shards into `w` as commands. Shards of different
+/// databases may arrive interleaved (writers capture out of order), so
+/// the current database is tracked per write.
+pub struct CommandSink {
+    out: Mutex<Out>,
+    /// Entries already expired at the snapshot point are left out.
+    now_ms: u64,
+    keys: AtomicU64,
 }
 
-/// Writes the image as commands: SELECT per db, one or more commands per
-/// key (batches of 64 items), PEXPIREAT for keys with a TTL.
-pub fn write_base(w: &mut impl Write, image: &[ImageEntry]) -> io::Result<()> {
-    let mut cur_db = None;
-    let mut buf = Vec::with_capacity(64 * 1024);
-    for (db, key, value, expire) in image {
-        if cur_db != Some(*db) {
-            encode_argv(&mut buf, &[b"SELECT".to_vec(), db.to_string().into_bytes()]);
-            cur_db = Some(*db);
-        }
-        value_commands(key, value, &mut |argv| encode_argv(&mut buf, argv));
-        if let Some(t) = expire {
-            encode_argv(
-                &mut buf,
-                &[
-                    b"PEXPIREAT".to_vec(),
-                    key.clone(),
-                    t.to_string().into_bytes(),
-                ],
-            );
-        }
-        if buf.len() >= 32 * 1024 {
-            w.write_all(&buf)?;
-            buf.clear();
+struct Out {
+    w: Box<dyn Write + Send>,
+    db: Option<usize>,
+    err: Option<String>,
+}
+
+impl CommandSink {
+    /// A sink writing to `w`; `now_ms` is the snapshot point's time.
+    pub fn new(w: Box<dyn Write + Send>, now_ms: u64) -> CommandSink {
+        CommandSink {
+            out: Mutex::new(Out {
+                w,
+                db: None,
+                err: None,
+            }),
+            now_ms,
+            keys: AtomicU64::new(0),
         }
     }
-    w.write_all(&buf)
+
+    /// Keys written so far.
+    pub fn keys(&self) -> u64 {
+        self.keys.load(Ordering::Relaxed)
+    }
+
+    /// Flushes the writer; returns the first I/O error met, if any.
+    pub fn finish(&self) -> Result<(), String> {
+        let mut o = self.out.lock();
+        if let Err(e) = o.w.flush() {
+            o.err.get_or_insert(e.to_string());
+        }
+        match o.err.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ShardSink for CommandSink {
+    fn shard(&self, db: usize, _idx: usize, sh: &Shard) -> usize {
+        if sh.is_empty() {
+            return 0;
+        }
+        // Encoded outside the output lock, so writers capturing shards in
+        // parallel only serialize on the write itself.
+        let mut buf = Vec::with_capacity(64 * sh.len());
+        let mut n = 0;
+        for e in sh.iter() {
+            if e.is_expired(self.now_ms) {
+                continue;
+            }
+            entry_commands(&mut buf, e.key(), &e.value(), e.expire_at());
+            n += 1;
+        }
+        let mut o = self.out.lock();
+        if o.err.is_none() {
+            if o.db != Some(db) {
+                let mut sel = Vec::new();
+                encode_argv(&mut sel, &[b"SELECT".to_vec(), db.to_string().into_bytes()]);
+                if let Err(e) = o.w.write_all(&sel) {
+                    o.err = Some(e.to_string());
+                }
+                o.db = Some(db);
+            }
+            if let Err(e) = o.w.write_all(&buf) {
+                o.err.get_or_insert(e.to_string());
+            }
+        }
+        drop(o);
+        self.keys.fetch_add(n, Ordering::Relaxed);
+        sh.len()
+    }
+}
+
+/// Appends the commands that recreate one key (value, then PEXPIREAT for
+/// a TTL) to `buf`.
+pub fn entry_commands(buf: &mut Vec<u8>, key: &[u8], value: &Value, expire: Option<u64>) {
+    value_commands(key, value, &mut |argv| encode_argv(buf, argv));
+    if let Some(t) = expire {
+        encode_argv(
+            buf,
+            &[
+                b"PEXPIREAT".to_vec(),
+                key.to_vec(),
+                t.to_string().into_bytes(),
+            ],
+        );
+    }
 }
 
 /// Calls `emit` with the commands that recreate `value` at `key`.

@@ -675,9 +675,12 @@ fn debug_allowed(ctx: &Ctx) -> bool {
 /// BGREWRITEAOF: starts an AOF rewrite (see `crate::aof::rewrite_now`).
 fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) {
     match crate::aof::rewrite_now(ctx.srv, false) {
-        Ok(()) => ctx
+        Ok(false) => ctx
             .r()
             .simple("Background append only file rewriting started"),
+        Ok(true) => ctx
+            .r()
+            .simple("Background append only file rewriting scheduled"),
         Err(e) if e == crate::aof::REWRITE_IN_PROGRESS => ctx.error(&e),
         Err(e) => ctx.error(&format!("ERR {e}")),
     }

@@ -61,6 +61,19 @@ fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) {
             return ctx.error(err::SYNTAX);
         }
     }
+    // One snapshot at a time: an AOF rewrite is Redis's "other child".
+    if ctx.srv.aof.rewrite_in_progress.load(Ordering::SeqCst)
+        && !ctx.srv.persist.bgsave_in_progress.load(Ordering::SeqCst)
+    {
+        if schedule {
+            ctx.srv
+                .persist
+                .bgsave_scheduled
+                .store(true, Ordering::SeqCst);
+            return ctx.r().simple("Background saving scheduled");
+        }
+        return ctx.error("ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.");
+    }
     match persist::bgsave(ctx.srv) {
         Ok(()) => ctx.r().simple("Background saving started"),
         Err(persist::BgError::InProgress) => {

@@ -207,6 +207,12 @@ impl RdbSink {
     /// A sink writing to `w`; writes the header, AUX fields and function
     /// libraries at once.
     pub fn new(srv: &Server, w: Box<dyn Write + Send>) -> RdbSink {
+        Self::with_kind(srv, w, false)
+    }
+
+    /// Like [`RdbSink::new`]; `aof_base` marks the file as an AOF base
+    /// (AUX `aof-base 1`, the RDB preamble of `aof-use-rdb-preamble`).
+    pub fn with_kind(srv: &Server, w: Box<dyn Write + Send>, aof_base: bool) -> RdbSink {
         let opts = save_opts(srv);
         let sink = RdbSink {
             opts,
@@ -227,13 +233,18 @@ impl RdbSink {
         rdb::put_aux(&mut pre, "ctime", (now_ms() / 1000).to_string().as_bytes());
         let used = crate::commands::admin::mem_info(srv).used;
         rdb::put_aux(&mut pre, "used-mem", used.to_string().as_bytes());
-        rdb::put_aux(&mut pre, "aof-base", b"0");
+        rdb::put_aux(&mut pre, "aof-base", if aof_base { b"1" } else { b"0" });
         for code in function_libraries(srv) {
             pre.push(rdb::OP_FUNCTION2);
             rdb::put_string(&mut pre, &code, opts.compress);
         }
         sink.out.lock().write(&pre);
         sink
+    }
+
+    /// Keys written so far, whoever captured them.
+    pub fn keys(&self) -> u64 {
+        self.keys.load(Ordering::Relaxed)
     }
 
     /// Writes EOF and the checksum (0 with `rdbchecksum no`) and flushes.
@@ -285,8 +296,8 @@ impl ShardSink for RdbSink {
     }
 }
 
-/// A file that syncs and renames on success, and is removed otherwise.
-struct FileOut(BufWriter<std::fs::File>);
+/// A buffered file whose flush also syncs it to disk.
+pub struct FileOut(pub BufWriter<std::fs::File>);
 
 impl Write for FileOut {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -439,7 +450,9 @@ pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, bu
 /// serverCron's part: starts a BGSAVE when a save point is reached (or
 /// one was scheduled). Called from one worker's timer.
 pub fn cron(srv: &Server) {
-    if srv.persist.bgsave_in_progress.load(Ordering::Relaxed) {
+    if srv.persist.bgsave_in_progress.load(Ordering::Relaxed)
+        || srv.aof.rewrite_in_progress.load(Ordering::Relaxed)
+    {
         return;
     }
     if srv.persist.bgsave_scheduled.swap(false, Ordering::SeqCst) {

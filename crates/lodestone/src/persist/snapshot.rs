@@ -35,9 +35,7 @@ pub fn run<'a>(
     key_delay_us: i64,
 ) -> u64 {
     let _one = ks.snap.running.lock();
-    *ks.snap.sink.write() = Some(sink);
-    let e = ks.snap.last.fetch_add(1, Ordering::SeqCst) + 1;
-    ks.snap.active.store(e, Ordering::SeqCst);
+    let e = start_epoch(ks, sink);
     let mut own;
     let locks = match locks {
         Some(l) => l,
@@ -46,6 +44,47 @@ pub fn run<'a>(
             &mut own
         }
     };
+    walk(ks, locks, e, key_delay_us)
+}
+
+/// Like [`run`], but the snapshot's point in time is chosen by the caller:
+/// every shard of every database is held while `at_start` runs and the
+/// epoch begins, so nothing lands between `at_start` and the snapshot
+/// point (the AOF rewrite switches to a new incr file there). The locks
+/// are released before the walk; writers go on during it. Returns the
+/// walker's keys and how long every shard was held. `on_turn` runs
+/// once this snapshot's turn has come (after waiting for a running one).
+pub fn run_at(
+    ks: &Keyspace,
+    sink: Arc<dyn ShardSink>,
+    key_delay_us: i64,
+    on_turn: impl FnOnce(),
+    at_start: impl FnOnce(),
+) -> (u64, Duration) {
+    let _one = ks.snap.running.lock();
+    on_turn();
+    let t0 = std::time::Instant::now();
+    let mut locks = Locks::new(ks);
+    let all: Vec<usize> = (0..ks.db_count()).collect();
+    locks.acquire_all(&all);
+    at_start();
+    let e = start_epoch(ks, sink);
+    locks.release();
+    drop(locks);
+    let held = t0.elapsed();
+    (walk(ks, &mut Locks::new(ks), e, key_delay_us), held)
+}
+
+/// Installs `sink` and hands out the new epoch (the snapshot point).
+fn start_epoch(ks: &Keyspace, sink: Arc<dyn ShardSink>) -> u64 {
+    *ks.snap.sink.write() = Some(sink);
+    let e = ks.snap.last.fetch_add(1, Ordering::SeqCst) + 1;
+    ks.snap.active.store(e, Ordering::SeqCst);
+    e
+}
+
+/// The walker: captures every shard not captured yet, then ends the epoch.
+fn walk<'a>(ks: &'a Keyspace, locks: &mut Locks<'a>, e: u64, key_delay_us: i64) -> u64 {
     let mut keys = 0u64;
     for db in 0..ks.db_count() {
         for i in 0..SHARDS {
