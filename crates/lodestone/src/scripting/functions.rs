@@ -515,6 +515,31 @@ pub fn restore(srv: &Server, data: &[u8], policy: RestorePolicy) -> Result<(), S
     Ok(())
 }
 
+/// Function libraries in RDB files (FUNCTION2 records): saved with the
+/// dataset, loaded back through the FUNCTION LOAD path.
+pub struct RdbFunctions;
+
+impl crate::persist::FunctionHook for RdbFunctions {
+    fn libraries(&self, srv: &Server) -> Vec<Vec<u8>> {
+        srv.scripting
+            .libs
+            .read()
+            .libs
+            .values()
+            .map(|l| l.code.clone())
+            .collect()
+    }
+
+    fn load(&self, srv: &Server, code: &[u8]) -> Result<(), String> {
+        load(srv, code, false).map(|_| ())
+    }
+
+    fn flush(&self, srv: &Server) {
+        *srv.scripting.libs.write() = Libraries::default();
+        srv.scripting.libs_gen.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,30 +573,5 @@ mod tests {
         assert!(e.contains("nonexistent global variable 'math'"), "{e}");
         let e = build_library(b"#!lua name=x\nreturn 1").unwrap_err();
         assert_eq!(e, "ERR No functions registered");
-    }
-}
-
-/// Function libraries in RDB files (FUNCTION2 records): saved with the
-/// dataset, loaded back through the FUNCTION LOAD path.
-pub struct RdbFunctions;
-
-impl crate::persist::FunctionHook for RdbFunctions {
-    fn libraries(&self, srv: &Server) -> Vec<Vec<u8>> {
-        srv.scripting
-            .libs
-            .read()
-            .libs
-            .values()
-            .map(|l| l.code.clone())
-            .collect()
-    }
-
-    fn load(&self, srv: &Server, code: &[u8]) -> Result<(), String> {
-        load(srv, code, false).map(|_| ())
-    }
-
-    fn flush(&self, srv: &Server) {
-        *srv.scripting.libs.write() = Libraries::default();
-        srv.scripting.libs_gen.fetch_add(1, Ordering::SeqCst);
     }
 }
