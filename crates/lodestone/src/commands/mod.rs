@@ -694,7 +694,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// (`denyoom`, or EXEC of a queue holding such a command, or anything
 /// but EXEC/DISCARD/QUIT/RESET queued inside MULTI) and nothing more
 /// could be evicted.
-fn oom_check(ctx: &Ctx, cmd: &Command) -> bool {
+fn oom_check(ctx: &mut Ctx, cmd: &Command) -> bool {
     use crate::server::evict::{perform_evictions, EvictResult};
     let srv = ctx.srv;
     let in_multi = ctx.client.multi.is_some();
@@ -718,7 +718,12 @@ fn oom_check(ctx: &Ctx, cmd: &Command) -> bool {
         // check before the script found.
         return !(reject_on_oom && crate::server::evict::last_check_oom());
     }
-    perform_evictions(srv, reject_on_oom) != EvictResult::Fail || !reject_on_oom
+    let (r, evicted) =
+        crate::server::evict::with_deferred_tracking(|| perform_evictions(srv, reject_on_oom));
+    if !evicted.is_empty() {
+        tracking::evicted_before_reply(ctx, &evicted);
+    }
+    r != EvictResult::Fail || !reject_on_oom
 }
 
 /// Executes a resolved, checked command: locks, runs, unlocks, counts.

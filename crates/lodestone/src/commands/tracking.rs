@@ -216,6 +216,21 @@ impl Tracking {
         writer: Option<u64>,
         pending: Option<&mut Pending>,
     ) {
+        self.modified_with(srv, key, current, writer, pending, None);
+    }
+
+    /// [`Tracking::modified`] that writes the message for `cur` (the
+    /// client about to run a command) straight into its buffer, ahead of
+    /// its reply: keys evicted before a command are invalidated first.
+    pub fn modified_with(
+        &self,
+        srv: &Server,
+        key: &[u8],
+        current: Option<u64>,
+        writer: Option<u64>,
+        pending: Option<&mut Pending>,
+        mut cur: Option<Current>,
+    ) {
         let mut out = Outbox::new();
         {
             let mut st = self.state.lock();
@@ -227,7 +242,7 @@ impl Tracking {
                     self.bcast_pending.store(true, Ordering::Relaxed);
                 }
             }
-            drop_key(srv, st, key, current, pending, &mut None, &mut out);
+            drop_key(srv, st, key, current, pending, &mut cur, &mut out);
             self.key_count.store(st.keys.len(), Ordering::Relaxed);
         }
         send(srv, out);
@@ -543,6 +558,23 @@ pub fn before_command(ctx: &mut Ctx) {
         out: ctx.out,
     };
     ctx.srv.tracking.enforce_limit(ctx.srv, Some(cur));
+}
+
+/// Keys evicted to make room for the command about to run: their
+/// invalidations reach the calling client before its reply, as in Redis.
+pub fn evicted_before_reply(ctx: &mut Ctx, keys: &[Vec<u8>]) {
+    for key in keys {
+        let cur = Current {
+            id: ctx.client.id(),
+            proto: ctx.client.proto,
+            subscribed: ctx.client.subs.is_subscribed(),
+            out: ctx.out,
+        };
+        let id = cur.id;
+        ctx.srv
+            .tracking
+            .modified_with(ctx.srv, key, Some(id), None, None, Some(cur));
+    }
 }
 
 /// A key the current command changed (or found expired, `by_client`

@@ -185,6 +185,9 @@ pub struct Run {
     /// The script needs every shard: abandon this run and start over.
     pub escalate: bool,
     pub repl_flags: u8,
+    /// Memory was over `maxmemory` when the script started (and it has no
+    /// allow-oom flag): commands that may grow memory are refused.
+    pub oom: bool,
     busy_registered: bool,
     threshold: Duration,
     last_pump: Instant,
@@ -264,6 +267,9 @@ impl Run {
             return fail(
                 "ERR script could not lock a key it did not declare (held by another script)",
             );
+        }
+        if self.oom && cmd.has(flags::DENYOOM) {
+            return fail(&format!("-{}", crate::server::evict::OOM_ERROR));
         }
         if cmd.has(flags::WRITE) {
             self.ctl.written.store(true, Ordering::SeqCst);
@@ -486,6 +492,20 @@ pub fn execute(
         format!("fn:{name}")
     };
     let outer_held = ctx.locks.holds_any();
+    // Redis's pre-command OOM state: evict first (never while holding
+    // locks: inside EXEC the transaction's own check stands).
+    let oom = srv.config.num(crate::config::HOT.maxmemory) > 0
+        && flags & sflags::ALLOW_OOM == 0
+        && if outer_held {
+            crate::server::evict::last_check_oom()
+        } else {
+            crate::server::evict::perform_evictions(srv, true)
+                == crate::server::evict::EvictResult::Fail
+        };
+    // A script declaring flags that may write is refused as a whole.
+    if oom && !compat && flags & sflags::NO_WRITES == 0 {
+        return ctx.error(crate::server::evict::OOM_ERROR);
+    }
     let mut all = outer_held || srv.scripting.needs_all.read().contains(&all_key);
     let db = ctx.client.db;
     loop {
@@ -502,7 +522,9 @@ pub fn execute(
             }
         }
         let start = ctx.out.len();
-        match attempt(ctx, &target, keys, args, flags, ro, argv, all, eval, &name) {
+        match attempt(
+            ctx, &target, keys, args, flags, ro, argv, all, eval, &name, oom,
+        ) {
             Attempt::Done => return,
             Attempt::Escalate => {
                 ctx.out.truncate(start);
@@ -530,6 +552,7 @@ fn attempt(
     all: bool,
     eval: bool,
     name: &str,
+    oom: bool,
 ) -> Attempt {
     let srv = ctx.srv;
     let compat = flags & sflags::EVAL_COMPAT != 0;
@@ -551,6 +574,7 @@ fn attempt(
         all_locked: all,
         escalate: false,
         repl_flags: 3,
+        oom,
         busy_registered: false,
         threshold: Duration::from_millis(threshold),
         last_pump: Instant::now(),

@@ -242,8 +242,33 @@ fn on_evicted(srv: &Server, db: usize, key: &[u8]) {
     crate::commands::notify::notify(srv, crate::commands::notify::EVICTED, "evicted", db, key);
     srv.touch_watched(Some(db), Some(key));
     if srv.tracking.active() {
-        srv.tracking.modified(srv, key, None, None, None);
+        let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+            Some(v) => {
+                v.push(key.to_vec());
+                true
+            }
+            None => false,
+        });
+        if !deferred {
+            srv.tracking.modified(srv, key, None, None, None);
+        }
     }
+}
+
+thread_local! {
+    /// Set while the dispatcher evicts for a command: evicted keys wait here
+    /// so the caller's own invalidations precede its reply.
+    static DEFERRED: std::cell::RefCell<Option<Vec<Vec<u8>>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (an eviction on behalf of the current command) and returns its
+/// result with the keys it evicted whose tracking invalidations are left to
+/// the caller.
+pub fn with_deferred_tracking<R>(f: impl FnOnce() -> R) -> (R, Vec<Vec<u8>>) {
+    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let r = f();
+    let keys = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    (r, keys)
 }
 
 /// An eviction reaches the AOF and replicas as `DEL key` in `db` (Redis
