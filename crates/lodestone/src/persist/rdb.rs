@@ -515,10 +515,16 @@ pub fn header(version: u16) -> Vec<u8> {
 pub fn dump_payload(v: &Value, opts: &SaveOpts) -> Vec<u8> {
     let mut out = vec![object_type(v, opts)];
     put_value(&mut out, v, opts);
-    out.extend_from_slice(&opts.version.to_le_bytes());
-    let crc = CRC64.checksum(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal_payload(&mut out, opts.version);
     out
+}
+
+/// Ends a DUMP-style payload (DUMP, FUNCTION DUMP): the RDB version (2
+/// bytes LE) and the CRC-64 of everything before (8 bytes LE).
+pub fn seal_payload(out: &mut Vec<u8>, version: u16) {
+    out.extend_from_slice(&version.to_le_bytes());
+    let crc = CRC64.checksum(out);
+    out.extend_from_slice(&crc.to_le_bytes());
 }
 
 /// Checks a DUMP payload's version and checksum (`verifyDumpPayload`).

@@ -382,60 +382,17 @@ pub fn functions_memory() -> usize {
 
 const RDB_OPCODE_FUNCTION_PRE_GA: u8 = 246;
 const RDB_OPCODE_FUNCTION2: u8 = 245;
-const RDB_VERSION: u16 = 11;
-const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
-
-fn put_len(out: &mut Vec<u8>, n: usize) {
-    if n < 1 << 6 {
-        out.push(n as u8);
-    } else if n < 1 << 14 {
-        out.push(0x40 | (n >> 8) as u8);
-        out.push(n as u8);
-    } else if n <= u32::MAX as usize {
-        out.push(0x80);
-        out.extend_from_slice(&(n as u32).to_be_bytes());
-    } else {
-        out.push(0x81);
-        out.extend_from_slice(&(n as u64).to_be_bytes());
-    }
-}
-
-fn get_len(data: &[u8], pos: &mut usize) -> Option<usize> {
-    let b = *data.get(*pos)?;
-    *pos += 1;
-    match b >> 6 {
-        0 => Some((b & 0x3f) as usize),
-        1 => {
-            let b2 = *data.get(*pos)?;
-            *pos += 1;
-            Some((((b & 0x3f) as usize) << 8) | b2 as usize)
-        }
-        2 if b == 0x80 => {
-            let s = data.get(*pos..*pos + 4)?;
-            *pos += 4;
-            Some(u32::from_be_bytes(s.try_into().ok()?) as usize)
-        }
-        2 if b == 0x81 => {
-            let s = data.get(*pos..*pos + 8)?;
-            *pos += 8;
-            Some(u64::from_be_bytes(s.try_into().ok()?) as usize)
-        }
-        _ => None, // encoded (integer / LZF) strings: not produced for code
-    }
-}
 
 /// FUNCTION DUMP: Redis's payload (one RDB_OPCODE_FUNCTION2 string per
 /// library, RDB version, CRC-64).
 pub fn dump(srv: &Server) -> Vec<u8> {
+    use crate::persist::rdb;
     let mut out = Vec::new();
     for lib in srv.scripting.libs.read().libs.values() {
         out.push(RDB_OPCODE_FUNCTION2);
-        put_len(&mut out, lib.code.len());
-        out.extend_from_slice(&lib.code);
+        rdb::put_string(&mut out, &lib.code, false);
     }
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = CRC64.checksum(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    rdb::seal_payload(&mut out, rdb::RDB_VERSION);
     out
 }
 
@@ -449,34 +406,28 @@ pub enum RestorePolicy {
 
 /// FUNCTION RESTORE: Ok or the error reply.
 pub fn restore(srv: &Server, data: &[u8], policy: RestorePolicy) -> Result<(), String> {
-    if data.len() < 10 {
+    use crate::persist::rdb;
+    if !rdb::verify_payload(data, true) {
         return Err("ERR DUMP payload version or checksum are wrong".into());
     }
-    let (body, tail) = data.split_at(data.len() - 10);
-    let ver = u16::from_le_bytes([tail[0], tail[1]]);
-    let crc = u64::from_le_bytes(tail[2..10].try_into().unwrap());
-    if ver > RDB_VERSION || (crc != 0 && CRC64.checksum(&data[..data.len() - 8]) != crc) {
-        return Err("ERR DUMP payload version or checksum are wrong".into());
-    }
+    let body = &data[..data.len() - 10];
+    let mut rd = rdb::Reader::new(body, body.len() as u64);
     let mut new_libs = Vec::new();
-    let mut pos = 0;
-    while pos < body.len() {
-        let t = body[pos];
-        pos += 1;
+    while rd.pos() < body.len() as u64 {
+        let t = rd
+            .u8()
+            .map_err(|_| "ERR failed loading the given functions payload")?;
         if t == RDB_OPCODE_FUNCTION_PRE_GA {
             return Err("ERR Pre-GA function format not supported".into());
         }
         if t != RDB_OPCODE_FUNCTION2 {
             return Err("ERR given type is not a function".into());
         }
-        let Some(n) = get_len(body, &mut pos) else {
-            return Err("ERR failed loading the given functions payload".into());
-        };
-        let Some(code) = body.get(pos..pos + n) else {
-            return Err("ERR failed loading the given functions payload".into());
-        };
-        pos += n;
-        new_libs.push(build_library(code)?);
+        // Read as any RDB string: Redis may have LZF-compressed the code.
+        let code = rd
+            .string()
+            .map_err(|_| "ERR failed loading the given functions payload")?;
+        new_libs.push(build_library(&code)?);
     }
     let mut libs = srv.scripting.libs.write();
     match policy {
