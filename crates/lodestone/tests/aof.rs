@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{q, Server, TempDir};
+use common::{q, RealRedis, Server, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -696,65 +696,6 @@ fn bgrewriteaof_with_aof_off_writes_a_base() {
     assert_eq!(digest(&mut srv.client()), d);
 }
 
-/// A real redis-server (7.x, multi-part AOF) in `dir`, killed on drop.
-struct RealRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl RealRedis {
-    fn start(dir: &TempDir) -> Option<RealRedis> {
-        let bin = "/usr/bin/redis-server";
-        if !Path::new(bin).exists() {
-            eprintln!("note: {bin} not installed; skipping the Redis AOF interop test");
-            return None;
-        }
-        let port = common::free_port();
-        let child = Command::new(bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args([
-                "--appendonly",
-                "yes",
-                "--aof-use-rdb-preamble",
-                "no",
-                "--dir",
-                dir.str(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let r = RealRedis { child, port };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(r)
-    }
-
-    fn client(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Every key's type, contents and TTL class, in a canonical order.
 fn canonical(c: &mut redis::Connection) -> Vec<String> {
     let mut out = Vec::new();
@@ -794,7 +735,14 @@ fn canonical(c: &mut redis::Connection) -> Vec<String> {
 #[test]
 fn aof_directories_move_between_redis_and_lodestone() {
     let dir = TempDir::new("aof-interop");
-    let Some(redis) = RealRedis::start(&dir) else {
+    let Some(redis) = RealRedis::start(&[
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "no",
+        "--dir",
+        dir.str(),
+    ]) else {
         return;
     };
     let mut c = redis.client();
@@ -837,7 +785,15 @@ fn aof_directories_move_between_redis_and_lodestone() {
     drop(srv);
 
     // And ours loads in Redis.
-    let redis = RealRedis::start(&dir).unwrap();
+    let redis = RealRedis::start(&[
+        "--appendonly",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "no",
+        "--dir",
+        dir.str(),
+    ])
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut c = loop {
         let mut c = redis.client();

@@ -4,10 +4,8 @@
 
 mod common;
 
-use common::Server;
+use common::{RealRedis, Server};
 use redis::{cmd, Connection, RedisResult, Value};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn run<T: redis::FromRedisValue>(c: &mut Connection, args: &[&[u8]]) -> T {
     let mut k = cmd(std::str::from_utf8(args[0]).unwrap());
@@ -237,79 +235,9 @@ fn selftest_passes() {
     assert_eq!(run::<String>(&mut c, &[b"PFSELFTEST"]), "OK");
 }
 
-/// A real redis-server on a free port, stopped on drop.
-struct RealRedis {
-    child: Child,
-    port: u16,
-}
-
-impl RealRedis {
-    fn start() -> Option<RealRedis> {
-        let bin = "/usr/bin/redis-server";
-        if !std::path::Path::new(bin).exists() {
-            eprintln!("note: {bin} not installed; skipping the Redis comparison");
-            return None;
-        }
-        let port = common::free_port();
-        let child = Command::new(bin)
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let r = RealRedis { child, port };
-        let mut r = r;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            // Our own child must be the one listening: another test's server
-            // may have taken the port between free_port() and the bind.
-            if let Ok(Some(_)) = r.child.try_wait() {
-                drop(r);
-                return Self::start();
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                let info: String = redis::cmd("INFO")
-                    .arg("server")
-                    .query(&mut r.client())
-                    .unwrap_or_default();
-                if info.contains("lodestone_version") {
-                    drop(r);
-                    return Self::start();
-                }
-                return Some(r);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn client(&self) -> Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
-            .unwrap()
-            .get_connection()
-            .unwrap()
-    }
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn byte_identical_to_redis() {
-    let Some(real) = RealRedis::start() else {
+    let Some(real) = RealRedis::start(&["--appendonly", "no"]) else {
         return;
     };
     let mut r = real.client();

@@ -293,3 +293,74 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// A real redis-server (Debian's, installed by scripts/test) on a free
+/// port, for comparisons and interop; stopped on drop. `start` returns
+/// None when it is not installed, so such tests skip.
+pub struct RealRedis {
+    child: Child,
+    pub port: u16,
+}
+
+impl RealRedis {
+    /// Starts redis-server with `--save ''` and the given extra arguments.
+    pub fn start(args: &[&str]) -> Option<RealRedis> {
+        let bin = "/usr/bin/redis-server";
+        if !std::path::Path::new(bin).exists() {
+            eprintln!("note: {bin} not installed; skipping the comparison with Redis");
+            return None;
+        }
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new(bin)
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            let mut r = RealRedis { child, port };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                // Our own child must be the one listening: another test's
+                // server may have taken the port between free_port() and bind.
+                if let Ok(Some(_)) = r.child.try_wait() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let info: String = redis::cmd("INFO")
+                        .arg("server")
+                        .query(&mut r.client())
+                        .unwrap_or_default();
+                    if info.contains("lodestone_version") {
+                        break;
+                    }
+                    return Some(r);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("redis-server did not start");
+    }
+
+    pub fn client(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
