@@ -8,11 +8,9 @@
 //! that is not a command is a format error.
 
 use crate::commands::{self, Ctx};
-use crate::keyspace::Locks;
 use crate::server::client::{Client, ClientHandle};
 use crate::server::Server;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// The id Redis gives the AOF-loading fake client (CLIENT_ID_AOF).
 pub const AOF_CLIENT_ID: u64 = u64::MAX;
@@ -47,20 +45,8 @@ pub fn with_loading_ctx<R>(srv: &Server, f: impl FnOnce(&mut Ctx) -> R) -> R {
     ));
     let mut client = Client::new(handle, true);
     let mut out = Vec::new();
-    let mut ctx = Ctx {
-        srv,
-        client: &mut client,
-        out: &mut out,
-        locks: Locks::new(&srv.keyspace),
-        now_ms: crate::server::now_ms(),
-        in_exec: false,
-        clock: Instant::now(),
-        ready: Vec::new(),
-        no_monitor: true,
-        track: Default::default(),
-        modified: None,
-        prop: Default::default(),
-    };
+    let mut ctx = Ctx::new(srv, &mut client, &mut out);
+    ctx.no_monitor = true;
     ctx.prop.loading = true;
     f(&mut ctx)
 }

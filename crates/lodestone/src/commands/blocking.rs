@@ -16,7 +16,6 @@
 //! by one compare-and-swap on the client's `blocked` flag.
 
 use super::Ctx;
-use crate::keyspace::Locks;
 use crate::server::client::{Client, ClientHandle};
 use crate::server::{Server, WorkerMsg};
 use parking_lot::Mutex;
@@ -282,20 +281,8 @@ fn serve(srv: &Server, w: &Waiter) -> Option<Vec<u8>> {
     client.db = w.db;
     client.proto = w.proto;
     let mut out = Vec::new();
-    let mut ctx = Ctx {
-        srv,
-        client: &mut client,
-        out: &mut out,
-        locks: Locks::new(&srv.keyspace),
-        now_ms: crate::server::now_ms(),
-        in_exec: false,
-        clock: Instant::now(),
-        ready: Vec::new(),
-        no_monitor: true,
-        track: Default::default(),
-        modified: None,
-        prop: Default::default(),
-    };
+    let mut ctx = Ctx::new(srv, &mut client, &mut out);
+    ctx.no_monitor = true;
     let argv: Vec<&[u8]> = w.argv.iter().map(|a| a.as_slice()).collect();
     super::dispatch(&mut ctx, &argv);
     let parked = ctx.client.blocked.take();

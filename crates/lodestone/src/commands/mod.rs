@@ -511,6 +511,25 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// A context for one client's commands starting now: no locks held,
+    /// nothing pending. Callers set the odd field (`no_monitor`, ...).
+    pub fn new(srv: &'a Server, client: &'a mut Client, out: &'a mut Vec<u8>) -> Ctx<'a> {
+        Ctx {
+            srv,
+            client,
+            out,
+            locks: Locks::new(&srv.keyspace),
+            now_ms: crate::server::now_ms(),
+            in_exec: false,
+            clock: std::time::Instant::now(),
+            ready: Vec::new(),
+            no_monitor: false,
+            track: Default::default(),
+            modified: None,
+            prop: Default::default(),
+        }
+    }
+
     /// The reply writer for this client.
     #[inline]
     pub fn r(&mut self) -> Reply<'_> {

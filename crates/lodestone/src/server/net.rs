@@ -11,7 +11,6 @@ use super::client::{Client, ClientHandle};
 use super::{now_ms, Server, WorkerHandle, WorkerMsg};
 use crate::commands::{self, Ctx};
 use crate::config::HOT;
-use crate::keyspace::Locks;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use resp::{ArgSource, Limits, Parser};
@@ -673,20 +672,7 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
             inbuf.clear();
             *in_pos = 0;
         }
-        let mut ctx = Ctx {
-            srv,
-            client,
-            out: outbuf,
-            locks: Locks::new(&srv.keyspace),
-            now_ms: now_ms(),
-            in_exec: false,
-            clock: Instant::now(),
-            ready: Vec::new(),
-            no_monitor: false,
-            track: Default::default(),
-            modified: None,
-            prop: Default::default(),
-        };
+        let mut ctx = Ctx::new(srv, client, outbuf);
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
         *paused = false;
