@@ -20,6 +20,7 @@ pub mod notify;
 pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod sets;
 pub mod sort;
@@ -257,6 +258,7 @@ fn registry() -> Registry {
     streams::register(&mut r);
     persistence::register(&mut r);
     tracking::register(&mut r);
+    replication::register(&mut r);
     r
 }
 
@@ -666,6 +668,10 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, crate::server::evict::OOM_ERROR);
         return;
     }
+    if srv.repl.is_replica() && !replica_may_run(ctx, cmd) {
+        reject(ctx, crate::repl::READONLY_ERR);
+        return;
+    }
     if srv.tracking.active() {
         tracking::before_command(ctx);
     }
@@ -907,6 +913,29 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
             blocking::note_write(ctx, db, argv[p]);
         }
     }
+}
+
+/// On a replica: whether a command may run (`replica-read-only` refuses
+/// writes from anybody but the master, EXEC of a queue holding one too).
+fn replica_may_run(ctx: &Ctx, cmd: &Command) -> bool {
+    if ctx.client.handle.is_master.load(Ordering::Relaxed)
+        || !ctx.srv.config.get_bool("replica-read-only")
+    {
+        return true;
+    }
+    let srv = ctx.srv;
+    let write = cmd.has(flags::WRITE)
+        || (cmd.name == "exec"
+            && ctx.client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|c| {
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                        c.argv.iter().map(|a| a.as_slice()).collect();
+                    srv.commands
+                        .resolve(&argv)
+                        .is_ok_and(|c| c.has(flags::WRITE))
+                })
+            }));
+    !write
 }
 
 fn is_multi_control(cmd: &Command) -> bool {

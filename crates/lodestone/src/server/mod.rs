@@ -131,6 +131,8 @@ pub struct Server {
     pub feed: crate::commands::propagate::Feed,
     /// The append-only file.
     pub aof: Arc<crate::aof::Aof>,
+    /// Replication: backlog, replicas, the link to our master.
+    pub repl: crate::repl::Repl,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -196,6 +198,7 @@ impl Server {
             tracking: Default::default(),
             feed: Default::default(),
             aof: Arc::new(Default::default()),
+            repl: Default::default(),
         }
     }
 
