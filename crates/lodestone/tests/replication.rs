@@ -237,6 +237,16 @@ fn wait_counts_acknowledging_replicas() {
         e.contains("WAIT cannot be used with replica instances"),
         "{e}"
     );
+    // min-replicas-to-write counts replicas that acknowledged lately.
+    let _: () = q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    let e = qerr(&mut m, &["SET", "k", "w"]);
+    assert!(
+        e.contains("NOREPLICAS Not enough good replicas to write."),
+        "{e}"
+    );
+    assert_eq!(q::<String>(&mut m, &["GET", "k"]), "v");
+    let _: () = q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    let _: () = q(&mut m, &["SET", "k", "w"]);
 }
 
 /// Reads one RESP array of bulk strings.
@@ -294,7 +304,9 @@ fn raw_sync_gets_the_rdb_then_effects() {
 
 #[test]
 fn lodestone_replicates_from_redis() {
-    let Some(redis) = RealRedis::start(&["--repl-diskless-sync-delay", "0"]) else {
+    let dir = common::TempDir::new("repl-redis-master");
+    let Some(redis) = RealRedis::start(&["--repl-diskless-sync-delay", "0", "--dir", dir.str()])
+    else {
         return;
     };
     let replica = Server::start(&[]);
@@ -320,7 +332,10 @@ fn redis_replicates_from_lodestone() {
     let master = Server::start(&["--rdb-version", "10"]);
     let mut m = master.client();
     fill(&mut m);
-    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &master.port.to_string()])
+    // The replica writes the RDB it receives: into a directory of its own.
+    let dir = common::TempDir::new("repl-redis-replica");
+    let port = master.port.to_string();
+    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--dir", dir.str()])
     else {
         return;
     };

@@ -672,6 +672,10 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, crate::repl::READONLY_ERR);
         return;
     }
+    if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
+        reject(ctx, "NOREPLICAS Not enough good replicas to write.");
+        return;
+    }
     if srv.tracking.active() {
         tracking::before_command(ctx);
     }
@@ -918,13 +922,15 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
 /// On a replica: whether a command may run (`replica-read-only` refuses
 /// writes from anybody but the master, EXEC of a queue holding one too).
 fn replica_may_run(ctx: &Ctx, cmd: &Command) -> bool {
-    if ctx.client.handle.is_master.load(Ordering::Relaxed)
+    ctx.client.handle.is_master.load(Ordering::Relaxed)
         || !ctx.srv.config.get_bool("replica-read-only")
-    {
-        return true;
-    }
+        || !is_write(ctx, cmd)
+}
+
+/// Redis's is_write_command: a write, or EXEC of a queue holding one.
+fn is_write(ctx: &Ctx, cmd: &Command) -> bool {
     let srv = ctx.srv;
-    let write = cmd.has(flags::WRITE)
+    cmd.has(flags::WRITE)
         || (cmd.name == "exec"
             && ctx.client.multi.as_ref().is_some_and(|q| {
                 q.iter().any(|c| {
@@ -934,8 +940,7 @@ fn replica_may_run(ctx: &Ctx, cmd: &Command) -> bool {
                         .resolve(&argv)
                         .is_ok_and(|c| c.has(flags::WRITE))
                 })
-            }));
-    !write
+            }))
 }
 
 fn is_multi_control(cmd: &Command) -> bool {

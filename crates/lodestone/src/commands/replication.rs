@@ -48,9 +48,13 @@ fn sync(ctx: &mut Ctx, argv: &[&[u8]]) {
     if psync {
         let from = strutil::parse_i64(argv[2]).unwrap_or(-1);
         let mut m = srv.repl.master.lock();
-        if repl::sync::try_partial(
-            srv, &mut m, id, worker, &hello, &addr, argv[1], from, ctx.out,
-        ) {
+        let peer = repl::sync::Peer {
+            client: id,
+            worker,
+            addr: &addr,
+            hello: &hello,
+        };
+        if repl::sync::try_partial(srv, &mut m, &peer, argv[1], from, ctx.out) {
             srv.repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -63,7 +67,7 @@ fn sync(ctx: &mut Ctx, argv: &[&[u8]]) {
 
 /// REPLCONF option value ...: what a replica tells its master.
 fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         ctx.error(err::SYNTAX);
         return;
     }

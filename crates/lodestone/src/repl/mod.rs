@@ -166,6 +166,11 @@ pub struct Repl {
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
     sink_installed: AtomicBool,
+    /// `min-replicas-to-write` / `min-replicas-max-lag`, cached by
+    /// `apply_config`, and the replicas within that lag.
+    min_to_write: AtomicUsize,
+    min_max_lag: AtomicU64,
+    good: AtomicUsize,
 }
 
 impl Default for Repl {
@@ -192,6 +197,9 @@ impl Default for Repl {
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
             sink_installed: AtomicBool::new(false),
+            min_to_write: AtomicUsize::new(0),
+            min_max_lag: AtomicU64::new(10),
+            good: AtomicUsize::new(0),
         }
     }
 }
@@ -264,6 +272,46 @@ impl Repl {
         m.waiting.retain(|w| w.handle.id != id);
         self.replica_count
             .store(m.replicas.len(), Ordering::Relaxed);
+        self.refresh_good(&m);
+    }
+
+    /// Re-reads the cached settings (after CONFIG SET and at startup).
+    pub fn apply_config(&self, srv: &Server) {
+        self.min_to_write.store(
+            srv.config.get_num("min-replicas-to-write").max(0) as usize,
+            Ordering::Relaxed,
+        );
+        self.min_max_lag.store(
+            srv.config.get_num("min-replicas-max-lag").max(0) as u64,
+            Ordering::Relaxed,
+        );
+        self.refresh_good(&self.master.lock());
+    }
+
+    /// Recounts the online replicas that acknowledged within the lag.
+    fn refresh_good(&self, m: &Master) {
+        let lag = self.min_max_lag.load(Ordering::Relaxed) * 1000;
+        let now = now_ms();
+        let n = m
+            .replicas
+            .iter()
+            .filter(|r| {
+                matches!(r.state, ReplicaState::Online) && now.saturating_sub(r.ack_ms) <= lag
+            })
+            .count();
+        self.good.store(n, Ordering::Relaxed);
+    }
+
+    /// Redis's checkGoodReplicasStatus: false when `min-replicas-to-write`
+    /// asks for more replicas within `min-replicas-max-lag` than we have
+    /// (writes then get NOREPLICAS).
+    #[inline]
+    pub fn enough_good_replicas(&self) -> bool {
+        let want = self.min_to_write.load(Ordering::Relaxed);
+        want == 0
+            || self.is_replica()
+            || self.min_max_lag.load(Ordering::Relaxed) == 0
+            || self.good.load(Ordering::Relaxed) >= want
     }
 
     /// The client ids of our replicas (CLIENT KILL TYPE replica).
@@ -297,6 +345,7 @@ impl Repl {
             }
             r.ack_ms = now;
         }
+        self.refresh_good(&m);
         Self::serve_waiting(srv, &mut m);
     }
 
@@ -367,11 +416,13 @@ impl Repl {
     /// `repl-ping-replica-period` seconds, refresh the backlog size.
     pub fn cron(&self, srv: &Server) {
         if self.replica_count.load(Ordering::Relaxed) == 0 {
+            self.good.store(0, Ordering::Relaxed);
             return;
         }
         let now = now_ms();
         let period = srv.config.get_num("repl-ping-replica-period").max(1) as u64 * 1000;
         let mut m = self.master.lock();
+        self.refresh_good(&m);
         m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
         if now.saturating_sub(m.last_ping_ms) >= period
             && m.replicas

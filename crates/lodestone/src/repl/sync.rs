@@ -8,6 +8,15 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// The client asking for a sync.
+pub struct Peer<'a> {
+    pub client: u64,
+    pub worker: usize,
+    /// Its connection's address (ip:port).
+    pub addr: &'a str,
+    pub hello: &'a Hello,
+}
+
 /// Tries PSYNC's partial resynchronization: when `replid` is our history
 /// and `from` (the next byte the replica wants) is still in the backlog,
 /// writes `+CONTINUE` and the missing bytes to `out` and registers the
@@ -15,14 +24,12 @@ use std::sync::Arc;
 pub fn try_partial(
     srv: &Server,
     m: &mut Master,
-    client: u64,
-    worker: usize,
-    hello: &Hello,
-    addr: &str,
+    p: &Peer,
     replid: &[u8],
     from: i64,
     out: &mut Vec<u8>,
 ) -> bool {
+    let (client, worker, hello, addr) = (p.client, p.worker, p.hello, p.addr);
     if m.backlog.is_none() || from < 0 {
         return false;
     }

@@ -305,6 +305,7 @@ impl Server {
                 .unwrap_or(0);
         self.notify_flags.store(f, Ordering::Relaxed);
         self.update_expired_log();
+        self.repl.apply_config(self);
         use crate::keyspace::lru::{self, Policy};
         let before = lru::policy();
         let policy = Policy::from_name(&self.config.get_str("maxmemory-policy"));
