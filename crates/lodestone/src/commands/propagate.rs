@@ -417,6 +417,29 @@ mod tests {
     }
 
     #[test]
+    fn xreadgroup_propagates_as_xclaim() {
+        let e = effects_of(&[
+            "XADD s 1-1 f v",
+            "XGROUP CREATE s g 0",
+            "XREADGROUP GROUP g c STREAMS s >",
+            "XADD s 2-1 f v",
+            "XREADGROUP GROUP g d NOACK STREAMS s >",
+            "XREADGROUP GROUP g c STREAMS s 0",
+        ]);
+        assert_eq!(e.len(), 5, "{e:?}");
+        let claim: Vec<&str> = e[2].split(' ').collect();
+        assert_eq!(claim[..6], ["0:XCLAIM", "s", "g", "c", "0", "1-1"]);
+        assert_eq!(
+            claim[8..],
+            ["RETRYCOUNT", "1", "FORCE", "JUSTID", "LASTID", "1-1"]
+        );
+        assert_eq!(
+            e[4],
+            "0:XGROUP CREATECONSUMER s g d | 0:XGROUP SETID s g 2-1 ENTRIESREAD 2"
+        );
+    }
+
+    #[test]
     fn multi_comes_before_select() {
         let mut out = Vec::new();
         let mut db = Some(0);

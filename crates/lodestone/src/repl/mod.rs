@@ -275,6 +275,25 @@ impl Repl {
         self.refresh_good(&m);
     }
 
+    /// Feeds a command to replicas only, not the AOF (PUBLISH: Redis's
+    /// PROPAGATE_REPL). It goes out at once, outside any MULTI/EXEC unit.
+    pub fn propagate_only(&self, srv: &Server, db: usize, argv: &[&[u8]]) {
+        if !self.sink_installed.load(Ordering::Relaxed) || APPLYING_MASTER.with(|a| a.get()) {
+            return;
+        }
+        let mut m = self.master.lock();
+        if m.backlog.is_none() {
+            return;
+        }
+        let unit = [Effect {
+            db,
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+        }];
+        let mut out = Vec::new();
+        encode_unit(&unit, &mut m.cur_db, &mut out);
+        m.feed(srv, &out);
+    }
+
     /// Re-reads the cached settings (after CONFIG SET and at startup).
     pub fn apply_config(&self, srv: &Server) {
         self.min_to_write.store(
