@@ -294,12 +294,15 @@ fn raw_sync_gets_the_rdb_then_effects() {
     let _: () = q(&mut m, &["SELECT", "9"]);
     let _: i64 = q(&mut m, &["DEL", "nothing"]); // no effect: not propagated
     let _: i64 = q(&mut m, &["RPUSH", "l", "a"]);
+    let _: i64 = q(&mut m, &["PUBLISH", "ch", "hi"]);
     assert_eq!(read_command(&mut rd), ["SELECT", "0"]);
     let set = read_command(&mut rd);
     assert_eq!(&set[..4], ["SET", "foo", "bar", "PXAT"]);
     assert_eq!(read_command(&mut rd), ["INCR", "ctr"]);
     assert_eq!(read_command(&mut rd), ["SELECT", "9"]);
     assert_eq!(read_command(&mut rd), ["RPUSH", "l", "a"]);
+    // PUBLISH reaches replicas (not the AOF), as in Redis.
+    assert_eq!(read_command(&mut rd), ["PUBLISH", "ch", "hi"]);
 }
 
 #[test]

@@ -185,9 +185,6 @@ fn full_sync(
             // Every shard is held: no unit can reach the stream now, so
             // the replica's first stream byte is the first unit after the
             // snapshot point, and FULLRESYNC's offset is exactly there.
-            // Gone while waiting for its turn? (clients before master:
-            // CLIENT KILL takes them in that order too.)
-            let alive = s.clients.lock().contains_key(&client);
             let mut m = s.repl.master.lock();
             m.cur_db = None;
             let mut head = Vec::new();
@@ -205,9 +202,6 @@ fn full_sync(
                 s.send_to_worker(worker, WorkerMsg::Monitor(client, Arc::from(head)));
             }
             live.store(true, Ordering::SeqCst);
-            if !alive {
-                return;
-            }
             let offset = m.offset;
             m.replicas.retain(|r| r.client != client);
             m.replicas.push(Replica {
@@ -226,6 +220,12 @@ fn full_sync(
     );
     if let Err(e) = sink.finish(srv.config.get_bool("rdbchecksum")) {
         crate::persist::log(&format!("Replica sync failed: {e}"));
+    }
+    // A replica that went away meanwhile (before it was registered, so
+    // `client_closed` did not see it) is dropped here.
+    if !srv.clients.lock().contains_key(&client) {
+        srv.repl.client_closed(client);
+        return;
     }
     // The payload is queued on the worker: the stream follows it.
     let mut m = srv.repl.master.lock();
