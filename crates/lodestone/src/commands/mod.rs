@@ -668,12 +668,15 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         reject(ctx, crate::server::evict::OOM_ERROR);
         return;
     }
-    if srv.repl.is_replica() && !replica_may_run(ctx, cmd) {
-        reject(ctx, crate::repl::READONLY_ERR);
-        return;
-    }
-    if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
-        reject(ctx, "NOREPLICAS Not enough good replicas to write.");
+    if let Some(e) = replication_refusal(ctx, cmd) {
+        // Redis's rejectCommand: EXEC is aborted with the reason.
+        if cmd.name == "exec" {
+            transactions::end_transaction(ctx);
+            let msg = format!("EXECABORT Transaction discarded because of: {e}");
+            reject(ctx, &msg);
+        } else {
+            reject(ctx, e);
+        }
         return;
     }
     if srv.tracking.active() {
@@ -760,6 +763,12 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     let srv = ctx.srv;
     let start = ctx.clock;
     let handler = cmd.handler.expect("resolved commands have handlers");
+    if srv.repl.is_replica() && cmd.has(flags::WRITE) && !replica_may_run(ctx, cmd) {
+        // A script's redis.call on a read-only replica (dispatch checked
+        // top-level commands already).
+        ctx.error(crate::repl::READONLY_ERR);
+        return;
+    }
     ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
     let owner = !ctx.locks.holds_any();
     if owner {
@@ -917,6 +926,47 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
             blocking::note_write(ctx, db, argv[p]);
         }
     }
+}
+
+/// The replication checks of Redis's processCommand: NOREPLICAS
+/// (`min-replicas-to-write`), READONLY (a read-only replica), MASTERDOWN
+/// (a stale replica with `replica-serve-stale-data no`).
+fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
+    let srv = ctx.srv;
+    if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
+        return Some("NOREPLICAS Not enough good replicas to write.");
+    }
+    if !srv.repl.is_replica() || ctx.client.handle.is_master.load(Ordering::Relaxed) {
+        return None;
+    }
+    if !replica_may_run(ctx, cmd) {
+        return Some(crate::repl::READONLY_ERR);
+    }
+    if srv.repl.link.lock().state != "connected"
+        && !srv.config.get_bool("replica-serve-stale-data")
+        && denied_when_stale(ctx, cmd)
+    {
+        return Some(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        );
+    }
+    None
+}
+
+/// Commands without the `stale` flag (or EXEC of a queue holding one).
+fn denied_when_stale(ctx: &Ctx, cmd: &Command) -> bool {
+    let srv = ctx.srv;
+    !cmd.has(flags::STALE)
+        || (cmd.name == "exec"
+            && ctx.client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|c| {
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                        c.argv.iter().map(|a| a.as_slice()).collect();
+                    srv.commands
+                        .resolve(&argv)
+                        .is_ok_and(|c| !c.has(flags::STALE))
+                })
+            }))
 }
 
 /// On a replica: whether a command may run (`replica-read-only` refuses

@@ -35,12 +35,8 @@ pub fn replicate_from(srv: &Arc<Server>, host: &str, port: u16) {
         l.sync_in_progress = false;
         l.down_since_ms = now_ms();
     }
-    let was_master = !r.is_replica.swap(true, Ordering::SeqCst);
+    r.is_replica.store(true, Ordering::SeqCst);
     crate::keyspace::shard::REPLICA_NO_EXPIRE.store(true, Ordering::SeqCst);
-    if was_master {
-        // Our replicas' history ends here; they will resync through us.
-        disconnect_replicas(srv);
-    }
     let srv = srv.clone();
     let _ = std::thread::Builder::new()
         .name("repl-link".into())
@@ -209,6 +205,8 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
             return Ok(());
         }
         let start = Instant::now();
+        // Our replicas' history ends here: they resync through us.
+        disconnect_replicas(srv);
         let st = crate::persist::replace_dataset(srv, &payload)?;
         crate::persist::log(&format!(
             "MASTER <-> REPLICA sync: loaded {} keys in {:.3} s",

@@ -224,6 +224,10 @@ impl Sink for BacklogSink {
         let Some(srv) = self.0.upgrade() else {
             return;
         };
+        if srv.repl.is_replica() {
+            // A replica's stream is its master's, proxied by the link.
+            return;
+        }
         let mut m = srv.repl.master.lock();
         if m.backlog.is_none() {
             return;
