@@ -366,3 +366,31 @@ fn redis_replicates_from_lodestone() {
     let slave0 = info_field(&mut m, "replication", "slave0");
     assert!(slave0.contains("state=online"), "{slave0}");
 }
+
+#[test]
+fn stale_replicas_and_refused_transactions() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let _: () = q(&mut c, &["SET", "xx", "1"]);
+    // EXEC of a queued write after min-replicas-to-write went up.
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["INCR", "xx"]);
+    let mut admin = server.client();
+    let _: () = q(&mut admin, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    let e = qerr(&mut c, &["EXEC"]);
+    assert!(e.contains("EXECABORT") && e.contains("NOREPLICAS"), "{e}");
+    assert_eq!(q::<i64>(&mut c, &["GET", "xx"]), 1);
+    let _: () = q(&mut admin, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    // A replica whose master is unreachable, told not to serve stale data.
+    let _: () = q(&mut c, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    let dead = common::free_port().to_string();
+    let _: String = q(&mut admin, &["REPLICAOF", "127.0.0.1", &dead]);
+    let e = qerr(&mut c, &["GET", "xx"]);
+    assert!(e.starts_with("MASTERDOWN"), "{e}");
+    assert_eq!(
+        info_field(&mut c, "replication", "master_link_status"),
+        "down"
+    );
+    let _: String = q(&mut admin, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(q::<i64>(&mut c, &["GET", "xx"]), 1);
+}
