@@ -763,12 +763,6 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     let srv = ctx.srv;
     let start = ctx.clock;
     let handler = cmd.handler.expect("resolved commands have handlers");
-    if srv.repl.is_replica() && cmd.has(flags::WRITE) && !replica_may_run(ctx, cmd) {
-        // A script's redis.call on a read-only replica (dispatch checked
-        // top-level commands already).
-        ctx.error(crate::repl::READONLY_ERR);
-        return;
-    }
     ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
     let owner = !ctx.locks.holds_any();
     if owner {
@@ -930,8 +924,9 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
 
 /// The replication checks of Redis's processCommand: NOREPLICAS
 /// (`min-replicas-to-write`), READONLY (a read-only replica), MASTERDOWN
-/// (a stale replica with `replica-serve-stale-data no`).
-fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
+/// (a stale replica with `replica-serve-stale-data no`). The script runner
+/// should ask it for `redis.call`s too (Redis's scriptVerifyWriteCommandAllow).
+pub fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
     let srv = ctx.srv;
     if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
         return Some("NOREPLICAS Not enough good replicas to write.");
