@@ -627,8 +627,17 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         if ctx.client.multi.is_some() {
             ctx.client.multi_error = true;
         }
-        ctx.error(msg);
         cmd.stats.local().rejected.fetch_add(1, Ordering::Relaxed);
+        if cmd.name == "exec" {
+            // Redis's rejectCommand: a refused EXEC discards the
+            // transaction and says why (execCommandAbort).
+            transactions::end_transaction(ctx);
+            let m = format!("EXECABORT Transaction discarded because of: {msg}");
+            ctx.error(&m);
+            srv.stats.error(m.as_bytes());
+            return;
+        }
+        ctx.error(msg);
         srv.stats.error(msg.as_bytes());
     };
     if !arity_ok(cmd, argv.len()) {
@@ -669,14 +678,7 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         return;
     }
     if let Some(e) = replication_refusal(ctx, cmd) {
-        // Redis's rejectCommand: EXEC is aborted with the reason.
-        if cmd.name == "exec" {
-            transactions::end_transaction(ctx);
-            let msg = format!("EXECABORT Transaction discarded because of: {e}");
-            reject(ctx, &msg);
-        } else {
-            reject(ctx, e);
-        }
+        reject(ctx, e);
         return;
     }
     if srv.tracking.active() {

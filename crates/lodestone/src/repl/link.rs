@@ -272,8 +272,14 @@ fn read_payload(rd: &mut BufReader<TcpStream>) -> Res<Vec<u8>> {
     let len: usize = spec
         .parse()
         .map_err(|_| format!("bad payload length from master: {head}"))?;
-    let mut data = vec![0u8; len];
-    rd.read_exact(&mut data).map_err(|e| e.to_string())?;
+    // Grown as bytes arrive: a bogus length costs nothing up front.
+    let mut data = Vec::new();
+    rd.take(len as u64)
+        .read_to_end(&mut data)
+        .map_err(|e| e.to_string())?;
+    if data.len() != len {
+        return Err("connection lost during the sync".into());
+    }
     Ok(data)
 }
 
