@@ -422,10 +422,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("eventloop_duration_cmd_sum:0");
             line!("instantaneous_eventloop_cycles_per_sec:0");
             line!("instantaneous_eventloop_duration_usec:0");
-            line!("acl_access_denied_auth:0");
-            line!("acl_access_denied_cmd:0");
-            line!("acl_access_denied_key:0");
-            line!("acl_access_denied_channel:0");
+            for (i, what) in ["auth", "cmd", "key", "channel"].iter().enumerate() {
+                let n = srv.acl.denied[i].load(Ordering::Relaxed);
+                line!("acl_access_denied_{what}:{n}");
+            }
         }
         "replication" => {
             o.push_str("# Replication\r\n");

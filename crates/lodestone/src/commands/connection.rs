@@ -74,18 +74,8 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
     c.handle.name.lock().clear();
     c.handle.no_evict.store(false, Ordering::Relaxed);
     c.handle.no_touch.store(false, Ordering::Relaxed);
-    c.authenticated = !requirepass_set(ctx.srv);
+    crate::acl::set_default_auth(ctx.srv, ctx.client);
     ctx.r().simple("RESET");
-}
-
-fn requirepass_set(srv: &crate::server::Server) -> bool {
-    !srv.config.str_of(crate::config::HOT.requirepass).is_empty()
-}
-
-/// Checks a username/password pair against the default user.
-fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    let required = ctx.srv.config.str_of(crate::config::HOT.requirepass);
-    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -94,16 +84,15 @@ fn auth(ctx: &mut Ctx, argv: &[&[u8]]) {
     if argv.len() > 3 {
         return ctx.error(err::SYNTAX);
     }
-    if argv.len() == 2 && !requirepass_set(ctx.srv) {
-        return ctx.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-    }
     let (user, pass) = if argv.len() == 3 {
         (argv[1], argv[2])
     } else {
+        if ctx.srv.acl.default_user().perms().flags & crate::acl::NOPASS != 0 {
+            return ctx.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        }
         (&b"default"[..], argv[1])
     };
-    if check_password(ctx, user, pass) {
-        ctx.client.authenticated = true;
+    if crate::acl::authenticate(ctx, argv[0], user, pass) {
         ctx.ok();
     } else {
         ctx.error(WRONGPASS);
@@ -123,15 +112,16 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
         i = 2;
     }
     let mut setname: Option<&[u8]> = None;
+    let mut creds: Option<(&[u8], &[u8])> = None;
     while i < argv.len() {
         let more = argv.len() - i - 1;
         if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-            if !check_password(ctx, argv[i + 1], argv[i + 2]) {
-                return ctx.error(WRONGPASS);
-            }
-            ctx.client.authenticated = true;
+            creds = Some((argv[i + 1], argv[i + 2]));
             i += 3;
         } else if argv[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+            if !valid_name(argv[i + 1]) {
+                return ctx.error(BAD_NAME);
+            }
             setname = Some(argv[i + 1]);
             i += 2;
         } else {
@@ -141,7 +131,13 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
             ));
         }
     }
-    if !ctx.client.authenticated {
+    // The last AUTH wins, and a failed one applies nothing (Redis 7.2).
+    if let Some((user, pass)) = creds {
+        if !crate::acl::authenticate(ctx, argv[0], user, pass) {
+            return ctx.error(WRONGPASS);
+        }
+    }
+    if !ctx.client.authenticated && !ctx.srv.acl.default_open() {
         return ctx.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
