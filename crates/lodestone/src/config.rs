@@ -944,6 +944,9 @@ pub fn rewrite(cfg: &Config) -> Result<(), String> {
             out.push(line.to_string());
             continue;
         }
+        if name == "user" {
+            continue; // rewritten from `user_lines` below
+        }
         match lookup(&name) {
             Some((i, _)) if !written.contains(&i) => {
                 written.insert(i);
@@ -968,6 +971,12 @@ pub fn rewrite(cfg: &Config) -> Result<(), String> {
         };
         if differs {
             out.push(value_line(i));
+        }
+    }
+    // Users, as Redis's rewriteConfigUserOption: none with an ACL file.
+    if cfg.get_str("aclfile").is_empty() {
+        for words in cfg.user_lines.lock().iter() {
+            out.push(format!("user {}", words.join(" ")));
         }
     }
     let tmp = path.with_extension("tmp-rewrite");

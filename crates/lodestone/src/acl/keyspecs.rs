@@ -2,7 +2,8 @@
 //!
 //! One line per command (or `parent|sub`) that has key specs: the flags of
 //! each spec in order, `r` when the spec reads the value (Redis's ACCESS),
-//! `w` when it inserts, deletes or updates, `-` for neither (EXISTS, TYPE).
+//! `w` when it inserts, deletes or updates, `-` for neither (EXISTS, TYPE), `n` when the argument is not a key
+//! at all (shard channels).
 //! The N-th key a command names is checked against spec N (the last spec
 //! for the rest); SET and BITFIELD have argument-dependent flags, worked
 //! out in [`super::key_flags`].
@@ -133,16 +134,16 @@ smove rw,w
 sort r,w
 sort_ro r
 spop rw
-spublish -
+spublish n
 srandmember r
 srem w
 sscan r
-ssubscribe -
+ssubscribe n
 strlen -
 substr r
 sunion r
 sunionstore w,r
-sunsubscribe -
+sunsubscribe n
 touch -
 ttl r
 type -

@@ -22,6 +22,8 @@ use std::sync::Arc;
 pub const READ: u8 = 1;
 pub const WRITE: u8 = 2;
 const ALL_PERM: u8 = READ | WRITE;
+/// A key spec whose argument is not a key (SPUBLISH's shard channel).
+const NOT_KEY: u8 = 0x80;
 
 /// User flags, in the order Redis prints them.
 pub const ON: u8 = 1;
@@ -120,13 +122,13 @@ impl Selector {
         }
     }
 
-    fn change_perm(&mut self, t: &CommandTable, cmd: &Command, allow: bool) {
+    /// Allows or denies a command and, for a container, its subcommands.
+    fn change_perm(&mut self, cmd: &Command, allow: bool) {
         self.set_bit(cmd.id, allow);
         self.firstargs.retain(|(id, _)| *id != cmd.id);
         for &s in &cmd.subcommands {
             self.set_bit(s, allow);
         }
-        let _ = t;
     }
 
     /// Records a rule, dropping earlier ones it overrides (the same rule,
@@ -245,7 +247,7 @@ impl Selector {
                 match name.rsplit_once('|') {
                     None => {
                         let cmd = lookup(t, name).ok_or(RuleError::NoEnt)?;
-                        self.change_perm(t, cmd, true);
+                        self.change_perm(cmd, true);
                         self.update_rules(&cmd.name, true);
                     }
                     Some((parent, sub)) => {
@@ -258,7 +260,7 @@ impl Selector {
                         }
                         if !cmd.subcommands.is_empty() {
                             let sc = lookup(t, name).ok_or(RuleError::NoEnt)?;
-                            self.change_perm(t, sc, true);
+                            self.change_perm(sc, true);
                         } else {
                             // SELECT|0, DEBUG|OBJECT: a first argument.
                             match self.firstargs.iter_mut().find(|(id, _)| *id == cmd.id) {
@@ -276,7 +278,7 @@ impl Selector {
             }
             Some(b'-') if op.get(1) != Some(&b'@') => {
                 let cmd = lookup(t, &lower[1..]).ok_or(RuleError::NoEnt)?;
-                self.change_perm(t, cmd, false);
+                self.change_perm(cmd, false);
                 self.update_rules(&cmd.name, false);
             }
             Some(b'+') | Some(b'-') => {
@@ -285,7 +287,7 @@ impl Selector {
                 self.update_rules(&lower[1..], allow);
                 for c in &t.cmds {
                     if c.acl & cat != 0 {
-                        self.change_perm(t, c, allow);
+                        self.change_perm(c, allow);
                     }
                 }
             }
@@ -620,6 +622,22 @@ impl ClientAcl {
         c
     }
 
+    /// The user a connection is logged in as, from its shared handle
+    /// (for proxies that run a command on its behalf); a user deleted
+    /// meanwhile has no rights.
+    pub fn for_handle(
+        srv: &crate::server::Server,
+        h: &crate::server::client::ClientHandle,
+    ) -> ClientAcl {
+        let name = h.user.lock().clone();
+        let user = srv.acl.user(name.as_bytes()).unwrap_or_else(|| {
+            let u = User::new(&name, Perms::new(srv.commands.cmds.len(), false));
+            u.deleted.store(true, Ordering::Relaxed);
+            u
+        });
+        ClientAcl::of(user)
+    }
+
     fn refresh(&mut self) {
         self.gen = GEN.load(Ordering::Acquire);
         if let Some(u) = &self.user {
@@ -715,7 +733,10 @@ impl Meta {
             if let Some(c) = t.by_full_name(name) {
                 specs[c.id] = f
                     .split(',')
-                    .map(|s| (s.contains('r') as u8 * READ) | (s.contains('w') as u8 * WRITE))
+                    .map(|s| match s {
+                        "n" => NOT_KEY,
+                        _ => (s.contains('r') as u8 * READ) | (s.contains('w') as u8 * WRITE),
+                    })
                     .collect();
             }
         }
@@ -759,6 +780,9 @@ impl Meta {
         } else {
             None
         };
+        if specs.first() == Some(&NOT_KEY) {
+            return Default::default();
+        }
         pos.into_iter()
             .enumerate()
             .map(|(i, p)| {
@@ -1161,6 +1185,26 @@ impl Acl {
             return Err(Denied::Cmd);
         }
         check_perms(&self.meta, &p, cmd, argv)
+    }
+
+    /// Whether one selector of `user` allows `cmd` and grants `need`
+    /// (READ/WRITE) on every key (`~*`, `%R~*`, allkeys).
+    pub fn check_user_all_keys(
+        &self,
+        user: &User,
+        cmd: &Command,
+        argv: &[&[u8]],
+        need: u8,
+    ) -> bool {
+        let p = user.perms();
+        let mut cache = None;
+        p.selectors.iter().any(|s| {
+            selector_check(&self.meta, s, cmd, argv, &mut cache).is_ok()
+                && (s.allkeys
+                    || s.patterns
+                        .iter()
+                        .any(|(f, pat)| f & need == need && pat.as_slice() == b"*"))
+        })
     }
 
     /// Loads users from `user` config lines and the ACL file at startup

@@ -390,3 +390,36 @@ pub fn script_allows(ctx: &mut Ctx, argv: &[&[u8]]) -> Option<bool> {
     let user = ctx.client.acl.user.clone()?;
     Some(srv.acl.check_user(&user, cmd, argv).is_ok())
 }
+
+/// SORT's BY (with a pattern) and GET read arbitrary keys: Redis refuses
+/// them unless the user may read every key (ACLUserCheckCmdWithUnrestrictedKeyAccess).
+/// The error for the first such option, if refused.
+pub fn sort_option_denied(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> Option<&'static str> {
+    if ctx.client.acl.unrestricted() {
+        return None;
+    }
+    let user = ctx.client.acl.user.clone()?;
+    let cmd = ctx.srv.commands.lookup(argv[0])?;
+    if ctx.srv.acl.check_user_all_keys(&user, cmd, argv, acl::READ) {
+        return None;
+    }
+    let mut j = 2;
+    while j < argv.len() {
+        let left = argv.len() - j - 1;
+        let a = argv[j];
+        if a.eq_ignore_ascii_case(b"limit") && left >= 2 {
+            j += 2;
+        } else if (!readonly && a.eq_ignore_ascii_case(b"store")) && left >= 1 {
+            j += 1;
+        } else if a.eq_ignore_ascii_case(b"by") && left >= 1 {
+            if argv[j + 1].contains(&b'*') {
+                return Some("ERR BY option of SORT denied due to insufficient ACL permissions.");
+            }
+            j += 1;
+        } else if a.eq_ignore_ascii_case(b"get") && left >= 1 {
+            return Some("ERR GET option of SORT denied due to insufficient ACL permissions.");
+        }
+        j += 1;
+    }
+    None
+}

@@ -236,6 +236,10 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) {
         if ids.as_ref().is_some_and(|v| !v.contains(id)) {
             continue;
         }
+        // Killed by another thread, closing (Redis frees it at once).
+        if h.killed.load(Ordering::Relaxed) && *id != ctx.client.id() {
+            continue;
+        }
         text.push_str(&h.info_line(now, &ctx.srv.commands));
         text.push('\n');
     }
@@ -319,8 +323,10 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         i += 2;
     }
-    if let Some(u) = user.as_ref().filter(|u| *u != "default") {
-        return ctx.error(&format!("ERR No such user '{u}'"));
+    if let Some(u) = user.as_ref() {
+        if ctx.srv.acl.user(u.as_bytes()).is_none() {
+            return ctx.error(&format!("ERR No such user '{u}'"));
+        }
     }
     let now = ctx.now_ms;
     let targets: Vec<_> = ctx
@@ -332,7 +338,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
         .filter(|h| addr.as_ref().is_none_or(|a| &h.addr == a))
         .filter(|h| laddr.as_ref().is_none_or(|a| &h.laddr == a))
         .filter(|_| type_filter.as_ref().is_none_or(|t| t == "normal"))
-        .filter(|_| user.as_ref().is_none_or(|u| u == "default"))
+        .filter(|h| user.as_ref().is_none_or(|u| **h.user.lock() == **u))
         .filter(|h| maxage.is_none_or(|m| now.saturating_sub(h.created_ms) / 1000 >= m))
         .filter(|h| !(skipme && h.id == me))
         .cloned()

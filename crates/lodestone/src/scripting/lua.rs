@@ -162,7 +162,7 @@ macro_rules! raiser {
 }
 
 raiser!(c_call, "lodestone.call");
-raiser!(c_acl, "lodestone.acl");
+raiser!(c_acl, "lodestone.acl_check_cmd");
 raiser!(c_sha1hex, "lodestone.sha1hex");
 raiser!(c_log, "lodestone.log");
 raiser!(c_setresp, "lodestone.setresp");
