@@ -132,6 +132,19 @@ fn rules_are_described_like_redis() {
         qerr(&mut c, &["ACL", "DELUSER", "default"]),
         "ERR The 'default' user cannot be removed"
     );
+    // Rules (passwords) never reach the slow log.
+    let _: () = q(&mut c, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]);
+    let _: () = q(&mut c, &["ACL", "SETUSER", "k", ">secret"]);
+    let _: () = q(
+        &mut c,
+        &["CONFIG", "SET", "slowlog-log-slower-than", "10000"],
+    );
+    let log: Value = q(&mut c, &["SLOWLOG", "GET", "2"]);
+    let shown = format!("{log:?}");
+    assert!(
+        shown.contains("redacted") && !shown.contains("secret"),
+        "{shown}"
+    );
     assert_eq!(
         q::<i64>(&mut c, &["ACL", "DELUSER", "k", "adv", "nobody"]),
         2
@@ -541,6 +554,16 @@ fn removed_users_and_revoked_channels_close_connections() {
         &["ACL", "SETUSER", "ps", "resetchannels", "&bar:*"],
     );
     wait_gone(&mut admin, "sub");
+    // CLIENT KILL USER knows the users.
+    assert_eq!(
+        qerr(&mut admin, &["CLIENT", "KILL", "USER", "nobody"]),
+        "ERR No such user 'nobody'"
+    );
+    let mut other = s.raw();
+    other.roundtrip(b"AUTH ps pw\r\n", b"+OK\r\n");
+    // (the subscriber closed above may still be on its way out)
+    assert!(q::<i64>(&mut admin, &["CLIENT", "KILL", "USER", "ps"]) >= 1);
+    assert!(other.read_to_close().is_empty());
 }
 
 #[test]
