@@ -18,18 +18,23 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Key pattern permission bits (`%R~`, `%W~`, `~` is both).
+/// Key pattern permission bit for reading (`%R~`; `~` is read and write).
 pub const READ: u8 = 1;
+/// Key pattern permission bit for writing (`%W~`).
 pub const WRITE: u8 = 2;
 const ALL_PERM: u8 = READ | WRITE;
 /// A key spec whose argument is not a key (SPUBLISH's shard channel).
 const NOT_KEY: u8 = 0x80;
 
-/// User flags, in the order Redis prints them.
+/// User flag: may log in.
 pub const ON: u8 = 1;
+/// User flag: may not log in (new users start off).
 pub const OFF: u8 = 2;
+/// User flag: any password opens it.
 pub const NOPASS: u8 = 4;
+/// User flag: RESTORE payloads are not sanitized.
 pub const SKIP_SANITIZE: u8 = 8;
+/// User flag: RESTORE payloads are sanitized (the default).
 pub const SANITIZE: u8 = 16;
 const USER_FLAG_NAMES: &[(u8, &str)] = &[
     (ON, "on"),
