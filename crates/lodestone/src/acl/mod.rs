@@ -1795,6 +1795,59 @@ mod tests {
         assert!(check_perms(&meta, &r, copy, &[b"copy", b"write", b"read"]).is_err());
     }
 
+    /// Redis checks that a user's description rebuilds the same command
+    /// bitmap (ACLDescribeSelectorCommandRules): so do we, over rule sets
+    /// that exercise the compaction.
+    #[test]
+    fn description_rebuilds_the_same_permissions() {
+        let t = table();
+        let sets: &[&[&str]] = &[
+            &["+@all", "-@hash", "-@slow", "+hget"],
+            &[
+                "-@all",
+                "+client|list",
+                "+config|get",
+                "+config",
+                "+acl|list",
+                "-acl",
+            ],
+            &[
+                "+@all",
+                "-config",
+                "+config|get",
+                "-@dangerous",
+                "+debug|object",
+            ],
+            &["-@all", "+select|0", "+@set", "-sadd", "+@read", "-client"],
+            &[
+                "+@all",
+                "-@all",
+                "+@string",
+                "-incr",
+                "+debug|digest",
+                "+debug|segfault",
+            ],
+            &["allcommands", "-memory|doctor", "+memory", "-memory|stats"],
+        ];
+        for ops in sets {
+            let mut p = Perms::new(t.cmds.len(), false);
+            apply_all(&t, &mut p, ops);
+            let desc = p.selectors[0].describe_commands();
+            let mut q = Perms::new(t.cmds.len(), false);
+            for op in desc.split(' ') {
+                q.apply(&t, op.as_bytes(), false).unwrap();
+            }
+            assert_eq!(
+                p.selectors[0].bits, q.selectors[0].bits,
+                "{ops:?} -> {desc}"
+            );
+            assert_eq!(
+                p.selectors[0].describe_commands(),
+                q.selectors[0].describe_commands()
+            );
+        }
+    }
+
     #[test]
     fn merge_selectors() {
         let a: Vec<&[u8]> = vec![b"(+PING", b"(+SELECT", b"(+DEL", b")", b")"];
