@@ -133,6 +133,8 @@ pub struct Server {
     pub aof: Arc<crate::aof::Aof>,
     /// Replication: backlog, replicas, the link to our master.
     pub repl: crate::repl::Repl,
+    /// Users and permissions (ACL).
+    pub acl: crate::acl::Acl,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -163,10 +165,12 @@ impl Server {
                 .collect()
         };
         let port = config.num(HOT.port) as usize;
+        let commands = CommandTable::build();
         Server {
+            acl: crate::acl::Acl::new(&commands),
             config,
             keyspace: Keyspace::new(dbs),
-            commands: CommandTable::build(),
+            commands,
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             connected: AtomicUsize::new(0),
@@ -300,6 +304,7 @@ impl Server {
 
     /// Re-reads configuration that is cached outside the config table.
     pub fn apply_config(&self) {
+        self.acl.sync_config(self, &self.commands);
         let f =
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
                 .unwrap_or(0);
