@@ -26,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod keyspace;
 pub mod persist;
+pub mod repl;
 pub mod scripting;
 pub mod server;
 

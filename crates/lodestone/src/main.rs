@@ -143,6 +143,7 @@ fn main() {
         eprintln!("# {e}");
         std::process::exit(1);
     }
+    lodestone::repl::start_from_config(&srv);
     if let Err(e) = net::serve(srv) {
         eprintln!("{e}");
         std::process::exit(1);

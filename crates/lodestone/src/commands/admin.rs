@@ -329,7 +329,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("mem_fragmentation_ratio:{:.2}", ratio(m.rss, m.used));
             line!("mem_fragmentation_bytes:{}", m.rss as i64 - m.used as i64);
             line!("mem_not_counted_for_evict:{}", m.not_counted);
-            line!("mem_replication_backlog:0");
+            line!(
+                "mem_replication_backlog:{}",
+                crate::repl::backlog_bytes(srv)
+            );
             line!("mem_total_replication_buffers:0");
             line!("mem_clients_slaves:0");
             line!("mem_clients_normal:{}", m.clients_normal);
@@ -363,9 +366,16 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("instantaneous_input_kbps:0.00");
             line!("instantaneous_output_kbps:0.00");
             line!("rejected_connections:{}", g(&st.rejected_connections));
-            line!("sync_full:0");
-            line!("sync_partial_ok:0");
-            line!("sync_partial_err:0");
+            let rp = &srv.repl;
+            line!("sync_full:{}", rp.sync_full.load(Ordering::Relaxed));
+            line!(
+                "sync_partial_ok:{}",
+                rp.sync_partial_ok.load(Ordering::Relaxed)
+            );
+            line!(
+                "sync_partial_err:{}",
+                rp.sync_partial_err.load(Ordering::Relaxed)
+            );
             line!("expired_keys:{}", g(&st.expired_keys));
             line!("expired_stale_perc:0.00");
             line!("expired_time_cap_reached_count:0");
@@ -428,21 +438,7 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             }
         }
         "replication" => {
-            o.push_str("# Replication\r\n");
-            line!("role:master");
-            line!("connected_slaves:0");
-            line!("master_failover_state:no-failover");
-            line!("master_replid:{}", srv.run_id);
-            line!("master_replid2:0000000000000000000000000000000000000000");
-            line!("master_repl_offset:0");
-            line!("second_repl_offset:-1");
-            line!("repl_backlog_active:0");
-            line!(
-                "repl_backlog_size:{}",
-                srv.config.get_num("repl-backlog-size")
-            );
-            line!("repl_backlog_first_byte_offset:0");
-            line!("repl_backlog_histlen:0");
+            o.push_str(&crate::repl::info(srv));
         }
         "cpu" => {
             let (sys, user) = rusage();

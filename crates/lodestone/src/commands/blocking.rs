@@ -31,6 +31,8 @@ pub enum TimeoutReply {
     NullArray,
     /// A null bulk string (BLMOVE, BRPOPLPUSH).
     NullBulk,
+    /// WAIT: the number of replicas that acknowledged.
+    Wait,
 }
 
 /// A parked command, shared by the queues of all its keys.
@@ -202,6 +204,17 @@ pub fn unpark(srv: &Server, client: &mut crate::server::client::Client) -> Optio
     srv.waiters.remove(&st.waiter);
     srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
     Some(st)
+}
+
+/// Ends a wait from another thread (WAIT served by a replica's ACK):
+/// true if this caller won it; the caller then sends the reply with
+/// `WorkerMsg::Served`.
+pub fn end_external(srv: &Server, h: &ClientHandle) -> bool {
+    if !claim(h) {
+        return false;
+    }
+    srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+    true
 }
 
 /// Records that a write touched `key`, if anyone waits for it. Called

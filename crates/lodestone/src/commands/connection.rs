@@ -329,6 +329,12 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
     }
     let now = ctx.now_ms;
+    let replicas = ctx.srv.repl.replica_ids();
+    let of_type = |h: &crate::server::client::ClientHandle, t: &str| match t {
+        "normal" => !replicas.contains(&h.id),
+        "replica" | "slave" => replicas.contains(&h.id),
+        _ => false,
+    };
     let targets: Vec<_> = ctx
         .srv
         .clients
@@ -337,7 +343,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
         .filter(|h| id.is_none_or(|x| h.id == x))
         .filter(|h| addr.as_ref().is_none_or(|a| &h.addr == a))
         .filter(|h| laddr.as_ref().is_none_or(|a| &h.laddr == a))
-        .filter(|_| type_filter.as_ref().is_none_or(|t| t == "normal"))
+        .filter(|h| type_filter.as_ref().is_none_or(|t| of_type(h, t)))
         .filter(|h| user.as_ref().is_none_or(|u| **h.user.lock() == **u))
         .filter(|h| maxage.is_none_or(|m| now.saturating_sub(h.created_ms) / 1000 >= m))
         .filter(|h| !(skipme && h.id == me))

@@ -820,6 +820,9 @@ fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) {
             for x in &v {
                 r.bulk(x);
             }
+            // The effect is a pop with count from the key that served.
+            let name: &[u8] = if a.head { b"LPOP" } else { b"RPOP" };
+            ctx.propagate_as(&[name, a.keys[i], &super::propagate::num(v.len())]);
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod persistence;
 pub mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod sets;
 pub mod sort;
@@ -258,6 +259,7 @@ fn registry() -> Registry {
     streams::register(&mut r);
     persistence::register(&mut r);
     tracking::register(&mut r);
+    replication::register(&mut r);
     acl::register(&mut r);
     r
 }
@@ -627,8 +629,17 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         if ctx.client.multi.is_some() {
             ctx.client.multi_error = true;
         }
-        ctx.error(msg);
         cmd.stats.local().rejected.fetch_add(1, Ordering::Relaxed);
+        if cmd.name == "exec" {
+            // Redis's rejectCommand: a refused EXEC discards the
+            // transaction and says why (execCommandAbort).
+            transactions::end_transaction(ctx);
+            let m = format!("EXECABORT Transaction discarded because of: {msg}");
+            ctx.error(&m);
+            srv.stats.error(m.as_bytes());
+            return;
+        }
+        ctx.error(msg);
         srv.stats.error(msg.as_bytes());
     };
     if !arity_ok(cmd, argv.len()) {
@@ -684,6 +695,10 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
             transactions::end_transaction(ctx);
         }
         reject(ctx, crate::server::evict::OOM_ERROR);
+        return;
+    }
+    if let Some(e) = replication_refusal(ctx, cmd) {
+        reject(ctx, e);
         return;
     }
     if srv.tracking.active() {
@@ -927,6 +942,72 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
             blocking::note_write(ctx, db, argv[p]);
         }
     }
+}
+
+/// The replication checks of Redis's processCommand: NOREPLICAS
+/// (`min-replicas-to-write`), READONLY (a read-only replica), MASTERDOWN
+/// (a stale replica with `replica-serve-stale-data no`). The script runner
+/// should ask it for `redis.call`s too (Redis's scriptVerifyWriteCommandAllow).
+pub fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
+    let srv = ctx.srv;
+    if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
+        return Some("NOREPLICAS Not enough good replicas to write.");
+    }
+    if !srv.repl.is_replica() || ctx.client.handle.is_master.load(Ordering::Relaxed) {
+        return None;
+    }
+    if !replica_may_run(ctx, cmd) {
+        return Some(crate::repl::READONLY_ERR);
+    }
+    if srv.repl.link.lock().state != "connected"
+        && !srv.config.get_bool("replica-serve-stale-data")
+        && denied_when_stale(ctx, cmd)
+    {
+        return Some(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+        );
+    }
+    None
+}
+
+/// Commands without the `stale` flag (or EXEC of a queue holding one).
+fn denied_when_stale(ctx: &Ctx, cmd: &Command) -> bool {
+    let srv = ctx.srv;
+    !cmd.has(flags::STALE)
+        || (cmd.name == "exec"
+            && ctx.client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|c| {
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                        c.argv.iter().map(|a| a.as_slice()).collect();
+                    srv.commands
+                        .resolve(&argv)
+                        .is_ok_and(|c| !c.has(flags::STALE))
+                })
+            }))
+}
+
+/// On a replica: whether a command may run (`replica-read-only` refuses
+/// writes from anybody but the master, EXEC of a queue holding one too).
+fn replica_may_run(ctx: &Ctx, cmd: &Command) -> bool {
+    ctx.client.handle.is_master.load(Ordering::Relaxed)
+        || !ctx.srv.config.get_bool("replica-read-only")
+        || !is_write(ctx, cmd)
+}
+
+/// Redis's is_write_command: a write, or EXEC of a queue holding one.
+fn is_write(ctx: &Ctx, cmd: &Command) -> bool {
+    let srv = ctx.srv;
+    cmd.has(flags::WRITE)
+        || (cmd.name == "exec"
+            && ctx.client.multi.as_ref().is_some_and(|q| {
+                q.iter().any(|c| {
+                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                        c.argv.iter().map(|a| a.as_slice()).collect();
+                    srv.commands
+                        .resolve(&argv)
+                        .is_ok_and(|c| c.has(flags::WRITE))
+                })
+            }))
 }
 
 fn is_multi_control(cmd: &Command) -> bool {

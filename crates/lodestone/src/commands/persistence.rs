@@ -181,6 +181,13 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) {
             if deleted {
                 ctx.notify(notify::GENERIC, "del", key);
                 ctx.srv.add_dirty(1);
+                // The replaced key is gone: that is the effect.
+                let del: &[u8] = if ctx.srv.config.get_bool("lazyfree-lazy-server-del") {
+                    b"UNLINK"
+                } else {
+                    b"DEL"
+                };
+                ctx.propagate_as(&[del, key]);
             }
             return ctx.ok();
         }
@@ -199,6 +206,16 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) {
     sh.insert_entry(Entry::new_full(key, value, at.map(|t| t as u64), lru));
     ctx.notify(notify::GENERIC, "restore", key);
     ctx.srv.add_dirty(1);
+    if let (Some(t), false) = (at, absttl) {
+        // A relative TTL travels as an absolute time (Redis appends ABSTTL).
+        if ctx.propagating() {
+            let abs = t.to_string();
+            let mut v: Vec<&[u8]> = argv.to_vec();
+            v[2] = abs.as_bytes();
+            v.push(b"ABSTTL");
+            ctx.propagate_as(&v);
+        }
+    }
     ctx.ok();
 }
 

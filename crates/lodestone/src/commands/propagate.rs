@@ -206,13 +206,16 @@ pub fn encode_argv<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
 /// of more than one effect.
 pub fn encode_unit(unit: &[Effect], cur_db: &mut Option<usize>, out: &mut Vec<u8>) {
     let wrap = unit.len() > 1;
-    for (i, e) in unit.iter().enumerate() {
+    // MULTI comes first, then the SELECT its first command needs (the
+    // order Redis 7 writes: the transaction is opened lazily at the
+    // first effect, before the db switch).
+    if wrap {
+        encode_argv(out, &[b"MULTI"]);
+    }
+    for e in unit {
         if *cur_db != Some(e.db) {
             encode_argv(out, &[b"SELECT".to_vec(), e.db.to_string().into_bytes()]);
             *cur_db = Some(e.db);
-        }
-        if wrap && i == 0 {
-            encode_argv(out, &[b"MULTI"]);
         }
         encode_argv(out, &e.argv);
     }
@@ -387,6 +390,72 @@ mod tests {
                 "0:ZPOPMAX z 1",
                 "0:INCR t | 2:INCR t",
             ]
+        );
+    }
+
+    #[test]
+    fn pops_restores_and_absolute_times_propagate_like_redis() {
+        let e = effects_of(&[
+            "SET p 1 pxat 99999999999999",
+            "LPUSH m a b c",
+            "LMPOP 2 none m RIGHT COUNT 2",
+            "SET d 1 PX 1",
+            "sleep",
+            "SCAN 0",
+            "RANDOMKEY",
+        ]);
+        assert_eq!(
+            e,
+            [
+                "0:SET p 1 pxat 99999999999999",
+                "0:LPUSH m a b c",
+                "0:RPOP m 2",
+                &("0:SET d 1 PXAT ".to_string() + &e[3][15..]),
+                "0:DEL d",
+            ]
+        );
+    }
+
+    #[test]
+    fn xreadgroup_propagates_as_xclaim() {
+        let e = effects_of(&[
+            "XADD s 1-1 f v",
+            "XGROUP CREATE s g 0",
+            "XREADGROUP GROUP g c STREAMS s >",
+            "XADD s 2-1 f v",
+            "XREADGROUP GROUP g d NOACK STREAMS s >",
+            "XREADGROUP GROUP g c STREAMS s 0",
+        ]);
+        assert_eq!(e.len(), 5, "{e:?}");
+        let claim: Vec<&str> = e[2].split(' ').collect();
+        assert_eq!(claim[..6], ["0:XCLAIM", "s", "g", "c", "0", "1-1"]);
+        assert_eq!(
+            claim[8..],
+            ["RETRYCOUNT", "1", "FORCE", "JUSTID", "LASTID", "1-1"]
+        );
+        assert_eq!(
+            e[4],
+            "0:XGROUP CREATECONSUMER s g d | 0:XGROUP SETID s g 2-1 ENTRIESREAD 2"
+        );
+    }
+
+    #[test]
+    fn multi_comes_before_select() {
+        let mut out = Vec::new();
+        let mut db = Some(0);
+        encode_unit(
+            &[e(1, &["INCR", "x"]), e(1, &["INCR", "y"])],
+            &mut db,
+            &mut out,
+        );
+        let s = String::from_utf8(out).unwrap();
+        let words: Vec<&str> = s
+            .split("\r\n")
+            .filter(|w| !w.is_empty() && !w.starts_with(['*', '$']))
+            .collect();
+        assert_eq!(
+            words,
+            ["MULTI", "SELECT", "1", "INCR", "x", "INCR", "y", "EXEC"]
         );
     }
 

@@ -388,6 +388,7 @@ fn publish(ctx: &mut Ctx, argv: &[&[u8]]) {
         .srv
         .pubsub
         .publish(ctx.srv, Kind::Channel, argv[1], argv[2]);
+    ctx.srv.repl.propagate_only(ctx.srv, ctx.client.db, argv);
     ctx.r().int(n as i64);
 }
 
@@ -396,6 +397,7 @@ fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) {
         .srv
         .pubsub
         .publish(ctx.srv, Kind::Shard, argv[1], argv[2]);
+    ctx.srv.repl.propagate_only(ctx.srv, ctx.client.db, argv);
     ctx.r().int(n as i64);
 }
 

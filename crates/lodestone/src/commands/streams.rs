@@ -784,6 +784,11 @@ fn xread(ctx: &mut Ctx, argv: &[&[u8]]) {
     let mut served = 0usize;
     let mut dirty = 0u64;
     let mut created_consumers: Vec<&[u8]> = Vec::new();
+    // Effects, as Redis propagates XREADGROUP: an XCLAIM per delivered
+    // entry, XGROUP SETID for NOACK reads, XGROUP CREATECONSUMER for a
+    // consumer a NOACK read created.
+    let mut effects: Vec<Vec<Vec<u8>>> = Vec::new();
+    let feed = ctx.propagating();
     for k in 0..nstreams {
         if !present[k] {
             continue;
@@ -820,6 +825,15 @@ fn xread(ctx: &mut Ctx, argv: &[&[u8]]) {
                 if g.create_consumer(cname, now as i64) {
                     created_consumers.push(key);
                     dirty += 1;
+                    if feed && noack {
+                        effects.push(vec![
+                            b"XGROUP".to_vec(),
+                            b"CREATECONSUMER".to_vec(),
+                            key.to_vec(),
+                            gname.to_vec(),
+                            cname.to_vec(),
+                        ]);
+                    }
                 }
                 g.consumers.get_mut(cname).unwrap().seen_time = now as i64;
                 if serve {
@@ -857,12 +871,43 @@ fn xread(ctx: &mut Ctx, argv: &[&[u8]]) {
                     } else {
                         let start = g.last_id.incr().unwrap_or(StreamId::MAX);
                         let got = reply_range(&mut r, s, start, StreamId::MAX, count, false);
+                        let advanced = !got.is_empty();
                         for id in got {
                             s.group_advance(&mut g, id);
                             if !noack {
                                 g.deliver(id, cname, now as i64);
                                 g.consumers.get_mut(cname).unwrap().active_time = now as i64;
+                                if feed {
+                                    let n = &g.pel[&id];
+                                    effects.push(vec![
+                                        b"XCLAIM".to_vec(),
+                                        key.to_vec(),
+                                        gname.to_vec(),
+                                        cname.to_vec(),
+                                        b"0".to_vec(),
+                                        id.to_bytes(),
+                                        b"TIME".to_vec(),
+                                        n.delivery_time.to_string().into_bytes(),
+                                        b"RETRYCOUNT".to_vec(),
+                                        n.delivery_count.to_string().into_bytes(),
+                                        b"FORCE".to_vec(),
+                                        b"JUSTID".to_vec(),
+                                        b"LASTID".to_vec(),
+                                        g.last_id.to_bytes(),
+                                    ]);
+                                }
                             }
+                        }
+                        if feed && noack && advanced {
+                            effects.push(vec![
+                                b"XGROUP".to_vec(),
+                                b"SETID".to_vec(),
+                                key.to_vec(),
+                                gname.to_vec(),
+                                g.last_id.to_bytes(),
+                                b"ENTRIESREAD".to_vec(),
+                                g.entries_read.to_string().into_bytes(),
+                            ]);
                         }
                     }
                 }
@@ -874,6 +919,15 @@ fn xread(ctx: &mut Ctx, argv: &[&[u8]]) {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
     ctx.srv.add_dirty(dirty);
+    if feed && group.is_some() {
+        if effects.is_empty() {
+            ctx.propagate_nothing();
+        }
+        for e in &effects {
+            let v: Vec<&[u8]> = e.iter().map(|a| a.as_slice()).collect();
+            ctx.propagate_as(&v);
+        }
+    }
     let mut r = Reply::new(ctx.out, proto);
     if served > 0 {
         if proto == resp::Proto::Resp2 {

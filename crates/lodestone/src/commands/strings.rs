@@ -175,6 +175,8 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) {
     let mut xx = false;
     let mut want_get = false;
     let mut expire = ExpireArg::None;
+    // Already absolute in ms (PXAT): propagated verbatim, as Redis does.
+    let mut pxat = false;
     let mut i = 3;
     let mut r = Reply::new(ctx.out, ctx.client.proto);
     while i < argv.len() {
@@ -192,6 +194,7 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) {
                     b"EXAT" => (1000, true),
                     _ => (1, true),
                 };
+                pxat = a.as_slice() == b"PXAT";
                 match expire_ms(next.unwrap(), unit, abs, now) {
                     Ok(at) => expire = ExpireArg::At(at),
                     Err(invalid) => return expire_error(&mut r, !invalid, "set"),
@@ -249,7 +252,9 @@ fn set(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     if let ExpireArg::At(t) = expire {
         // Relative and second TTLs propagate as an absolute PXAT.
-        ctx.propagate_as(&[b"SET", argv[1], argv[2], b"PXAT", &num(t)]);
+        if !pxat {
+            ctx.propagate_as(&[b"SET", argv[1], argv[2], b"PXAT", &num(t)]);
+        }
     }
 }
 

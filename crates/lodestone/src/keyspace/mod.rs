@@ -194,6 +194,10 @@ pub type ShardId = (u32, u32);
 pub struct Locks<'a> {
     ks: &'a Keyspace,
     held: Vec<(ShardId, MutexGuard<'a, Shard>)>,
+    /// Keys lazily expired in shards locked only for a moment (SCAN,
+    /// RANDOMKEY, KEYS walks): handed out by `drain_expired` with the
+    /// held shards' (their DELs and events follow the command).
+    expired_elsewhere: Vec<(usize, Vec<u8>)>,
 }
 
 impl<'a> Locks<'a> {
@@ -201,6 +205,7 @@ impl<'a> Locks<'a> {
         Locks {
             ks,
             held: Vec::new(),
+            expired_elsewhere: Vec::new(),
         }
     }
 
@@ -311,7 +316,12 @@ impl<'a> Locks<'a> {
                 Ok(p) => f(i, &mut self.held[p].1),
                 Err(_) => {
                     let mut g = self.ks.lock_shard(db, i);
-                    f(i, &mut g)
+                    let r = f(i, &mut g);
+                    if !g.expired_log.is_empty() {
+                        let log = g.expired_log.drain(..).map(|k| (db, k));
+                        self.expired_elsewhere.extend(log);
+                    }
+                    r
                 }
             };
             if !go_on {
@@ -322,7 +332,7 @@ impl<'a> Locks<'a> {
 
     /// Takes the names of keys that expired in the held shards: (db, key).
     pub fn drain_expired(&mut self) -> Vec<(usize, Vec<u8>)> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.expired_elsewhere);
         for ((db, _), g) in self.held.iter_mut() {
             if !g.expired_log.is_empty() {
                 out.extend(g.expired_log.drain(..).map(|k| (*db as usize, k)));
@@ -361,7 +371,12 @@ impl<'a> Locks<'a> {
             Ok(p) => f(&mut self.held[p].1),
             Err(_) => {
                 let mut g = self.ks.lock_shard(db, i);
-                f(&mut g)
+                let r = f(&mut g);
+                if !g.expired_log.is_empty() {
+                    let log = g.expired_log.drain(..).map(|k| (db, k));
+                    self.expired_elsewhere.extend(log);
+                }
+                r
             }
         }
     }

@@ -48,6 +48,17 @@ thread_local! {
     pub static NEW_KEYS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Set while this server is a replica: expired keys are not deleted
+/// (lazily or actively); the master's DELs remove them.
+pub static REPLICA_NO_EXPIRE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+thread_local! {
+    /// Set on the replica link's thread: the master's commands see keys
+    /// whose TTL passed as present, as Redis's master client does.
+    pub static OBEY_MASTER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Whether shards record the names of expired keys in `expired_log`.
 pub static LOG_EXPIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -80,6 +91,14 @@ impl Shard {
         let h = key_hash(key);
         let o = self.table.find_entry(h, |e| e.key() == key).ok()?;
         if o.get().is_expired(now_ms) {
+            if REPLICA_NO_EXPIRE.load(std::sync::atomic::Ordering::Relaxed) {
+                // A replica waits for its master's DEL: the master's own
+                // commands still see the key, everybody else does not.
+                if OBEY_MASTER.with(|m| m.get()) {
+                    return Some(o.into_mut());
+                }
+                return None;
+            }
             let (e, _) = o.remove();
             self.volatile -= 1;
             self.expired += 1;

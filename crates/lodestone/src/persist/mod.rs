@@ -649,6 +649,33 @@ pub fn debug_reload<'a>(
     load_file(srv, &path, Some(locks)).map(|_| ())
 }
 
+/// A replica's full sync: empties every database and loads the RDB
+/// payload the master sent, holding every shard so that no client sees
+/// a half-loaded dataset.
+pub fn replace_dataset(srv: &Server, data: &[u8]) -> Result<LoadStats, String> {
+    let mut locks = Locks::new(&srv.keyspace);
+    let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
+    locks.acquire_all(&dbs);
+    for &db in &dbs {
+        locks.for_each_shard(db, |_, sh| {
+            sh.clear();
+            true
+        });
+    }
+    srv.touch_watched(None, None);
+    function_flush(srv);
+    let r = load_stream(
+        srv,
+        data,
+        data.len() as u64,
+        "RDB payload from the master",
+        Some(&mut locks),
+    )
+    .map(|(st, _)| st);
+    locks.release();
+    r
+}
+
 /// INFO persistence lines (after `loading`/`async_loading`).
 pub fn info_lines(srv: &Server, line: &mut dyn FnMut(String)) {
     let st = &srv.persist;

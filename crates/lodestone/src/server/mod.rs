@@ -131,6 +131,8 @@ pub struct Server {
     pub feed: crate::commands::propagate::Feed,
     /// The append-only file.
     pub aof: Arc<crate::aof::Aof>,
+    /// Replication: backlog, replicas, the link to our master.
+    pub repl: crate::repl::Repl,
     /// Users and permissions (ACL).
     pub acl: crate::acl::Acl,
 }
@@ -200,6 +202,7 @@ impl Server {
             tracking: Default::default(),
             feed: Default::default(),
             aof: Arc::new(Default::default()),
+            repl: Default::default(),
         }
     }
 
@@ -307,6 +310,7 @@ impl Server {
                 .unwrap_or(0);
         self.notify_flags.store(f, Ordering::Relaxed);
         self.update_expired_log();
+        self.repl.apply_config(self);
         use crate::keyspace::lru::{self, Policy};
         let before = lru::policy();
         let policy = Policy::from_name(&self.config.get_str("maxmemory-policy"));

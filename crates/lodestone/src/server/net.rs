@@ -415,6 +415,9 @@ impl Worker {
             Wake::Timeout => match st.on_timeout {
                 commands::blocking::TimeoutReply::NullArray => r.null_array(),
                 commands::blocking::TimeoutReply::NullBulk => r.null(),
+                commands::blocking::TimeoutReply::Wait => {
+                    r.int(srv.repl.wait_timed_out(c.client.id()) as i64)
+                }
             },
             Wake::Error => r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
         }
@@ -844,6 +847,7 @@ impl Worker {
             super::evict::CLIENTS_PENDING_FREE.fetch_sub(evicted, Ordering::Relaxed);
         }
         self.srv.clients.lock().remove(&id);
+        self.srv.repl.client_closed(id);
         self.srv.connected.fetch_sub(1, Ordering::Relaxed);
     }
 
@@ -866,26 +870,30 @@ impl Worker {
         let now = now_ms();
         let hz = srv.config.num(HOT.hz).max(1) as u32;
         let workers = srv.worker_count.load(Ordering::Relaxed);
-        crate::keyspace::expire::active_expire_cycle(
-            &srv.keyspace,
-            now,
-            hz,
-            workers,
-            &mut |db, key| {
-                // Called with the key's shard still locked: the DEL
-                // reaches the feed in order with writes to that shard.
-                if srv.feed.active() {
-                    srv.feed.emit(&[commands::propagate::Effect {
-                        db,
-                        argv: vec![b"DEL".to_vec(), key.clone()],
-                    }]);
-                }
-                commands::notify::notify(&srv, commands::notify::EXPIRED, "expired", db, &key);
-                if srv.tracking.active() {
-                    srv.tracking.modified(&srv, &key, None, None, None);
-                }
-            },
-        );
+        // A replica waits for its master's DELs (Redis semantics).
+        let replica = srv.repl.is_replica();
+        if !replica {
+            crate::keyspace::expire::active_expire_cycle(
+                &srv.keyspace,
+                now,
+                hz,
+                workers,
+                &mut |db, key| {
+                    // Called with the key's shard still locked: the DEL
+                    // reaches the feed in order with writes to that shard.
+                    if srv.feed.active() {
+                        srv.feed.emit(&[commands::propagate::Effect {
+                            db,
+                            argv: vec![b"DEL".to_vec(), key.clone()],
+                        }]);
+                    }
+                    commands::notify::notify(&srv, commands::notify::EXPIRED, "expired", db, &key);
+                    if srv.tracking.active() {
+                        srv.tracking.modified(&srv, &key, None, None, None);
+                    }
+                },
+            );
+        }
         super::evict::cron(&srv);
         if self.id == 0 {
             super::memory::note_peak(super::memory::used());
@@ -918,6 +926,7 @@ impl Worker {
             collect_expired(&srv);
             crate::aof::cron(&srv);
             crate::persist::cron(&srv);
+            srv.repl.cron(&srv);
         }
     }
 }

@@ -1,0 +1,239 @@
+//! Replication commands: SYNC, PSYNC, REPLCONF (master side), REPLICAOF /
+//! SLAVEOF (replica side), ROLE and WAIT. The machinery lives in
+//! [`crate::repl`].
+
+use super::{blocking, err, Ctx, Registry};
+use crate::repl::{self, ReplicaState};
+use std::sync::atomic::Ordering;
+
+/// Metadata rows (same columns as `table::TABLE`).
+pub const TABLE: &str = "\
+sync|server|1|1.0.0|no_async_loading,admin,no_multi,noscript|-|-|An internal command used in replication.
+psync|server|-3|2.8.0|no_async_loading,admin,no_multi,noscript|-|-|An internal command used in replication.
+replconf|server|-1|3.0.0|admin,noscript,loading,stale,allow_busy|-|-|An internal command for configuring the replication stream.
+replicaof|server|3|5.0.0|no_async_loading,admin,noscript,stale|-|-|Configures a server as replica of another, or promotes it to a master.
+slaveof|server|3|1.0.0|no_async_loading,admin,noscript,stale|-|-|Sets a Redis server as a replica of another, or promotes it to being a master.
+role|server|1|2.8.12|noscript,loading,stale,fast,sentinel|admin,dangerous|-|Returns the replication role.
+wait|generic|3|3.0.0|-|connection|-|Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.
+";
+
+/// Registers the family's rows and handlers.
+pub fn register(r: &mut Registry) {
+    r.tables.push(TABLE);
+    r.handlers.push(("sync", sync));
+    r.handlers.push(("psync", sync));
+    r.handlers.push(("replconf", replconf));
+    r.handlers.push(("replicaof", replicaof));
+    r.handlers.push(("slaveof", replicaof));
+    r.handlers.push(("role", role));
+    r.handlers.push(("wait", wait));
+}
+
+/// SYNC and PSYNC replid offset: a partial resync from the backlog when
+/// possible, else a full sync (RDB, then the stream).
+fn sync(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    if ctx.client.handle.is_master.load(Ordering::Relaxed) {
+        return;
+    }
+    if srv.repl.is_replica() && srv.repl.link.lock().state != "connected" {
+        ctx.error("NOMASTERLINK Can't SYNC while not connected with my master");
+        return;
+    }
+    let id = ctx.client.id();
+    let worker = ctx.client.handle.worker;
+    let addr = ctx.client.handle.addr.clone();
+    let hello = srv.repl.hellos.lock().remove(&id).unwrap_or_default();
+    let psync = argv[0].eq_ignore_ascii_case(b"psync");
+    if psync {
+        let from = strutil::parse_i64(argv[2]).unwrap_or(-1);
+        let mut m = srv.repl.master.lock();
+        let peer = repl::sync::Peer {
+            client: id,
+            worker,
+            addr: &addr,
+            hello: &hello,
+        };
+        if repl::sync::try_partial(srv, &mut m, &peer, argv[1], from, ctx.out) {
+            srv.repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if argv[1] != b"?" {
+            srv.repl.sync_partial_err.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    repl::sync::start_full(srv, id, worker, &addr, hello, psync);
+}
+
+/// REPLCONF option value ...: what a replica tells its master.
+fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if argv.len().is_multiple_of(2) {
+        ctx.error(err::SYNTAX);
+        return;
+    }
+    let srv = ctx.srv;
+    let id = ctx.client.id();
+    let mut hello = srv.repl.hellos.lock().get(&id).cloned().unwrap_or_default();
+    for pair in argv[1..].chunks(2) {
+        let (opt, val) = (pair[0].to_ascii_lowercase(), pair[1]);
+        match opt.as_slice() {
+            b"listening-port" => match strutil::parse_i64(val) {
+                Some(p) if (0..=65535).contains(&p) => hello.port = p as u16,
+                _ => return ctx.error(err::NOT_INT),
+            },
+            b"ip-address" => hello.ip = Some(String::from_utf8_lossy(val).into_owned()),
+            b"capa" => {
+                if val.eq_ignore_ascii_case(b"eof") {
+                    hello.capa_eof = true;
+                } else if val.eq_ignore_ascii_case(b"psync2") {
+                    hello.capa_psync2 = true;
+                }
+            }
+            b"ack" => {
+                // No reply: the replica does not read one.
+                if let Some(off) = strutil::parse_i64(val) {
+                    srv.repl.ack(srv, id, off.max(0) as u64);
+                }
+                return;
+            }
+            b"getack" => return, // only a master sends it, to us as replica
+            b"rdb-only" | b"rdb-filter-only" => {}
+            _ => {
+                let msg = format!(
+                    "ERR Unrecognized REPLCONF option: {}",
+                    String::from_utf8_lossy(pair[0])
+                );
+                return ctx.error(&msg);
+            }
+        }
+    }
+    srv.repl.hellos.lock().insert(id, hello);
+    ctx.ok();
+}
+
+/// REPLICAOF host port | NO ONE (SLAVEOF is the old name).
+fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
+        if srv.repl.is_replica() {
+            repl::link::stop(srv);
+            crate::persist::log("MASTER MODE enabled (user request)");
+        }
+        return ctx.ok();
+    }
+    let port = match strutil::parse_i64(argv[2]) {
+        Some(p) if (0..=65535).contains(&p) => p as u16,
+        _ => return ctx.error(err::NOT_INT),
+    };
+    let host = String::from_utf8_lossy(argv[1]).into_owned();
+    if srv.repl.is_replica() {
+        let l = srv.repl.link.lock();
+        if l.host.eq_ignore_ascii_case(&host) && l.port == port {
+            drop(l);
+            return ctx.r().simple("OK Already connected to specified master");
+        }
+    }
+    let Some(arc) = srv.arc() else {
+        return ctx.error("ERR the server is not running");
+    };
+    repl::link::replicate_from(&arc, &host, port);
+    crate::persist::log(&format!(
+        "REPLICAOF {host}:{port} enabled (user request from '{}')",
+        ctx.client.handle.addr
+    ));
+    ctx.ok();
+}
+
+/// ROLE: master with its replicas, or replica with its link state.
+fn role(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    let mut r = ctx.r();
+    if srv.repl.is_replica() {
+        let l = srv.repl.link.lock();
+        let off = srv.repl.master.lock().offset;
+        r.array(5);
+        r.bulk(b"slave");
+        r.bulk(l.host.as_bytes());
+        r.int(l.port as i64);
+        r.bulk(l.state.as_bytes());
+        r.int(off as i64);
+        return;
+    }
+    let m = srv.repl.master.lock();
+    r.array(3);
+    r.bulk(b"master");
+    r.int(m.offset as i64);
+    let online: Vec<_> = m
+        .replicas
+        .iter()
+        .filter(|x| matches!(x.state, ReplicaState::Online))
+        .collect();
+    r.array(online.len());
+    for x in online {
+        r.array(3);
+        r.bulk(x.ip.as_bytes());
+        r.bulk(x.port.to_string().as_bytes());
+        r.bulk(x.ack_offset.to_string().as_bytes());
+    }
+}
+
+/// WAIT numreplicas timeout: blocks until that many replicas acknowledged
+/// the stream up to now, or the timeout (ms, 0 = forever) passes.
+fn wait(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    if srv.repl.is_replica() {
+        return ctx.error("ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.");
+    }
+    let Some(want) = strutil::parse_i64(argv[1]) else {
+        return ctx.error(err::NOT_INT);
+    };
+    let timeout = match strutil::parse_i64(argv[2]) {
+        None => return ctx.error("ERR timeout is not an integer or out of range"),
+        Some(t) if t < 0 => return ctx.error("ERR timeout is negative"),
+        Some(0) => None,
+        Some(t) => Some(std::time::Duration::from_millis(t as u64)),
+    };
+    let handle = ctx.client.handle.clone();
+    let may_block = blocking::can_block(ctx);
+    let want = want.max(0) as usize;
+    let n = srv.repl.wait(srv, &handle, want, may_block, || {
+        blocking::block(ctx, argv, &[], timeout, blocking::TimeoutReply::Wait)
+    });
+    if let Some(n) = n {
+        ctx.r().int(n as i64);
+    }
+}
+
+/// Builds a [`Hello`] (tests).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replconf_collects_the_handshake() {
+        let cfg = crate::config::Config::new();
+        let srv = crate::server::Server::new(cfg, String::new(), None);
+        crate::aof::load::with_loading_ctx(&srv, |ctx| {
+            let mut run = |words: &[&str]| {
+                let argv: Vec<&[u8]> = words.iter().map(|w| w.as_bytes()).collect();
+                ctx.out.clear();
+                super::super::dispatch(ctx, &argv);
+                String::from_utf8_lossy(ctx.out).into_owned()
+            };
+            assert_eq!(run(&["REPLCONF", "listening-port", "7001"]), "+OK\r\n");
+            assert_eq!(
+                run(&["REPLCONF", "capa", "eof", "capa", "psync2"]),
+                "+OK\r\n"
+            );
+            assert_eq!(run(&["REPLCONF", "capa"]), format!("-{}\r\n", err::SYNTAX));
+            assert!(run(&["REPLCONF", "nope", "x"])
+                .starts_with("-ERR Unrecognized REPLCONF option: nope"));
+            assert_eq!(run(&["REPLCONF", "ACK", "10"]), "");
+            assert_eq!(run(&["WAIT", "0", "0"]), ":0\r\n");
+            assert_eq!(run(&["ROLE"]), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+        });
+        let h: crate::repl::Hello = srv.repl.hellos.lock().values().next().cloned().unwrap();
+        assert_eq!(h.port, 7001);
+        assert!(h.capa_eof && h.capa_psync2);
+    }
+}

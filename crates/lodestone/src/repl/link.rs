@@ -1,0 +1,416 @@
+//! Replica side: the link to our master (REPLICAOF host port).
+//!
+//! One thread per link generation: connect, handshake (PING, AUTH with
+//! `masterauth`, REPLCONF listening-port and capa, PSYNC with our replid
+//! and offset), then either load the RDB the master sends (FULLRESYNC) or
+//! keep our data (CONTINUE), and apply the stream through
+//! `commands::dispatch` as the master client. Our offset counts every
+//! byte of the stream applied; REPLCONF ACK goes back every second and
+//! on REPLCONF GETACK. A dropped link is retried after a second, with
+//! PSYNC, so a short outage costs only the missing bytes.
+
+use crate::commands::propagate::encode_argv;
+use crate::server::client::{Client, ClientHandle};
+use crate::server::{now_ms, Server};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Client id of the master client (not listed among connections).
+const MASTER_CLIENT_ID: u64 = u64::MAX - 2;
+
+/// REPLICAOF host port: starts (or restarts) the link; the old
+/// generation's thread sees the new generation and exits.
+pub fn replicate_from(srv: &Arc<Server>, host: &str, port: u16) {
+    let r = &srv.repl;
+    let gen = r.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    {
+        let mut l = r.link.lock();
+        l.host = host.to_string();
+        l.port = port;
+        l.state = "connect";
+        l.last_io_ms = 0;
+        l.sync_in_progress = false;
+        l.down_since_ms = now_ms();
+    }
+    r.is_replica.store(true, Ordering::SeqCst);
+    crate::keyspace::shard::REPLICA_NO_EXPIRE.store(true, Ordering::SeqCst);
+    let srv = srv.clone();
+    let _ = std::thread::Builder::new()
+        .name("repl-link".into())
+        .spawn(move || {
+            crate::server::memory::register_thread();
+            run(srv, gen)
+        });
+}
+
+/// REPLICAOF NO ONE: we become a master; the data stays, the history
+/// continues under a new replid (the master's kept as replid2).
+pub fn stop(srv: &Server) {
+    let r = &srv.repl;
+    r.generation.fetch_add(1, Ordering::SeqCst);
+    if r.is_replica.swap(false, Ordering::SeqCst) {
+        crate::keyspace::shard::REPLICA_NO_EXPIRE.store(false, Ordering::SeqCst);
+        r.master.lock().shift_replid();
+        let mut l = r.link.lock();
+        l.state = "connect";
+        l.host.clear();
+    }
+}
+
+fn disconnect_replicas(srv: &Server) {
+    let ids: Vec<(u64, usize)> = srv
+        .repl
+        .master
+        .lock()
+        .replicas
+        .iter()
+        .map(|r| (r.client, r.worker))
+        .collect();
+    for (id, w) in ids {
+        srv.send_to_worker(w, crate::server::WorkerMsg::Kill(id));
+    }
+}
+
+fn current(srv: &Server, gen: u64) -> bool {
+    srv.repl.generation.load(Ordering::SeqCst) == gen
+}
+
+fn set_state(srv: &Server, state: &'static str) {
+    let mut l = srv.repl.link.lock();
+    if l.state == "connected" && state != "connected" {
+        l.down_since_ms = now_ms();
+    }
+    l.state = state;
+    l.sync_in_progress = state == "sync";
+}
+
+fn run(srv: Arc<Server>, gen: u64) {
+    while current(&srv, gen) {
+        let (host, port) = {
+            let l = srv.repl.link.lock();
+            (l.host.clone(), l.port)
+        };
+        set_state(&srv, "connecting");
+        match session(&srv, gen, &host, port) {
+            Ok(()) => {}
+            Err(e) => {
+                if current(&srv, gen) {
+                    crate::persist::log(&format!("MASTER <-> REPLICA sync: {e}"));
+                }
+            }
+        }
+        if !current(&srv, gen) {
+            return;
+        }
+        set_state(&srv, "connect");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+type Res<T> = Result<T, String>;
+
+/// Sends one command and reads its one-line reply.
+fn command(rd: &mut BufReader<TcpStream>, argv: &[&[u8]]) -> Res<String> {
+    let mut b = Vec::new();
+    encode_argv(&mut b, argv);
+    rd.get_mut().write_all(&b).map_err(|e| e.to_string())?;
+    read_line(rd)
+}
+
+/// Reads one line, skipping the empty keepalive newlines a master sends
+/// while it prepares the payload.
+fn read_line(rd: &mut BufReader<TcpStream>) -> Res<String> {
+    loop {
+        let mut line = Vec::new();
+        let n = rd.read_until(b'\n', &mut line).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed by master".into());
+        }
+        let s = String::from_utf8_lossy(&line).trim_end().to_string();
+        if !s.is_empty() {
+            return Ok(s);
+        }
+    }
+}
+
+/// One connection to the master, from handshake to the link's end.
+fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .next()
+        .ok_or("no address")?;
+    let timeout = Duration::from_secs(srv.config.get_num("repl-timeout").max(1) as u64);
+    let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut rd = BufReader::with_capacity(64 * 1024, stream);
+    let pong = command(&mut rd, &[b"PING"])?;
+    if pong.starts_with('-') && !pong.contains("NOAUTH") && !pong.contains("NOPERM") {
+        return Err(format!("error reply to PING from master: {pong}"));
+    }
+    let pass = srv.config.get_str("masterauth");
+    if !pass.is_empty() {
+        let user = srv.config.get_str("masteruser");
+        let r = if user.is_empty() {
+            command(&mut rd, &[b"AUTH", pass.as_bytes()])?
+        } else {
+            command(&mut rd, &[b"AUTH", user.as_bytes(), pass.as_bytes()])?
+        };
+        if r.starts_with('-') {
+            return Err(format!("unable to AUTH to MASTER: {r}"));
+        }
+    }
+    let myport = srv.config.get_num("replica-announce-port");
+    let myport = if myport > 0 {
+        myport
+    } else {
+        srv.tcp_port.load(Ordering::Relaxed) as i64
+    };
+    command(
+        &mut rd,
+        &[
+            b"REPLCONF",
+            b"listening-port",
+            myport.to_string().as_bytes(),
+        ],
+    )?;
+    command(&mut rd, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
+    let (replid, offset) = {
+        let m = srv.repl.master.lock();
+        (m.replid.clone(), m.offset)
+    };
+    let reply = command(
+        &mut rd,
+        &[
+            b"PSYNC",
+            replid.as_bytes(),
+            (offset + 1).to_string().as_bytes(),
+        ],
+    )?;
+    if !current(srv, gen) {
+        return Ok(());
+    }
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
+        let mut w = rest.split_whitespace();
+        let id = w.next().unwrap_or_default().to_string();
+        let off: u64 = w.next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        set_state(srv, "sync");
+        let payload = read_payload(&mut rd)?;
+        if !current(srv, gen) {
+            return Ok(());
+        }
+        let start = Instant::now();
+        // Our replicas' history ends here: they resync through us.
+        disconnect_replicas(srv);
+        let st = crate::persist::replace_dataset(srv, &payload)?;
+        crate::persist::log(&format!(
+            "MASTER <-> REPLICA sync: loaded {} keys in {:.3} s",
+            st.keys,
+            start.elapsed().as_secs_f64()
+        ));
+        let mut m = srv.repl.master.lock();
+        m.replid = id;
+        m.replid2 = "0".repeat(40);
+        m.second_offset = -1;
+        m.offset = off;
+        // Our own backlog restarts at the master's offset.
+        if m.backlog.is_some() {
+            m.backlog = Some(Default::default());
+        }
+        m.cur_db = None;
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let id = rest.trim();
+        let mut m = srv.repl.master.lock();
+        if !id.is_empty() && id != m.replid {
+            m.replid2 = std::mem::replace(&mut m.replid, id.to_string());
+            m.second_offset = m.offset as i64 + 1;
+        }
+        crate::persist::log(
+            "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.",
+        );
+    } else {
+        return Err(format!("unexpected reply to PSYNC: {reply}"));
+    }
+    set_state(srv, "connected");
+    srv.repl.link.lock().last_io_ms = now_ms();
+    stream_loop(srv, gen, rd)
+}
+
+/// Reads the RDB payload: `$<len>` or the `$EOF:<mark>` form.
+fn read_payload(rd: &mut BufReader<TcpStream>) -> Res<Vec<u8>> {
+    let head = read_line(rd)?;
+    if head.starts_with('-') {
+        return Err(format!("master aborted the sync: {head}"));
+    }
+    let Some(spec) = head.strip_prefix('$') else {
+        return Err(format!("bad payload header from master: {head}"));
+    };
+    if let Some(mark) = spec.strip_prefix("EOF:") {
+        let mark = mark.as_bytes();
+        if mark.len() != 40 {
+            return Err("bad EOF mark from master".into());
+        }
+        let mut data = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = rd.read(&mut buf).map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection lost during the sync".into());
+            }
+            data.extend_from_slice(&buf[..n]);
+            if data.len() >= 40 && data.ends_with(mark) {
+                data.truncate(data.len() - 40);
+                return Ok(data);
+            }
+        }
+    }
+    let len: usize = spec
+        .parse()
+        .map_err(|_| format!("bad payload length from master: {head}"))?;
+    // Grown as bytes arrive: a bogus length costs nothing up front.
+    let mut data = Vec::new();
+    rd.take(len as u64)
+        .read_to_end(&mut data)
+        .map_err(|e| e.to_string())?;
+    if data.len() != len {
+        return Err("connection lost during the sync".into());
+    }
+    Ok(data)
+}
+
+fn send_ack(stream: &mut TcpStream, offset: u64) -> Res<()> {
+    let mut b = Vec::new();
+    encode_argv(
+        &mut b,
+        &[&b"REPLCONF"[..], b"ACK", offset.to_string().as_bytes()],
+    );
+    stream.write_all(&b).map_err(|e| e.to_string())
+}
+
+/// Applies the master's stream until the link drops or REPLICAOF changes.
+fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()> {
+    let pending = rd.buffer().to_vec();
+    let mut stream = rd.into_inner();
+    let timeout = srv.config.get_num("repl-timeout").max(1) as u64 * 1000;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .map_err(|e| e.to_string())?;
+    let handle = Arc::new(ClientHandle::new(
+        MASTER_CLIENT_ID,
+        String::new(),
+        String::new(),
+        -1,
+        0,
+        now_ms(),
+    ));
+    handle.is_master.store(true, Ordering::SeqCst);
+    let mut client = Client::new(handle, true);
+    let mut out = Vec::new();
+    let mut inbuf = pending;
+    let mut parser = resp::Parser::new();
+    let mut last_ack = Instant::now() - Duration::from_secs(2);
+    let mut chunk = vec![0u8; 64 * 1024];
+    set_apply(true);
+    let res = loop {
+        if !current(srv, gen) {
+            break Ok(());
+        }
+        // Apply every complete command.
+        let mut pos = 0;
+        let limits = resp::Limits {
+            max_bulk_len: i64::MAX,
+            authenticated: true,
+        };
+        let mut err = None;
+        while pos < inbuf.len() {
+            match parser.parse(&inbuf[pos..], &limits) {
+                Ok(None) => break,
+                Ok(Some(req)) => {
+                    let base: &[u8] = match req.source {
+                        resp::ArgSource::Input => &inbuf[pos..],
+                        resp::ArgSource::Scratch => &parser.scratch,
+                    };
+                    let argv: Vec<&[u8]> = parser.args.iter().map(|r| &base[r.clone()]).collect();
+                    let raw = &inbuf[pos..pos + req.consumed];
+                    let getack = argv.len() >= 2
+                        && argv[0].eq_ignore_ascii_case(b"replconf")
+                        && argv[1].eq_ignore_ascii_case(b"getack");
+                    {
+                        let mut m = srv.repl.master.lock();
+                        // Our offset moves with every byte; sub-replicas
+                        // get the same bytes (same offsets as the master).
+                        if m.backlog.is_some() {
+                            m.feed(srv, raw);
+                        } else {
+                            m.offset += raw.len() as u64;
+                        }
+                    }
+                    if getack {
+                        let off = srv.repl.master.lock().offset;
+                        if let Err(e) = send_ack(&mut stream, off) {
+                            err = Some(e);
+                            pos += req.consumed;
+                            break;
+                        }
+                    } else if !argv.is_empty() {
+                        let mut ctx = crate::commands::Ctx::new(srv, &mut client, &mut out);
+                        ctx.no_monitor = false;
+                        crate::commands::dispatch(&mut ctx, &argv);
+                        drop(ctx);
+                        out.clear();
+                    }
+                    pos += req.consumed;
+                }
+                Err(e) => {
+                    err = Some(format!("protocol error from master: {}", e.message()));
+                    break;
+                }
+            }
+        }
+        inbuf.drain(..pos);
+        if let Some(e) = err {
+            break Err(e);
+        }
+        if last_ack.elapsed() >= Duration::from_secs(1) {
+            last_ack = Instant::now();
+            let off = srv.repl.master.lock().offset;
+            if let Err(e) = send_ack(&mut stream, off) {
+                break Err(e);
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => break Err("connection closed by master".into()),
+            Ok(n) => {
+                inbuf.extend_from_slice(&chunk[..n]);
+                srv.repl.link.lock().last_io_ms = now_ms();
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                let last = srv.repl.link.lock().last_io_ms;
+                if now_ms().saturating_sub(last) > timeout {
+                    break Err("MASTER timeout: no data nor PING received".into());
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    set_apply(false);
+    res
+}
+
+/// Marks this thread as the master link's: its effects are not
+/// re-encoded into our backlog (the raw stream is proxied), and expired
+/// keys stay visible to the master's commands (the master decides when
+/// they go).
+fn set_apply(on: bool) {
+    super::APPLYING_MASTER.with(|a| a.set(on));
+    crate::keyspace::shard::OBEY_MASTER.with(|a| a.set(on));
+}

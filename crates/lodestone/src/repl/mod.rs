@@ -1,0 +1,571 @@
+//! Replication (brief D6): Redis's PSYNC2 protocol in both directions.
+//!
+//! Master side: the replication stream is the propagation feed
+//! ([`crate::commands::propagate`]) encoded once by [`BacklogSink`] into
+//! the backlog (a ring of `repl-backlog-size` bytes) and handed to every
+//! online replica's worker as output bytes (a replica is an ordinary
+//! client that the stream is written to). A full sync ([`sync`]) takes a
+//! fork-less snapshot whose point in time is chosen with every shard held
+//! (`persist::snapshot::run_at`), exactly where the replica is registered:
+//! every unit before that point is in the RDB, every unit after it reaches
+//! the replica's pending buffer, which is sent once the RDB has been.
+//!
+//! Replica side ([`link`]): one thread per master link does the handshake,
+//! loads the RDB, then applies the stream through `commands::dispatch`
+//! with a master client, acknowledging its offset every second.
+
+pub mod link;
+pub mod sync;
+
+use crate::commands::propagate::{encode_argv, encode_unit, Effect, Sink};
+use crate::server::{now_ms, Server, WorkerMsg};
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The READONLY error a read-only replica gives writers.
+pub const READONLY_ERR: &str = "READONLY You can't write against a read only replica.";
+
+thread_local! {
+    /// Set on the replica link's thread while it applies the master's
+    /// stream: its effects are not re-encoded into our backlog (the raw
+    /// stream is proxied instead, so offsets match the master's).
+    pub static APPLYING_MASTER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Where a replica of ours is in its life.
+pub enum ReplicaState {
+    /// Waiting for its RDB: stream bytes after the snapshot point wait here.
+    WaitRdb(Vec<u8>),
+    /// Receiving the stream.
+    Online,
+}
+
+/// One replica connected to us (a client that sent SYNC or PSYNC).
+pub struct Replica {
+    pub client: u64,
+    pub worker: usize,
+    pub ip: String,
+    pub port: u16,
+    pub state: ReplicaState,
+    /// Last offset it acknowledged, and when (ms).
+    pub ack_offset: u64,
+    pub ack_ms: u64,
+}
+
+/// What a client said in REPLCONF before its PSYNC.
+#[derive(Default, Clone)]
+pub struct Hello {
+    pub port: u16,
+    pub ip: Option<String>,
+    pub capa_eof: bool,
+    pub capa_psync2: bool,
+}
+
+/// A client parked in WAIT.
+struct Waiting {
+    handle: Arc<crate::server::client::ClientHandle>,
+    target: u64,
+    replicas: usize,
+}
+
+/// The backlog and the replication ids, under one lock with the replica
+/// list (the order of bytes in the stream is decided under it).
+pub struct Master {
+    pub replid: String,
+    pub replid2: String,
+    /// The last offset of `replid2`'s history (-1 when none).
+    pub second_offset: i64,
+    /// master_repl_offset: bytes ever fed to the stream.
+    pub offset: u64,
+    /// The last `repl-backlog-size` bytes of the stream (None until the
+    /// first replica asks for it).
+    pub backlog: Option<VecDeque<u8>>,
+    pub backlog_size: usize,
+    /// The database the stream is in (None: the next unit emits SELECT).
+    pub cur_db: Option<usize>,
+    pub replicas: Vec<Replica>,
+    pub last_ping_ms: u64,
+    waiting: Vec<Waiting>,
+}
+
+impl Master {
+    /// The offset of the first byte the backlog holds.
+    pub fn first_offset(&self) -> u64 {
+        let len = self.backlog.as_ref().map_or(0, |b| b.len()) as u64;
+        self.offset + 1 - len
+    }
+
+    /// Appends bytes to the stream: the backlog, then every replica.
+    pub fn feed(&mut self, srv: &Server, bytes: &[u8]) {
+        let Some(b) = self.backlog.as_mut() else {
+            return;
+        };
+        self.offset += bytes.len() as u64;
+        b.extend(bytes.iter().copied());
+        if b.len() > self.backlog_size {
+            let extra = b.len() - self.backlog_size;
+            b.drain(..extra);
+        }
+        let mut shared: Option<Arc<[u8]>> = None;
+        for r in &mut self.replicas {
+            match &mut r.state {
+                ReplicaState::WaitRdb(buf) => buf.extend_from_slice(bytes),
+                ReplicaState::Online => {
+                    let s = shared.get_or_insert_with(|| Arc::from(bytes)).clone();
+                    srv.send_to_worker(r.worker, WorkerMsg::Monitor(r.client, s));
+                }
+            }
+        }
+    }
+
+    /// The backlog bytes from offset `from` (1-based) to the end.
+    pub fn backlog_from(&self, from: u64) -> Vec<u8> {
+        let skip = (from - self.first_offset()) as usize;
+        self.backlog
+            .as_ref()
+            .map(|b| b.iter().skip(skip).copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Starts a new history: a fresh replication id, the old one kept as
+    /// replid2 up to the current offset (PSYNC2 after a promotion).
+    pub fn shift_replid(&mut self) {
+        self.replid2 = std::mem::replace(&mut self.replid, random_id());
+        self.second_offset = self.offset as i64 + 1;
+    }
+}
+
+/// The replica side's state (INFO replication, ROLE, the link thread).
+#[derive(Default)]
+pub struct LinkInfo {
+    pub host: String,
+    pub port: u16,
+    /// "connect", "connecting", "sync", "connected" (ROLE's words).
+    pub state: &'static str,
+    pub last_io_ms: u64,
+    pub sync_in_progress: bool,
+    pub down_since_ms: u64,
+}
+
+/// All replication state of the server.
+pub struct Repl {
+    pub master: Mutex<Master>,
+    /// Number of replicas (read without the lock on hot paths).
+    pub replica_count: AtomicUsize,
+    /// REPLCONF settings of clients that have not synced yet.
+    pub hellos: Mutex<HashMap<u64, Hello>>,
+    /// We replicate from a master (REPLICAOF host port).
+    pub is_replica: AtomicBool,
+    /// Bumped by every REPLICAOF: a link thread of an older generation exits.
+    pub generation: AtomicU64,
+    pub link: Mutex<LinkInfo>,
+    /// Full and partial syncs served (INFO stats).
+    pub sync_full: AtomicU64,
+    pub sync_partial_ok: AtomicU64,
+    pub sync_partial_err: AtomicU64,
+    sink_installed: AtomicBool,
+    /// `min-replicas-to-write` / `min-replicas-max-lag`, cached by
+    /// `apply_config`, and the replicas within that lag.
+    min_to_write: AtomicUsize,
+    min_max_lag: AtomicU64,
+    good: AtomicUsize,
+}
+
+impl Default for Repl {
+    fn default() -> Self {
+        Repl {
+            master: Mutex::new(Master {
+                replid: random_id(),
+                replid2: "0".repeat(40),
+                second_offset: -1,
+                offset: 0,
+                backlog: None,
+                backlog_size: 1 << 20,
+                cur_db: None,
+                replicas: Vec::new(),
+                last_ping_ms: 0,
+                waiting: Vec::new(),
+            }),
+            replica_count: AtomicUsize::new(0),
+            hellos: Mutex::new(HashMap::new()),
+            is_replica: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
+            link: Mutex::new(LinkInfo::default()),
+            sync_full: AtomicU64::new(0),
+            sync_partial_ok: AtomicU64::new(0),
+            sync_partial_err: AtomicU64::new(0),
+            sink_installed: AtomicBool::new(false),
+            min_to_write: AtomicUsize::new(0),
+            min_max_lag: AtomicU64::new(10),
+            good: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// A random 40-hex-digit replication id.
+pub fn random_id() -> String {
+    use rand::Rng;
+    let mut r = rand::thread_rng();
+    (0..40)
+        .map(|_| format!("{:x}", r.gen_range(0..16u8)))
+        .collect()
+}
+
+/// The feed consumer that encodes units into the replication stream.
+pub struct BacklogSink(pub std::sync::Weak<Server>);
+
+impl Sink for BacklogSink {
+    fn append(&self, unit: &[Effect]) {
+        if APPLYING_MASTER.with(|a| a.get()) {
+            return;
+        }
+        let Some(srv) = self.0.upgrade() else {
+            return;
+        };
+        if srv.repl.is_replica() {
+            // A replica's stream is its master's, proxied by the link.
+            return;
+        }
+        let mut m = srv.repl.master.lock();
+        if m.backlog.is_none() {
+            return;
+        }
+        let mut out = Vec::new();
+        encode_unit(unit, &mut m.cur_db, &mut out);
+        m.feed(&srv, &out);
+    }
+}
+
+impl Repl {
+    /// Whether we are a replica (REPLICAOF host port).
+    #[inline]
+    pub fn is_replica(&self) -> bool {
+        self.is_replica.load(Ordering::Relaxed)
+    }
+
+    /// Creates the backlog (and subscribes to the feed) if there is none.
+    pub fn ensure_backlog(&self, srv: &Server) {
+        let mut m = self.master.lock();
+        if m.backlog.is_none() {
+            m.backlog = Some(VecDeque::new());
+            m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
+            m.cur_db = None;
+        }
+        drop(m);
+        if !self.sink_installed.swap(true, Ordering::SeqCst) {
+            if let Some(arc) = srv.arc() {
+                srv.feed
+                    .subscribe("replication", Arc::new(BacklogSink(Arc::downgrade(&arc))));
+                srv.update_expired_log();
+            }
+        }
+    }
+
+    /// A client closed: forget it as a replica or a WAITer.
+    pub fn client_closed(&self, id: u64) {
+        if !self.hellos.lock().is_empty() {
+            self.hellos.lock().remove(&id);
+        }
+        if self.replica_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut m = self.master.lock();
+        m.replicas.retain(|r| r.client != id);
+        m.waiting.retain(|w| w.handle.id != id);
+        self.replica_count
+            .store(m.replicas.len(), Ordering::Relaxed);
+        self.refresh_good(&m);
+    }
+
+    /// Feeds a command to replicas only, not the AOF (PUBLISH: Redis's
+    /// PROPAGATE_REPL). It goes out at once, outside any MULTI/EXEC unit.
+    pub fn propagate_only(&self, srv: &Server, db: usize, argv: &[&[u8]]) {
+        if !self.sink_installed.load(Ordering::Relaxed) || APPLYING_MASTER.with(|a| a.get()) {
+            return;
+        }
+        let mut m = self.master.lock();
+        if m.backlog.is_none() {
+            return;
+        }
+        let unit = [Effect {
+            db,
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+        }];
+        let mut out = Vec::new();
+        encode_unit(&unit, &mut m.cur_db, &mut out);
+        m.feed(srv, &out);
+    }
+
+    /// Re-reads the cached settings (after CONFIG SET and at startup).
+    pub fn apply_config(&self, srv: &Server) {
+        self.min_to_write.store(
+            srv.config.get_num("min-replicas-to-write").max(0) as usize,
+            Ordering::Relaxed,
+        );
+        self.min_max_lag.store(
+            srv.config.get_num("min-replicas-max-lag").max(0) as u64,
+            Ordering::Relaxed,
+        );
+        self.refresh_good(&self.master.lock());
+    }
+
+    /// Recounts the online replicas that acknowledged within the lag.
+    fn refresh_good(&self, m: &Master) {
+        let lag = self.min_max_lag.load(Ordering::Relaxed) * 1000;
+        let now = now_ms();
+        let n = m
+            .replicas
+            .iter()
+            .filter(|r| {
+                matches!(r.state, ReplicaState::Online) && now.saturating_sub(r.ack_ms) <= lag
+            })
+            .count();
+        self.good.store(n, Ordering::Relaxed);
+    }
+
+    /// Redis's checkGoodReplicasStatus: false when `min-replicas-to-write`
+    /// asks for more replicas within `min-replicas-max-lag` than we have
+    /// (writes then get NOREPLICAS).
+    #[inline]
+    pub fn enough_good_replicas(&self) -> bool {
+        let want = self.min_to_write.load(Ordering::Relaxed);
+        want == 0
+            || self.is_replica()
+            || self.min_max_lag.load(Ordering::Relaxed) == 0
+            || self.good.load(Ordering::Relaxed) >= want
+    }
+
+    /// The client ids of our replicas (CLIENT KILL TYPE replica).
+    pub fn replica_ids(&self) -> Vec<u64> {
+        if self.replica_count.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        self.master
+            .lock()
+            .replicas
+            .iter()
+            .map(|r| r.client)
+            .collect()
+    }
+
+    /// Number of online replicas that acknowledged at least `offset`.
+    fn acked(m: &Master, offset: u64) -> usize {
+        m.replicas
+            .iter()
+            .filter(|r| matches!(r.state, ReplicaState::Online) && r.ack_offset >= offset)
+            .count()
+    }
+
+    /// REPLCONF ACK from a replica: records it and serves WAITers.
+    pub fn ack(&self, srv: &Server, client: u64, offset: u64) {
+        let mut m = self.master.lock();
+        let now = now_ms();
+        if let Some(r) = m.replicas.iter_mut().find(|r| r.client == client) {
+            if offset > r.ack_offset {
+                r.ack_offset = offset;
+            }
+            r.ack_ms = now;
+        }
+        self.refresh_good(&m);
+        Self::serve_waiting(srv, &mut m);
+    }
+
+    fn serve_waiting(srv: &Server, m: &mut Master) {
+        if m.waiting.is_empty() {
+            return;
+        }
+        let mut keep = Vec::new();
+        for w in std::mem::take(&mut m.waiting) {
+            let n = Self::acked(m, w.target);
+            if n >= w.replicas {
+                if crate::commands::blocking::end_external(srv, &w.handle) {
+                    let reply = format!(":{n}\r\n").into_bytes();
+                    srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
+                }
+            } else {
+                keep.push(w);
+            }
+        }
+        m.waiting = keep;
+    }
+
+    /// WAIT: how many replicas acknowledged the current offset; when
+    /// fewer than `want`, `park` is called and the client is remembered
+    /// (the reply then comes from an ACK or the timeout).
+    pub fn wait(
+        &self,
+        srv: &Server,
+        handle: &Arc<crate::server::client::ClientHandle>,
+        want: usize,
+        may_block: bool,
+        park: impl FnOnce(),
+    ) -> Option<usize> {
+        let mut m = self.master.lock();
+        let target = m.offset;
+        let n = Self::acked(&m, target);
+        if n >= want || !may_block {
+            return Some(n);
+        }
+        park();
+        m.waiting.push(Waiting {
+            handle: handle.clone(),
+            target,
+            replicas: want,
+        });
+        // Ask for acknowledgements now rather than at the next second.
+        let mut getack = Vec::new();
+        encode_argv(&mut getack, &[&b"REPLCONF"[..], b"GETACK", b"*"]);
+        if m.backlog.is_some() && !m.replicas.is_empty() {
+            m.feed(srv, &getack);
+        }
+        None
+    }
+
+    /// A WAIT timed out: its reply (the replicas that acknowledged).
+    pub fn wait_timed_out(&self, client: u64) -> usize {
+        let mut m = self.master.lock();
+        let target = m
+            .waiting
+            .iter()
+            .find(|w| w.handle.id == client)
+            .map(|w| w.target);
+        m.waiting.retain(|w| w.handle.id != client);
+        target.map_or(0, |t| Self::acked(&m, t))
+    }
+
+    /// Once per second-ish from worker 0: PING the replicas every
+    /// `repl-ping-replica-period` seconds, refresh the backlog size.
+    pub fn cron(&self, srv: &Server) {
+        if self.replica_count.load(Ordering::Relaxed) == 0 {
+            self.good.store(0, Ordering::Relaxed);
+            return;
+        }
+        let now = now_ms();
+        let period = srv.config.get_num("repl-ping-replica-period").max(1) as u64 * 1000;
+        let mut m = self.master.lock();
+        self.refresh_good(&m);
+        m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
+        if now.saturating_sub(m.last_ping_ms) >= period
+            && m.replicas
+                .iter()
+                .any(|r| matches!(r.state, ReplicaState::Online))
+            && !self.is_replica()
+        {
+            m.last_ping_ms = now;
+            let mut ping = Vec::new();
+            encode_argv(&mut ping, &[&b"PING"[..]]);
+            m.feed(srv, &ping);
+        }
+    }
+}
+
+/// The `# Replication` section of INFO.
+pub fn info(srv: &Server) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    macro_rules! line {
+        ($($arg:tt)*) => {{ let _ = write!(o, $($arg)*); o.push_str("\r\n"); }};
+    }
+    let r = &srv.repl;
+    let now = now_ms();
+    o.push_str("# Replication\r\n");
+    let m = r.master.lock();
+    if r.is_replica() {
+        let l = r.link.lock();
+        line!("role:slave");
+        line!("master_host:{}", l.host);
+        line!("master_port:{}", l.port);
+        let up = l.state == "connected";
+        line!("master_link_status:{}", if up { "up" } else { "down" });
+        line!(
+            "master_last_io_seconds_ago:{}",
+            if l.last_io_ms > 0 {
+                (now.saturating_sub(l.last_io_ms) / 1000) as i64
+            } else {
+                -1
+            }
+        );
+        line!("master_sync_in_progress:{}", l.sync_in_progress as u8);
+        line!("slave_read_repl_offset:{}", m.offset);
+        line!("slave_repl_offset:{}", m.offset);
+        if !up {
+            line!(
+                "master_link_down_since_seconds:{}",
+                if l.down_since_ms > 0 {
+                    (now.saturating_sub(l.down_since_ms) / 1000) as i64
+                } else {
+                    -1
+                }
+            );
+        }
+        line!("slave_priority:{}", srv.config.get_num("replica-priority"));
+        line!(
+            "slave_read_only:{}",
+            srv.config.get_bool("replica-read-only") as u8
+        );
+        line!(
+            "replica_announced:{}",
+            srv.config.get_bool("replica-announced") as u8
+        );
+    } else {
+        line!("role:master");
+    }
+    let online: Vec<&Replica> = m.replicas.iter().collect();
+    line!("connected_slaves:{}", online.len());
+    for (i, rep) in online.iter().enumerate() {
+        let state = match rep.state {
+            ReplicaState::WaitRdb(_) => "wait_bgsave",
+            ReplicaState::Online => "online",
+        };
+        line!(
+            "slave{i}:ip={},port={},state={state},offset={},lag={}",
+            rep.ip,
+            rep.port,
+            rep.ack_offset,
+            now.saturating_sub(rep.ack_ms) / 1000
+        );
+    }
+    line!("master_failover_state:no-failover");
+    line!("master_replid:{}", m.replid);
+    line!("master_replid2:{}", m.replid2);
+    line!("master_repl_offset:{}", m.offset);
+    line!("second_repl_offset:{}", m.second_offset);
+    let active = m.backlog.is_some();
+    line!("repl_backlog_active:{}", active as u8);
+    line!(
+        "repl_backlog_size:{}",
+        srv.config.get_num("repl-backlog-size")
+    );
+    line!(
+        "repl_backlog_first_byte_offset:{}",
+        if active { m.first_offset() } else { 0 }
+    );
+    line!(
+        "repl_backlog_histlen:{}",
+        m.backlog.as_ref().map_or(0, |b| b.len())
+    );
+    o
+}
+
+/// Bytes the backlog holds (INFO memory's mem_replication_backlog).
+pub fn backlog_bytes(srv: &Server) -> usize {
+    srv.repl
+        .master
+        .lock()
+        .backlog
+        .as_ref()
+        .map_or(0, |b| b.len())
+}
+
+/// At startup: a `replicaof` line in the config starts the link.
+pub fn start_from_config(srv: &Arc<Server>) {
+    let v = srv.config.get_str("replicaof");
+    let w: Vec<&str> = v.split_whitespace().collect();
+    if w.len() == 2 {
+        if let Ok(port) = w[1].parse::<u16>() {
+            link::replicate_from(srv, w[0], port);
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Replication: full sync of every type, the stream after it, expiry,
+//! PSYNC continue after a dropped link, WAIT, READONLY, the raw SYNC
+//! stream the Redis test suite reads, and both directions with a real
+//! redis-server.
+
+mod common;
+
+use common::{q, qerr, RealRedis, Server};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+/// One field of INFO replication (or any section).
+fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
+    let text: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Waits until the replica's link is up and it has applied everything
+/// the master has streamed.
+fn wait_synced(master: &mut redis::Connection, replica: &mut redis::Connection) {
+    wait_for("link up", || {
+        info_field(replica, "replication", "master_link_status") == "up"
+    });
+    wait_for("offsets to match", || {
+        let m = info_field(master, "replication", "master_repl_offset");
+        let r = info_field(replica, "replication", "master_repl_offset");
+        !m.is_empty() && m == r
+    });
+}
+
+fn attach(replica: &mut redis::Connection, port: u16) {
+    let r: String = q(replica, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    assert_eq!(r, "OK");
+}
+
+/// A value of each type, in two databases, with and without TTLs.
+fn fill(c: &mut redis::Connection) {
+    let _: () = q(c, &["SET", "s", "hello"]);
+    let _: () = q(c, &["SET", "n", "12345"]);
+    let _: () = q(c, &["SET", "ttl", "v", "EX", "1000"]);
+    let _: i64 = q(c, &["RPUSH", "l", "a", "b", "c"]);
+    let _: i64 = q(c, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    let _: i64 = q(c, &["SADD", "set", "1", "2", "3"]);
+    let _: i64 = q(c, &["SADD", "sset", "x", "y"]);
+    let _: i64 = q(c, &["ZADD", "z", "1", "a", "2.5", "b"]);
+    let _: String = q(c, &["XADD", "x", "1-1", "f", "v"]);
+    let _: i64 = q(c, &["PFADD", "hll", "a", "b", "c"]);
+    let _: () = q(c, &["SELECT", "3"]);
+    let _: () = q(c, &["SET", "in3", "three"]);
+    let _: () = q(c, &["SELECT", "0"]);
+}
+
+fn check_filled(c: &mut redis::Connection) {
+    assert_eq!(q::<String>(c, &["GET", "s"]), "hello");
+    assert_eq!(q::<i64>(c, &["GET", "n"]), 12345);
+    let ttl: i64 = q(c, &["TTL", "ttl"]);
+    assert!(ttl > 990 && ttl <= 1000, "ttl {ttl}");
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "l", "0", "-1"]),
+        ["a", "b", "c"]
+    );
+    assert_eq!(q::<String>(c, &["HGET", "h", "f2"]), "v2");
+    assert_eq!(q::<i64>(c, &["SCARD", "set"]), 3);
+    assert_eq!(q::<i64>(c, &["SISMEMBER", "sset", "y"]), 1);
+    assert_eq!(q::<String>(c, &["ZSCORE", "z", "b"]), "2.5");
+    assert_eq!(q::<i64>(c, &["XLEN", "x"]), 1);
+    assert_eq!(q::<i64>(c, &["PFCOUNT", "hll"]), 3);
+    let _: () = q(c, &["SELECT", "3"]);
+    assert_eq!(q::<String>(c, &["GET", "in3"]), "three");
+    let _: () = q(c, &["SELECT", "0"]);
+}
+
+#[test]
+fn full_sync_then_stream_of_every_type() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    fill(&mut m);
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    check_filled(&mut r);
+    assert_eq!(info_field(&mut r, "replication", "role"), "slave");
+    assert_eq!(info_field(&mut m, "replication", "connected_slaves"), "1");
+    let role: Vec<redis::Value> = q(&mut r, &["ROLE"]);
+    assert_eq!(role[0], redis::Value::BulkString(b"slave".to_vec()));
+
+    // Writes after the sync, including a transaction across databases.
+    let _: i64 = q(&mut m, &["INCR", "n"]);
+    let _: i64 = q(&mut m, &["LPUSH", "l", "z"]);
+    let _: i64 = q(&mut m, &["DEL", "s"]);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("HSET")
+        .arg("h")
+        .arg("f3")
+        .arg("v3")
+        .cmd("SELECT")
+        .arg("3")
+        .cmd("SET")
+        .arg("in3")
+        .arg("changed")
+        .query(&mut m)
+        .unwrap();
+    let _: i64 = q(&mut m, &["EXPIRE", "n", "500"]);
+    let _: () = q(&mut m, &["SELECT", "0"]);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(q::<i64>(&mut r, &["GET", "n"]), 12346);
+    assert_eq!(q::<String>(&mut r, &["LINDEX", "l", "0"]), "z");
+    assert_eq!(q::<i64>(&mut r, &["EXISTS", "s"]), 0);
+    assert_eq!(q::<String>(&mut r, &["HGET", "h", "f3"]), "v3");
+    // The EXPIRE travelled as an absolute time: both agree.
+    let (tm, tr): (i64, i64) = (
+        q(&mut m, &["PEXPIRETIME", "n"]),
+        q(&mut r, &["PEXPIRETIME", "n"]),
+    );
+    assert_eq!(tm, tr);
+    let _: () = q(&mut r, &["SELECT", "3"]);
+    assert_eq!(q::<String>(&mut r, &["GET", "in3"]), "changed");
+
+    // The replica refuses writes, serves reads.
+    let e = qerr(&mut r, &["SET", "x", "1"]);
+    assert!(
+        e.contains("READONLY You can't write against a read only replica"),
+        "{e}"
+    );
+    let _: () = q(&mut r, &["SELECT", "0"]);
+    let _: () = q(&mut r, &["MULTI"]);
+    let e = qerr(&mut r, &["SET", "x", "1"]);
+    assert!(e.contains("READONLY"), "{e}");
+    let _: () = q(&mut r, &["DISCARD"]);
+
+    // REPLICAOF NO ONE: a master again, with the data, and writable.
+    let _: String = q(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(info_field(&mut r, "replication", "role"), "master");
+    let _: () = q(&mut r, &["SET", "x", "1"]);
+    assert_eq!(q::<i64>(&mut r, &["GET", "n"]), 12346);
+}
+
+#[test]
+fn expiry_reaches_the_replica_as_dels() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    let _: () = q(&mut m, &["SET", "short", "v", "PX", "300"]);
+    let _: () = q(&mut m, &["SET", "keep", "v"]);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(q::<String>(&mut r, &["GET", "short"]), "v");
+    std::thread::sleep(Duration::from_millis(350));
+    // Logically expired on the replica at once, whatever the master did.
+    assert_eq!(q::<Option<String>>(&mut r, &["GET", "short"]), None);
+    // The master's active expiry deletes it and the DEL replicates.
+    wait_for("the master's DEL", || q::<i64>(&mut r, &["DBSIZE"]) == 1);
+    assert_eq!(q::<i64>(&mut m, &["DBSIZE"]), 1);
+}
+
+#[test]
+fn replica_keeps_expired_keys_until_the_master_deletes_them() {
+    // The master never expires actively here (DEBUG SET-ACTIVE-EXPIRE 0),
+    // so the replica must keep the key (reads say nil) until a DEL.
+    let master = Server::start(&[]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    let _: () = q(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    let _: () = q(&mut m, &["SET", "k", "v", "PX", "100"]);
+    wait_synced(&mut m, &mut r);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(q::<Option<String>>(&mut r, &["GET", "k"]), None);
+    assert_eq!(
+        q::<i64>(&mut r, &["DBSIZE"]),
+        1,
+        "the replica does not delete"
+    );
+    // A read on the master expires it lazily: the DEL reaches the replica.
+    assert_eq!(q::<Option<String>>(&mut m, &["GET", "k"]), None);
+    wait_for("the lazy DEL", || q::<i64>(&mut r, &["DBSIZE"]) == 0);
+}
+
+#[test]
+fn psync_continues_after_a_dropped_link() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    fill(&mut m);
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
+    let killed: i64 = q(&mut m, &["CLIENT", "KILL", "TYPE", "replica"]);
+    assert_eq!(killed, 1);
+    for i in 0..100 {
+        let _: () = q(&mut m, &["SET", &format!("after{i}"), "v"]);
+    }
+    wait_for("a partial resync", || {
+        info_field(&mut m, "stats", "sync_partial_ok") == "1"
+    });
+    wait_synced(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
+    assert_eq!(q::<String>(&mut r, &["GET", "after99"]), "v");
+    check_filled(&mut r);
+}
+
+#[test]
+fn wait_counts_acknowledging_replicas() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    assert_eq!(q::<i64>(&mut m, &["WAIT", "0", "0"]), 0);
+    assert_eq!(q::<i64>(&mut m, &["WAIT", "1", "50"]), 0);
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    let _: () = q(&mut m, &["SET", "k", "v"]);
+    assert_eq!(q::<i64>(&mut m, &["WAIT", "1", "5000"]), 1);
+    let t = Instant::now();
+    assert_eq!(q::<i64>(&mut m, &["WAIT", "2", "300"]), 1);
+    assert!(t.elapsed() >= Duration::from_millis(250));
+    assert!(qerr(&mut m, &["WAIT", "1", "-1"]).contains("timeout is negative"));
+    let e = qerr(&mut r, &["WAIT", "1", "10"]);
+    assert!(
+        e.contains("WAIT cannot be used with replica instances"),
+        "{e}"
+    );
+    // min-replicas-to-write counts replicas that acknowledged lately.
+    let _: () = q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    let e = qerr(&mut m, &["SET", "k", "w"]);
+    assert!(
+        e.contains("NOREPLICAS Not enough good replicas to write."),
+        "{e}"
+    );
+    assert_eq!(q::<String>(&mut m, &["GET", "k"]), "v");
+    let _: () = q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    let _: () = q(&mut m, &["SET", "k", "w"]);
+}
+
+/// Reads one RESP array of bulk strings.
+fn read_command(rd: &mut BufReader<std::net::TcpStream>) -> Vec<String> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        rd.read_line(&mut line).unwrap();
+        if !line.trim().is_empty() {
+            break;
+        }
+    }
+    let n: usize = line.trim()[1..].parse().unwrap();
+    (0..n)
+        .map(|_| {
+            line.clear();
+            rd.read_line(&mut line).unwrap();
+            let len: usize = line.trim()[1..].parse().unwrap();
+            let mut b = vec![0u8; len + 2];
+            rd.read_exact(&mut b).unwrap();
+            String::from_utf8_lossy(&b[..len]).into_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn raw_sync_gets_the_rdb_then_effects() {
+    // What Redis's test helper attach_to_replication_stream does.
+    let master = Server::start(&[]);
+    let mut m = master.client();
+    let _: () = q(&mut m, &["SET", "before", "1"]);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", master.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"SYNC\r\n").unwrap();
+    let mut rd = BufReader::new(s);
+    let mut line = String::new();
+    rd.read_line(&mut line).unwrap();
+    let len: usize = line.trim().strip_prefix('$').unwrap().parse().unwrap();
+    let mut rdb = vec![0u8; len];
+    rd.read_exact(&mut rdb).unwrap();
+    assert!(rdb.starts_with(b"REDIS0011"));
+    assert!(rdb.windows(6).any(|w| w == b"before"));
+    let _: () = q(&mut m, &["SET", "foo", "bar", "EX", "100"]);
+    let _: i64 = q(&mut m, &["INCR", "ctr"]);
+    let _: () = q(&mut m, &["SELECT", "9"]);
+    let _: i64 = q(&mut m, &["DEL", "nothing"]); // no effect: not propagated
+    let _: i64 = q(&mut m, &["RPUSH", "l", "a"]);
+    let _: i64 = q(&mut m, &["PUBLISH", "ch", "hi"]);
+    assert_eq!(read_command(&mut rd), ["SELECT", "0"]);
+    let set = read_command(&mut rd);
+    assert_eq!(&set[..4], ["SET", "foo", "bar", "PXAT"]);
+    assert_eq!(read_command(&mut rd), ["INCR", "ctr"]);
+    assert_eq!(read_command(&mut rd), ["SELECT", "9"]);
+    assert_eq!(read_command(&mut rd), ["RPUSH", "l", "a"]);
+    // PUBLISH reaches replicas (not the AOF), as in Redis.
+    assert_eq!(read_command(&mut rd), ["PUBLISH", "ch", "hi"]);
+}
+
+#[test]
+fn lodestone_replicates_from_redis() {
+    let dir = common::TempDir::new("repl-redis-master");
+    let Some(redis) = RealRedis::start(&["--repl-diskless-sync-delay", "0", "--dir", dir.str()])
+    else {
+        return;
+    };
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (redis.client(), replica.client());
+    fill(&mut m);
+    attach(&mut r, redis.port);
+    wait_synced(&mut m, &mut r);
+    check_filled(&mut r);
+    let _: i64 = q(&mut m, &["INCR", "n"]);
+    let _: i64 = q(&mut m, &["SADD", "set", "4"]);
+    let _: () = q(&mut m, &["SET", "e", "v", "EX", "100"]);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(q::<i64>(&mut r, &["GET", "n"]), 12346);
+    assert_eq!(q::<i64>(&mut r, &["SCARD", "set"]), 4);
+    let ttl: i64 = q(&mut r, &["TTL", "e"]);
+    assert!(ttl > 90, "ttl {ttl}");
+    // Redis's WAIT counts our acknowledgements.
+    assert_eq!(q::<i64>(&mut m, &["WAIT", "1", "5000"]), 1);
+}
+
+#[test]
+fn redis_replicates_from_lodestone() {
+    let master = Server::start(&["--rdb-version", "10"]);
+    let mut m = master.client();
+    fill(&mut m);
+    // The replica writes the RDB it receives: into a directory of its own.
+    let dir = common::TempDir::new("repl-redis-replica");
+    let port = master.port.to_string();
+    let Some(redis) = RealRedis::start(&["--replicaof", "127.0.0.1", &port, "--dir", dir.str()])
+    else {
+        return;
+    };
+    let mut r = redis.client();
+    wait_synced(&mut m, &mut r);
+    check_filled(&mut r);
+    let _: i64 = q(&mut m, &["INCR", "n"]);
+    let _: i64 = q(&mut m, &["ZADD", "z", "7", "c"]);
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("LPUSH")
+        .arg("l")
+        .arg("first")
+        .cmd("HDEL")
+        .arg("h")
+        .arg("f1")
+        .query(&mut m)
+        .unwrap();
+    wait_synced(&mut m, &mut r);
+    assert_eq!(q::<i64>(&mut r, &["GET", "n"]), 12346);
+    assert_eq!(q::<String>(&mut r, &["ZSCORE", "z", "c"]), "7");
+    assert_eq!(q::<String>(&mut r, &["LINDEX", "l", "0"]), "first");
+    assert_eq!(q::<i64>(&mut r, &["HEXISTS", "h", "f1"]), 0);
+    assert_eq!(q::<i64>(&mut m, &["WAIT", "1", "5000"]), 1);
+    let slave0 = info_field(&mut m, "replication", "slave0");
+    assert!(slave0.contains("state=online"), "{slave0}");
+}
+
+#[test]
+fn stale_replicas_and_refused_transactions() {
+    let server = Server::start(&[]);
+    let mut c = server.client();
+    let _: () = q(&mut c, &["SET", "xx", "1"]);
+    // EXEC of a queued write after min-replicas-to-write went up.
+    let _: () = q(&mut c, &["MULTI"]);
+    let _: String = q(&mut c, &["INCR", "xx"]);
+    let mut admin = server.client();
+    let _: () = q(&mut admin, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    let e = qerr(&mut c, &["EXEC"]);
+    assert!(e.contains("EXECABORT") && e.contains("NOREPLICAS"), "{e}");
+    assert_eq!(q::<i64>(&mut c, &["GET", "xx"]), 1);
+    let _: () = q(&mut admin, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    // A replica whose master is unreachable, told not to serve stale data.
+    let _: () = q(&mut c, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    let dead = common::free_port().to_string();
+    let _: String = q(&mut admin, &["REPLICAOF", "127.0.0.1", &dead]);
+    let e = qerr(&mut c, &["GET", "xx"]);
+    assert!(e.starts_with("MASTERDOWN"), "{e}");
+    assert_eq!(
+        info_field(&mut c, "replication", "master_link_status"),
+        "down"
+    );
+    let _: String = q(&mut admin, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(q::<i64>(&mut c, &["GET", "xx"]), 1);
+}
