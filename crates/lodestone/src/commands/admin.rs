@@ -35,6 +35,11 @@ pub fn register(r: &mut Registry) {
         ("memory|help", memory_help),
         ("lolwut", lolwut),
         ("monitor", monitor),
+        ("module|help", module_help),
+        ("module|list", module_list),
+        ("module|load", module_load),
+        ("module|loadex", module_load),
+        ("module|unload", module_unload),
     ]);
 }
 
@@ -662,7 +667,12 @@ pub fn dataset_digest(ctx: &mut Ctx) -> [u8; 20] {
 }
 
 fn debug_allowed(ctx: &Ctx) -> bool {
-    match ctx.srv.config.get_str("enable-debug-command").as_str() {
+    protected_allowed(ctx, "enable-debug-command")
+}
+
+/// `enable-debug-command` / `enable-module-command`: yes, no or local.
+fn protected_allowed(ctx: &Ctx, param: &str) -> bool {
+    match ctx.srv.config.get_str(param).as_str() {
         "yes" => true,
         "local" => {
             ctx.client.handle.addr.starts_with("127.")
@@ -670,6 +680,51 @@ fn debug_allowed(ctx: &Ctx) -> bool {
         }
         _ => false,
     }
+}
+
+fn module_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    super::introspect::help_reply(
+        ctx,
+        "MODULE",
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    );
+}
+
+/// MODULE LIST: Lodestone loads no modules.
+fn module_list(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.r().array(0);
+}
+
+const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// MODULE LOAD / LOADEX: Redis modules are C shared objects written
+/// against Redis's internals; Lodestone cannot host them, and says so the
+/// way Redis reports a module that fails to load.
+fn module_load(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if !protected_allowed(ctx, "enable-module-command") {
+        return ctx.error(MODULE_NOT_ALLOWED);
+    }
+    crate::persist::log(&format!(
+        "Module {} failed to load: modules are not supported by Lodestone",
+        String::from_utf8_lossy(argv[2])
+    ));
+    ctx.error("ERR Error loading the extension. Please check the server logs.");
+}
+
+fn module_unload(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    if !protected_allowed(ctx, "enable-module-command") {
+        return ctx.error(MODULE_NOT_ALLOWED);
+    }
+    ctx.error("ERR Error unloading module: no such module with that name");
 }
 
 /// BGREWRITEAOF: starts an AOF rewrite (see `crate::aof::rewrite_now`).

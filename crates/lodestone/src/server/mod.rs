@@ -6,6 +6,7 @@ pub mod client;
 pub mod evict;
 pub mod memory;
 pub mod net;
+pub mod signals;
 pub mod stats;
 
 use crate::commands::CommandTable;

@@ -89,8 +89,9 @@ fn listener(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener>
 }
 
 /// Starts the workers and serves until SHUTDOWN. Binding errors are
-/// returned before any thread starts.
-pub fn serve(srv: Arc<Server>) -> io::Result<()> {
+/// returned before any thread starts. `load` (the startup load) runs on a
+/// thread of its own once the listeners are bound, while workers answer.
+pub fn serve(srv: Arc<Server>, load: Option<Box<dyn FnOnce() + Send>>) -> io::Result<()> {
     let threads = match srv.config.get_num("io-threads") {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -135,6 +136,11 @@ pub fn serve(srv: Arc<Server>) -> io::Result<()> {
             .join(", "),
         threads
     );
+    if let Some(load) = load {
+        std::thread::Builder::new()
+            .name("lodestone-load".into())
+            .spawn(load)?;
+    }
     let mut handles = Vec::new();
     let mut first = None;
     for s in setups {
@@ -862,6 +868,19 @@ impl Worker {
     /// Periodic work: active expiry, idle client timeouts, killed clients.
     fn cron(&mut self) {
         let srv = self.srv.clone();
+        if self.id == 0 {
+            if let Some(sig) = super::signals::take_pending() {
+                if super::signals::shutdown_on_signal(&srv, sig) {
+                    srv.shutdown.store(true, Ordering::SeqCst);
+                    self.shutdown();
+                }
+            }
+        }
+        // Like Redis: no expiry, eviction or save points until the
+        // dataset is in memory.
+        if srv.persist.startup_loading.load(Ordering::Relaxed) {
+            return;
+        }
         let now = now_ms();
         let hz = srv.config.num(HOT.hz).max(1) as u32;
         let workers = srv.worker_count.load(Ordering::Relaxed);
