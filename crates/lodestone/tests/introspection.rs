@@ -148,3 +148,71 @@ fn command_info_key_specs_match_redis() {
         assert_eq!(q(&mut a), q(&mut b), "COMMAND INFO {name} key specs");
     }
 }
+
+fn ping_port(port: u16) -> bool {
+    let Ok(c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")) else {
+        return false;
+    };
+    match c.get_connection_with_timeout(std::time::Duration::from_secs(2)) {
+        Ok(mut c) => redis::cmd("PING").query::<String>(&mut c).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn config_set_port_moves_the_listener() {
+    let s = Server::start(&["--save", ""]);
+    let mut c = s.client();
+    let new_port = free_port();
+    let _: () = q(&mut c, &["CONFIG", "SET", "port", &new_port.to_string()]);
+    // The connection that asked stays up; new ones go to the new port.
+    let got: Vec<String> = q(&mut c, &["CONFIG", "GET", "port"]);
+    assert_eq!(got[1], new_port.to_string());
+    assert!(ping_port(new_port));
+    assert!(!ping_port(s.port), "the old port still accepts");
+    let info: String = q(&mut c, &["INFO", "server"]);
+    assert!(info.contains(&format!("tcp_port:{new_port}\r")));
+    // And back: the old port was released.
+    let _: () = q(&mut c, &["CONFIG", "SET", "port", &s.port.to_string()]);
+    assert!(ping_port(s.port));
+}
+
+#[test]
+fn config_set_port_in_use_fails_and_rolls_back() {
+    let s = Server::start(&["--save", ""]);
+    let mut c = s.client();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let before: Vec<String> = q(&mut c, &["CONFIG", "GET", "maxmemory"]);
+    let e = qerr(
+        &mut c,
+        &[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            "10000001",
+            "port",
+            &taken_port.to_string(),
+        ],
+    );
+    assert!(
+        e.starts_with(
+            "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port"
+        ),
+        "{e}"
+    );
+    let after: Vec<String> = q(&mut c, &["CONFIG", "GET", "maxmemory"]);
+    assert_eq!(before, after);
+    let port: Vec<String> = q(&mut c, &["CONFIG", "GET", "port"]);
+    assert_eq!(port[1], s.port.to_string());
+    assert!(ping_port(s.port));
+    let e = qerr(&mut c, &["CONFIG", "SET", "bind", "192.0.2.1"]);
+    assert_eq!(
+        e,
+        "ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses."
+    );
+    assert!(ping_port(s.port));
+    // A bind that works moves the listener too.
+    let _: () = q(&mut c, &["CONFIG", "SET", "bind", "127.0.0.1 -::1"]);
+    assert!(ping_port(s.port));
+}

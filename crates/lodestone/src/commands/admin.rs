@@ -570,6 +570,34 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
             Err(SetError::Unknown) => unreachable!(),
         }
     }
+    // Redis's apply step for port / bind: listen on the new addresses
+    // before anything changes, so a failure leaves every value as it was.
+    if names.contains(&"port") || names.contains(&"bind") {
+        let new_of = |p: &str| {
+            args.chunks(2)
+                .find(|pair| {
+                    config::lookup(&String::from_utf8_lossy(pair[0])).map(|x| x.1.name) == Some(p)
+                })
+                .map(|pair| String::from_utf8_lossy(pair[1]).into_owned())
+        };
+        let port = new_of("port").unwrap_or_else(|| cfg.get_num("port").to_string());
+        let bind = new_of("bind").unwrap_or_else(|| cfg.get_str("bind"));
+        let changed = port != cfg.get_num("port").to_string() || bind != cfg.get_str("bind");
+        if changed {
+            let port_num = port.parse::<u16>().unwrap_or(0);
+            if let Err(e) = crate::server::net::rebind(ctx.srv, &bind, port_num) {
+                crate::persist::log(&e.to_string());
+                let (arg, why) = if names.contains(&"port") {
+                    ("port", "Unable to listen on this port. Check server logs.")
+                } else {
+                    ("bind", "Failed to bind to specified addresses.")
+                };
+                return ctx.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"
+                ));
+            }
+        }
+    }
     for pair in args.chunks(2) {
         let name = String::from_utf8_lossy(pair[0]).into_owned();
         let value = String::from_utf8_lossy(pair[1]).into_owned();
