@@ -644,7 +644,7 @@ fn clients_get_loading_while_the_dataset_loads() {
     }
     // One millisecond per key: the load takes seconds, and the port is
     // open (and INFO answers) meanwhile.
-    let s = Server::start_in(dir.clone(), &["--save", "", "--key-load-delay", "1000"]);
+    let s = Server::start_in_loading(dir.clone(), &["--save", "", "--key-load-delay", "1000"]);
     let mut c = s.client();
     assert_eq!(info_field(&mut c, "loading"), "1");
     let perc: f64 = info_field(&mut c, "loading_loaded_perc").parse().unwrap();

@@ -96,7 +96,10 @@ pub fn set_function_hook(h: Arc<dyn FunctionHook>) {
     *FUNCTION_HOOK.write() = Some(h);
 }
 
-fn function_libraries(srv: &Server) -> Vec<Vec<u8>> {
+/// The code of every function library (from the scripting engine's
+/// hook, else the code kept from the last load): what a save or an AOF
+/// rewrite writes.
+pub fn function_libraries(srv: &Server) -> Vec<Vec<u8>> {
     match FUNCTION_HOOK.read().clone() {
         Some(h) => h.libraries(srv),
         None => srv.persist.kept_functions.lock().clone(),
@@ -113,7 +116,9 @@ fn function_load(srv: &Server, code: Vec<u8>) -> Result<(), String> {
     }
 }
 
-fn function_flush(srv: &Server) {
+/// Drops every function library (Redis's emptyData does, before a
+/// reload).
+pub fn function_flush(srv: &Server) {
     match FUNCTION_HOOK.read().clone() {
         Some(h) => h.flush(srv),
         None => srv.persist.kept_functions.lock().clear(),
