@@ -661,7 +661,7 @@ impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
 /// one microsecond with probability 1/-usec.
 fn debug_delay(usec: i64) {
     let us = if usec < 0 {
-        u64::from(rand::random::<u64>() % usec.unsigned_abs() == 0)
+        u64::from(rand::random::<u64>().is_multiple_of(usec.unsigned_abs()))
     } else {
         usec as u64
     };
