@@ -743,9 +743,14 @@ fn canonical(c: &mut redis::Connection) -> Vec<String> {
 #[test]
 fn aof_directories_move_between_redis_and_lodestone() {
     let dir = TempDir::new("aof-interop");
+    // appendfsync always: with everysec a loaded machine makes Redis
+    // postpone AOF writes (an fsync still running) while it already
+    // replies, and the kill below would lose the tail.
     let Some(redis) = RealRedis::start(&[
         "--appendonly",
         "yes",
+        "--appendfsync",
+        "always",
         "--aof-use-rdb-preamble",
         "no",
         "--dir",
