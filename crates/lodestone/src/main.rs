@@ -130,21 +130,40 @@ fn main() {
     lodestone::persist::set_function_hook(Arc::new(lodestone::scripting::functions::RdbFunctions));
     let startup = lodestone::server::memory::used();
     lodestone::server::memory::STARTUP.store(startup, std::sync::atomic::Ordering::Relaxed);
-    // Like Redis: the AOF when it is on, else the RDB file (the AOF's
-    // setup runs either way).
-    let loaded = lodestone::aof::load_at_startup(&srv).and_then(|()| {
-        if srv.config.get_bool("appendonly") {
-            return Ok(());
+    lodestone::server::signals::install();
+    // Like Redis, the listener opens first and clients get `-LOADING`
+    // until the dataset is in memory: the AOF when it is on, else the RDB
+    // file (the AOF's setup runs either way). A failed load is fatal.
+    srv.persist
+        .startup_loading
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    srv.persist.loading_start.store(
+        lodestone::server::now_ms() / 1000,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let loader_srv = srv.clone();
+    let load = Box::new(move || {
+        let srv = loader_srv;
+        lodestone::server::memory::register_thread();
+        let loaded = lodestone::aof::load_at_startup(&srv).and_then(|()| {
+            if srv.config.get_bool("appendonly") {
+                return Ok(());
+            }
+            lodestone::persist::load_at_startup(&srv)
+                .map_err(|e| format!("Fatal error loading the DB: {e}. Exiting."))
+        });
+        if let Err(e) = loaded {
+            eprintln!("# {e}");
+            std::process::exit(1);
         }
-        lodestone::persist::load_at_startup(&srv)
-            .map_err(|e| format!("Fatal error loading the DB: {e}. Exiting."))
+        srv.persist
+            .startup_loading
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        // A configured `replicaof` links up once the local dataset is in.
+        lodestone::repl::start_from_config(&srv);
+        lodestone::persist::log("Ready to accept connections tcp");
     });
-    if let Err(e) = loaded {
-        eprintln!("# {e}");
-        std::process::exit(1);
-    }
-    lodestone::repl::start_from_config(&srv);
-    if let Err(e) = net::serve(srv) {
+    if let Err(e) = net::serve(srv, Some(load)) {
         eprintln!("{e}");
         std::process::exit(1);
     }

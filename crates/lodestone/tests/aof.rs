@@ -178,6 +178,8 @@ fn every_type_survives_restart_and_rewrite(preamble: &str) {
     let srv = start(&dir, &[]);
     let mut c = srv.client();
     write_dataset(&mut c);
+    let lib = "#!lua name=aoflib\nredis.register_function('aoff', function() return 7 end)";
+    let _: String = q(&mut c, &["FUNCTION", "LOAD", lib]);
     let d1 = digest(&mut c);
     assert_ne!(d1, "0".repeat(40));
     assert_eq!(listed(&dir, "i"), ["appendonly.aof.1.incr.aof"]);
@@ -214,6 +216,12 @@ fn every_type_survives_restart_and_rewrite(preamble: &str) {
     let srv = start(&dir, &[]);
     let mut c = srv.client();
     assert_eq!(digest(&mut c), d2, "after base + incr");
+    // The function library was in the base (FUNCTION LOAD in a command
+    // base, FUNCTION2 in the RDB preamble), not in the incr file.
+    let incr = std::fs::read(aof_dir(&dir).join("appendonly.aof.2.incr.aof")).unwrap();
+    assert!(!String::from_utf8_lossy(&incr).contains("aoflib"));
+    let r: i64 = q(&mut c, &["FCALL", "aoff", "0"]);
+    assert_eq!(r, 7);
     let pending: redis::Value = q(&mut c, &["XPENDING", "stream", "g1"]);
     assert!(format!("{pending:?}").contains("alice"), "{pending:?}");
     // DEBUG LOADAOF reloads the same state.
@@ -735,9 +743,14 @@ fn canonical(c: &mut redis::Connection) -> Vec<String> {
 #[test]
 fn aof_directories_move_between_redis_and_lodestone() {
     let dir = TempDir::new("aof-interop");
+    // appendfsync always: with everysec a loaded machine makes Redis
+    // postpone AOF writes (an fsync still running) while it already
+    // replies, and the kill below would lose the tail.
     let Some(redis) = RealRedis::start(&[
         "--appendonly",
         "yes",
+        "--appendfsync",
+        "always",
         "--aof-use-rdb-preamble",
         "no",
         "--dir",

@@ -571,3 +571,107 @@ fn function_libraries_survive_reload_and_restart() {
     let v: String = redis::cmd("GET").arg("k").query(&mut c).unwrap();
     assert_eq!(v, "v");
 }
+
+/// The server's process id, from INFO.
+fn server_pid(c: &mut redis::Connection) -> String {
+    let info: String = q(c, &["INFO", "server"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn send_signal(pid: &str, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([sig, pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn sigterm_saves_when_save_points_exist_then_exits() {
+    let dir = temp_dir();
+    {
+        let mut s = Server::start_in(dir.clone(), &["--save", "3600 1"]);
+        let mut c = s.client();
+        for i in 0..100 {
+            let _: () = q(&mut c, &["SET", &format!("k{i}"), &format!("v{i}")]);
+        }
+        let _: () = q(&mut c, &["RPUSH", "list", "a", "b"]);
+        assert!(!dir.join("dump.rdb").exists());
+        send_signal(&server_pid(&mut c), "-TERM");
+        assert!(s.wait_exit(Duration::from_secs(20)), "still running");
+    }
+    assert!(dir.join("dump.rdb").exists(), "no dump.rdb after SIGTERM");
+    let s = Server::start_in(dir.clone(), &["--save", ""]);
+    let mut c = s.client();
+    let n: i64 = q(&mut c, &["DBSIZE"]);
+    assert_eq!(n, 101);
+    let v: String = q(&mut c, &["GET", "k42"]);
+    assert_eq!(v, "v42");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigint_without_save_points_exits_without_saving() {
+    let dir = temp_dir();
+    let mut s = Server::start_in(dir.clone(), &["--save", ""]);
+    let mut c = s.client();
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    send_signal(&server_pid(&mut c), "-INT");
+    assert!(s.wait_exit(Duration::from_secs(20)), "still running");
+    assert!(!dir.join("dump.rdb").exists());
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn clients_get_loading_while_the_dataset_loads() {
+    let dir = temp_dir();
+    let keys = 3000;
+    {
+        let s = Server::start_in(dir.clone(), &["--save", ""]);
+        let mut c = s.client();
+        let mut p = redis::pipe();
+        for i in 0..keys {
+            p.cmd("SET").arg(format!("k{i}")).arg(i).ignore();
+        }
+        let _: () = p.query(&mut c).unwrap();
+        let _: () = q(&mut c, &["SAVE"]);
+    }
+    // One millisecond per key: the load takes seconds, and the port is
+    // open (and INFO answers) meanwhile.
+    let s = Server::start_in_loading(dir.clone(), &["--save", "", "--key-load-delay", "1000"]);
+    let mut c = s.client();
+    assert_eq!(info_field(&mut c, "loading"), "1");
+    let perc: f64 = info_field(&mut c, "loading_loaded_perc").parse().unwrap();
+    assert!((0.0..=100.0).contains(&perc), "{perc}");
+    let total: u64 = info_field(&mut c, "loading_total_bytes").parse().unwrap();
+    assert!(total > 0);
+    info_field(&mut c, "loading_eta_seconds");
+    assert_eq!(
+        qerr(&mut c, &["GET", "k1"]),
+        "LOADING Redis is loading the dataset in memory"
+    );
+    assert_eq!(
+        qerr(&mut c, &["PING"]),
+        "LOADING Redis is loading the dataset in memory"
+    );
+    // Commands flagged `loading` still run.
+    let echo: String = q(&mut c, &["ECHO", "hi"]);
+    assert_eq!(echo, "hi");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while info_field(&mut c, "loading") != "0" {
+        assert!(Instant::now() < deadline, "loading never ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let n: i64 = q(&mut c, &["DBSIZE"]);
+    assert_eq!(n, keys);
+    let v: i64 = q(&mut c, &["GET", "k1234"]);
+    assert_eq!(v, 1234);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

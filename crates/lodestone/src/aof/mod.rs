@@ -580,10 +580,9 @@ fn rewrite_in_background(
     let base = if preamble {
         BaseSink::Rdb(Arc::new(crate::persist::RdbSink::with_kind(srv, w, true)))
     } else {
-        BaseSink::Commands(Arc::new(rewrite::CommandSink::new(
-            w,
-            crate::server::now_ms(),
-        )))
+        let cs = rewrite::CommandSink::new(w, crate::server::now_ms());
+        cs.put_functions(&crate::persist::function_libraries(srv));
+        BaseSink::Commands(Arc::new(cs))
     };
     let sink: Arc<dyn crate::keyspace::ShardSink> = match &base {
         BaseSink::Rdb(s) => s.clone(),
@@ -755,6 +754,9 @@ pub fn debug_loadaof(srv: &Server) -> Result<(), String> {
         aof.fsync_now();
     }
     empty_all(srv);
+    // Redis's emptyData drops the function libraries too: the base
+    // loads them again.
+    crate::persist::function_flush(srv);
     let (dir, prefix) = paths(srv);
     match read_manifest(&dir, &prefix)? {
         Some(m) => load_manifest_files(srv, &dir, &m).map(|_| ()),

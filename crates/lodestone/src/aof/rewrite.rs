@@ -4,7 +4,8 @@
 //! (`persist::snapshot::run_at`) hands it every shard as it was at the
 //! rewrite's switch point, and it streams each entry out as the commands
 //! that recreate it (SELECT when the database changes, batches of 64
-//! items, PEXPIREAT for a TTL). With the preamble on, the RDB writer's
+//! items, PEXPIREAT for a TTL), after a FUNCTION LOAD per function
+//! library. With the preamble on, the RDB writer's
 //! `persist::RdbSink` takes its place.
 
 use super::super::commands::propagate::encode_argv;
@@ -46,6 +47,19 @@ impl CommandSink {
             }),
             now_ms,
             keys: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes `FUNCTION LOAD <code>` for each library, ahead of the keys,
+    /// as Redis's rewriteFunctions does: libraries survive a command base.
+    pub fn put_functions(&self, libraries: &[Vec<u8>]) {
+        let mut buf = Vec::new();
+        for code in libraries {
+            encode_argv(&mut buf, &[b"FUNCTION".as_slice(), b"LOAD", code]);
+        }
+        let mut o = self.out.lock();
+        if let Err(e) = o.w.write_all(&buf) {
+            o.err.get_or_insert(e.to_string());
         }
     }
 

@@ -35,6 +35,11 @@ pub fn register(r: &mut Registry) {
         ("memory|help", memory_help),
         ("lolwut", lolwut),
         ("monitor", monitor),
+        ("module|help", module_help),
+        ("module|list", module_list),
+        ("module|load", module_load),
+        ("module|loadex", module_load),
+        ("module|unload", module_unload),
     ]);
 }
 
@@ -561,6 +566,34 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
             Err(SetError::Unknown) => unreachable!(),
         }
     }
+    // Redis's apply step for port / bind: listen on the new addresses
+    // before anything changes, so a failure leaves every value as it was.
+    if names.contains(&"port") || names.contains(&"bind") {
+        let new_of = |p: &str| {
+            args.chunks(2)
+                .find(|pair| {
+                    config::lookup(&String::from_utf8_lossy(pair[0])).map(|x| x.1.name) == Some(p)
+                })
+                .map(|pair| String::from_utf8_lossy(pair[1]).into_owned())
+        };
+        let port = new_of("port").unwrap_or_else(|| cfg.get_num("port").to_string());
+        let bind = new_of("bind").unwrap_or_else(|| cfg.get_str("bind"));
+        let changed = port != cfg.get_num("port").to_string() || bind != cfg.get_str("bind");
+        if changed {
+            let port_num = port.parse::<u16>().unwrap_or(0);
+            if let Err(e) = crate::server::net::rebind(ctx.srv, &bind, port_num) {
+                crate::persist::log(&e.to_string());
+                let (arg, why) = if names.contains(&"port") {
+                    ("port", "Unable to listen on this port. Check server logs.")
+                } else {
+                    ("bind", "Failed to bind to specified addresses.")
+                };
+                return ctx.error(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"
+                ));
+            }
+        }
+    }
     for pair in args.chunks(2) {
         let name = String::from_utf8_lossy(pair[0]).into_owned();
         let value = String::from_utf8_lossy(pair[1]).into_owned();
@@ -671,7 +704,12 @@ pub fn dataset_digest(ctx: &mut Ctx) -> [u8; 20] {
 }
 
 fn debug_allowed(ctx: &Ctx) -> bool {
-    match ctx.srv.config.get_str("enable-debug-command").as_str() {
+    protected_allowed(ctx, "enable-debug-command")
+}
+
+/// `enable-debug-command` / `enable-module-command`: yes, no or local.
+fn protected_allowed(ctx: &Ctx, param: &str) -> bool {
+    match ctx.srv.config.get_str(param).as_str() {
         "yes" => true,
         "local" => {
             ctx.client.handle.addr.starts_with("127.")
@@ -679,6 +717,51 @@ fn debug_allowed(ctx: &Ctx) -> bool {
         }
         _ => false,
     }
+}
+
+fn module_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    super::introspect::help_reply(
+        ctx,
+        "MODULE",
+        &[
+            "LIST",
+            "    Return a list of loaded modules.",
+            "LOAD <path> [<arg> ...]",
+            "    Load a module library from <path>, passing to it any optional arguments.",
+            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+            "UNLOAD <name>",
+            "    Unload a module.",
+        ],
+    );
+}
+
+/// MODULE LIST: Lodestone loads no modules.
+fn module_list(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    ctx.r().array(0);
+}
+
+const MODULE_NOT_ALLOWED: &str = "ERR MODULE command not allowed. If the enable-module-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// MODULE LOAD / LOADEX: Redis modules are C shared objects written
+/// against Redis's internals; Lodestone cannot host them, and says so the
+/// way Redis reports a module that fails to load.
+fn module_load(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if !protected_allowed(ctx, "enable-module-command") {
+        return ctx.error(MODULE_NOT_ALLOWED);
+    }
+    crate::persist::log(&format!(
+        "Module {} failed to load: modules are not supported by Lodestone",
+        String::from_utf8_lossy(argv[2])
+    ));
+    ctx.error("ERR Error loading the extension. Please check the server logs.");
+}
+
+fn module_unload(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    if !protected_allowed(ctx, "enable-module-command") {
+        return ctx.error(MODULE_NOT_ALLOWED);
+    }
+    ctx.error("ERR Error unloading module: no such module with that name");
 }
 
 /// BGREWRITEAOF: starts an AOF rewrite (see `crate::aof::rewrite_now`).

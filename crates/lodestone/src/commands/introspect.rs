@@ -66,12 +66,20 @@ fn write_info(ctx_cmds: &super::CommandTable, r: &mut Reply, c: &Command) {
         r.simple(&format!("@{n}"));
     }
     r.array(0); // tips
-    match c.keys {
-        Some(k) => {
-            r.array(1);
-            write_key_spec(r, c, k);
+    let specs = super::keyspecs::specs(&c.name);
+    if !specs.is_empty() {
+        r.array(specs.len());
+        for sp in specs {
+            write_spec(r, sp);
         }
-        None => r.array(0),
+    } else {
+        match c.keys {
+            Some(k) => {
+                r.array(1);
+                write_key_spec(r, c, k);
+            }
+            None => r.array(0),
+        }
     }
     let subs: Vec<&Command> = c
         .subcommands
@@ -85,15 +93,97 @@ fn write_info(ctx_cmds: &super::CommandTable, r: &mut Reply, c: &Command) {
     }
 }
 
+/// One of Redis's key specs as COMMAND INFO prints it.
+fn write_spec(r: &mut Reply, sp: &super::keyspecs::Spec) {
+    use super::keyspecs::{flag_names, Begin, Find};
+    let f = flag_names(sp.flags);
+    r.map(3 + sp.notes.is_some() as usize);
+    if let Some(n) = sp.notes {
+        r.bulk(b"notes");
+        r.bulk(n.as_bytes());
+    }
+    r.bulk(b"flags");
+    r.set(f.len());
+    for x in f {
+        r.simple(x);
+    }
+    r.bulk(b"begin_search");
+    r.map(2);
+    r.bulk(b"type");
+    match &sp.begin {
+        Begin::Index(i) => {
+            r.bulk(b"index");
+            r.bulk(b"spec");
+            r.map(1);
+            r.bulk(b"index");
+            r.int(*i as i64);
+        }
+        Begin::Keyword(k, from) => {
+            r.bulk(b"keyword");
+            r.bulk(b"spec");
+            r.map(2);
+            r.bulk(b"keyword");
+            r.bulk(k.as_bytes());
+            r.bulk(b"startfrom");
+            r.int(*from as i64);
+        }
+        Begin::Unknown => {
+            r.bulk(b"unknown");
+            r.bulk(b"spec");
+            r.map(0);
+        }
+    }
+    r.bulk(b"find_keys");
+    r.map(2);
+    r.bulk(b"type");
+    match sp.find {
+        Find::Range {
+            lastkey,
+            step,
+            limit,
+        } => {
+            r.bulk(b"range");
+            r.bulk(b"spec");
+            r.map(3);
+            r.bulk(b"lastkey");
+            r.int(lastkey as i64);
+            r.bulk(b"keystep");
+            r.int(step as i64);
+            r.bulk(b"limit");
+            r.int(limit as i64);
+        }
+        Find::Keynum {
+            keynumidx,
+            firstkey,
+            step,
+        } => {
+            r.bulk(b"keynum");
+            r.bulk(b"spec");
+            r.map(3);
+            r.bulk(b"keynumidx");
+            r.int(keynumidx as i64);
+            r.bulk(b"firstkey");
+            r.int(firstkey as i64);
+            r.bulk(b"keystep");
+            r.int(step as i64);
+        }
+        Find::Unknown => {
+            r.bulk(b"unknown");
+            r.bulk(b"spec");
+            r.map(0);
+        }
+    }
+}
+
 fn key_spec_flags(c: &Command) -> Vec<&'static str> {
     if c.has(flags::WRITE) {
         if c.name.starts_with("del") || c.name == "unlink" || c.name == "getdel" {
-            vec!["RW", "DELETE"]
+            vec!["RM", "delete"]
         } else {
-            vec!["RW", "UPDATE"]
+            vec!["RW", "update"]
         }
     } else {
-        vec!["RO", "ACCESS"]
+        vec!["RO", "access"]
     }
 }
 
@@ -262,13 +352,24 @@ fn getkeys_positions<'t>(ctx: &mut Ctx<'t>, argv: &[&[u8]]) -> Option<(&'t Comma
         ctx.error("ERR Invalid command specified");
         return None;
     };
+    let has_keys =
+        c.keys_fn.is_some() || c.keys.is_some() || !super::keyspecs::specs(&c.name).is_empty();
+    if !has_keys {
+        ctx.error("ERR The command has no key arguments");
+        return None;
+    }
     if !arity_ok(c, args.len()) {
         ctx.error("ERR Invalid number of arguments specified for command");
         return None;
     }
     let pos: Vec<usize> = c.key_positions_of(args).to_vec();
     if pos.is_empty() {
-        ctx.error("ERR The command has no key arguments");
+        // Redis: EVAL with 0 keys and the like are fine, others are not.
+        if c.has(flags::NO_MANDATORY_KEYS) {
+            ctx.r().array(0);
+        } else {
+            ctx.error("ERR Invalid arguments specified for command");
+        }
         return None;
     }
     Some((c, pos))
@@ -289,14 +390,22 @@ fn command_getkeysandflags(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some((c, pos)) = getkeys_positions(ctx, argv) else {
         return;
     };
-    let f = key_spec_flags(c);
+    let args = &argv[2..];
+    let per_key = super::keyspecs::key_flags(&c.name, args, &pos);
+    let fallback = key_spec_flags(c);
     let mut r = ctx.r();
     r.array(pos.len());
-    for p in pos {
+    for (p, f) in pos.iter().zip(per_key) {
         r.array(2);
-        r.bulk(argv[2 + p]);
-        r.set(f.len());
-        for x in &f {
+        r.bulk(args[*p]);
+        // Commands Redis has no key spec for keep the old approximation.
+        let names = if f == 0 {
+            fallback.clone()
+        } else {
+            super::keyspecs::flag_names(f)
+        };
+        r.set(names.len());
+        for x in names {
             r.simple(x);
         }
     }

@@ -16,6 +16,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod introspect;
 pub mod keys;
+pub mod keyspecs;
 pub mod lists;
 pub mod notify;
 pub mod persistence;
@@ -478,6 +479,8 @@ pub mod err {
     pub const NO_SUCH_KEY: &str = "ERR no such key";
     pub const DB_RANGE: &str = "ERR DB index is out of range";
     pub const NOAUTH: &str = "NOAUTH Authentication required.";
+    /// Commands without the `loading` flag while the dataset loads.
+    pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 }
 
 /// Everything a handler needs: the server, the calling client, its reply
@@ -670,6 +673,13 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
             reject(ctx, &msg);
             return;
         }
+    }
+    if !cmd.has(flags::LOADING)
+        && !ctx.prop.loading
+        && srv.persist.startup_loading.load(Ordering::Relaxed)
+    {
+        reject(ctx, err::LOADING);
+        return;
     }
     if !cmd.has(flags::ALLOW_BUSY) {
         if let Some(e) = srv.scripting.busy_error() {

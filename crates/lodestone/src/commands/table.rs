@@ -123,6 +123,12 @@ memory|malloc-stats|server|2|4.0.0|-|-|-|Returns the allocator statistics.
 memory|purge|server|2|4.0.0|-|-|-|Asks the allocator to release memory.
 memory|stats|server|2|4.0.0|-|-|-|Returns details about memory usage.
 memory|usage|server|-3|4.0.0|readonly|-|2,2,1|Estimates the memory usage of a key.
+module|server|-2|4.0.0|-|-|-|A container for module commands.
+module|help|server|2|5.0.0|loading,stale|-|-|Returns helpful text about the different subcommands.
+module|list|server|2|4.0.0|admin,noscript|-|-|Returns all loaded modules.
+module|load|server|-3|4.0.0|no_async_loading,admin,noscript,protected|-|-|Loads a module.
+module|loadex|server|-3|7.0.0|no_async_loading,admin,noscript,protected|-|-|Loads a module using extended parameters.
+module|unload|server|3|4.0.0|no_async_loading,admin,noscript,protected|-|-|Unloads a module.
 monitor|server|1|1.0.0|admin,noscript,loading,stale|-|-|Listens for all requests received by the server in real-time.
 lolwut|server|-1|5.0.0|readonly,fast|-|-|Displays computer art and the Redis version
 multi|transactions|1|1.2.0|noscript,loading,stale,fast,allow_busy|transaction|-|Starts a transaction.

@@ -36,10 +36,15 @@ pub struct State {
     pub last_bgsave_try_ms: AtomicU64,
     pub saves: AtomicU64,
     pub loading: AtomicBool,
+    /// The startup load (RDB or AOF) is running while clients connect:
+    /// commands without the `loading` flag get `-LOADING`.
+    pub startup_loading: AtomicBool,
     pub loading_start: AtomicU64,
     pub loading_total: AtomicU64,
     pub loading_loaded: AtomicU64,
     pub loading_keys: AtomicU64,
+    /// The `used-mem` AUX field of the file being loaded.
+    pub loading_used_mem: AtomicU64,
     /// Keys captured by the running snapshot so far / in the last one.
     pub save_keys: AtomicU64,
     /// Function library code kept for the next save when no scripting
@@ -59,10 +64,12 @@ impl Default for State {
             last_bgsave_try_ms: AtomicU64::new(0),
             saves: AtomicU64::new(0),
             loading: AtomicBool::new(false),
+            startup_loading: AtomicBool::new(false),
             loading_start: AtomicU64::new(0),
             loading_total: AtomicU64::new(0),
             loading_loaded: AtomicU64::new(0),
             loading_keys: AtomicU64::new(0),
+            loading_used_mem: AtomicU64::new(0),
             save_keys: AtomicU64::new(0),
             kept_functions: Mutex::new(Vec::new()),
             tmp_seq: AtomicU64::new(0),
@@ -89,7 +96,10 @@ pub fn set_function_hook(h: Arc<dyn FunctionHook>) {
     *FUNCTION_HOOK.write() = Some(h);
 }
 
-fn function_libraries(srv: &Server) -> Vec<Vec<u8>> {
+/// The code of every function library (from the scripting engine's
+/// hook, else the code kept from the last load): what a save or an AOF
+/// rewrite writes.
+pub fn function_libraries(srv: &Server) -> Vec<Vec<u8>> {
     match FUNCTION_HOOK.read().clone() {
         Some(h) => h.libraries(srv),
         None => srv.persist.kept_functions.lock().clone(),
@@ -106,7 +116,9 @@ fn function_load(srv: &Server, code: Vec<u8>) -> Result<(), String> {
     }
 }
 
-fn function_flush(srv: &Server) {
+/// Drops every function library (Redis's emptyData does, before a
+/// reload).
+pub fn function_flush(srv: &Server) {
     match FUNCTION_HOOK.read().clone() {
         Some(h) => h.flush(srv),
         None => srv.persist.kept_functions.lock().clear(),
@@ -526,13 +538,23 @@ fn load_stream<'a, R: std::io::Read>(
     st.loading_total.store(size, Ordering::SeqCst);
     st.loading_loaded.store(0, Ordering::SeqCst);
     st.loading_keys.store(0, Ordering::SeqCst);
+    st.loading_used_mem.store(0, Ordering::SeqCst);
+    let input = Counted {
+        inner: input,
+        n: 0,
+        out: &st.loading_loaded,
+    };
     let mut rd = rdb::Reader::new(input, size);
+    // The hidden `key-load-delay` (microseconds per key; negative: sleep
+    // 1 us once every -N keys on average) makes loading slow for tests.
+    let key_delay = srv.config.get_num("key-load-delay");
     let lim = build_limits(srv, false);
     let now = now_ms();
     let lfu = srv.config.get_str("maxmemory-policy").contains("lfu");
     let clock = crate::commands::strings::lru_clock(now);
     let mut stats = LoadStats::default();
     let mut last_log = std::time::Instant::now();
+    let load_started = last_log;
     let dbs = srv.keyspace.db_count();
     let mut pos_probe = 0u64;
     let res = rdb::load(
@@ -574,17 +596,33 @@ fn load_stream<'a, R: std::io::Read>(
                 }
                 stats.keys += 1;
                 pos_probe += 1;
+                if key_delay != 0 {
+                    debug_delay(key_delay);
+                }
                 if pos_probe.is_multiple_of(1024) {
                     st.loading_keys.store(stats.keys, Ordering::Relaxed);
                     if last_log.elapsed().as_secs() >= 2 {
                         last_log = std::time::Instant::now();
-                        log(&format!("Loading RDB: {} keys so far", stats.keys));
+                        let done = st.loading_loaded.load(Ordering::Relaxed);
+                        let secs = load_started.elapsed().as_secs_f64().max(1e-3);
+                        log(&format!(
+                            "Loading RDB: {} keys so far, {done} of {size} bytes ({:.1} MB/s)",
+                            stats.keys,
+                            done as f64 / secs / 1e6
+                        ));
                     }
                 }
                 Ok(())
             }
             rdb::Event::Function(code) => function_load(srv, code),
-            rdb::Event::Aux(..) | rdb::Event::Resize(..) => Ok(()),
+            rdb::Event::Aux(k, v) => {
+                if k == b"used-mem" {
+                    let n = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());
+                    st.loading_used_mem.store(n.unwrap_or(0), Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            rdb::Event::Resize(..) => Ok(()),
         },
     );
     st.loading.store(false, Ordering::SeqCst);
@@ -599,6 +637,36 @@ fn load_stream<'a, R: std::io::Read>(
             "Short read or corrupt {what}: {} at offset {} of {size} bytes",
             e.msg, e.offset
         )),
+    }
+}
+
+/// A reader that publishes how many bytes went through it (INFO's
+/// `loading_loaded_bytes` while a load runs).
+struct Counted<'a, R> {
+    inner: R,
+    n: u64,
+    out: &'a AtomicU64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let got = self.inner.read(buf)?;
+        self.n += got as u64;
+        self.out.store(self.n, Ordering::Relaxed);
+        Ok(got)
+    }
+}
+
+/// Redis's debugDelay: sleeps `usec` microseconds; a negative value sleeps
+/// one microsecond with probability 1/-usec.
+fn debug_delay(usec: i64) {
+    let us = if usec < 0 {
+        u64::from(rand::random::<u64>().is_multiple_of(usec.unsigned_abs()))
+    } else {
+        usec as u64
+    };
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
     }
 }
 
@@ -679,22 +747,35 @@ pub fn replace_dataset(srv: &Server, data: &[u8]) -> Result<LoadStats, String> {
 /// INFO persistence lines (after `loading`/`async_loading`).
 pub fn info_lines(srv: &Server, line: &mut dyn FnMut(String)) {
     let st = &srv.persist;
-    let loading = st.loading.load(Ordering::Relaxed);
+    let loading = st.loading.load(Ordering::Relaxed) || st.startup_loading.load(Ordering::Relaxed);
     line(format!("loading:{}", loading as u8));
     line("async_loading:0".into());
     if loading {
+        // Redis's figures: progress by bytes, ETA from the rate so far.
         let start = st.loading_start.load(Ordering::Relaxed);
+        let total = st.loading_total.load(Ordering::Relaxed);
+        let used_mem = st.loading_used_mem.load(Ordering::Relaxed);
+        let loaded = st.loading_loaded.load(Ordering::Relaxed);
+        let (mut perc, mut remaining) = (0.0, 1i64);
+        if total > 0 {
+            perc = loaded as f64 / total as f64 * 100.0;
+            remaining = total as i64 - loaded as i64;
+        } else if used_mem > 0 {
+            perc = (loaded as f64 / used_mem as f64 * 100.0).min(99.99);
+            remaining = (used_mem as i64 - loaded as i64).max(1);
+        }
+        let elapsed = (now_ms() / 1000).saturating_sub(start) as i64;
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            elapsed * remaining / (loaded as i64 + 1)
+        };
         line(format!("loading_start_time:{start}"));
-        line(format!(
-            "loading_total_bytes:{}",
-            st.loading_total.load(Ordering::Relaxed)
-        ));
-        line(format!(
-            "loading_loaded_bytes:{}",
-            st.loading_loaded.load(Ordering::Relaxed)
-        ));
-        line("loading_loaded_perc:0.00".into());
-        line(format!("loading_eta_seconds:{}", 1));
+        line(format!("loading_total_bytes:{total}"));
+        line(format!("loading_rdb_used_mem:{used_mem}"));
+        line(format!("loading_loaded_bytes:{loaded}"));
+        line(format!("loading_loaded_perc:{perc:.2}"));
+        line(format!("loading_eta_seconds:{eta}"));
     }
     line("current_cow_peak:0".into());
     line("current_cow_size:0".into());

@@ -1202,6 +1202,14 @@ pub fn read_payload(p: &[u8], lim: &BuildLimits) -> RResult<Value> {
     Ok(v)
 }
 
+/// An expire time from a file as the unsigned ms the keyspace uses. A
+/// negative time (Redis writes signed ones) is long past: it becomes 1 ms
+/// after the epoch, so the key counts as expired instead of wrapping into
+/// the far future (or overflowing).
+fn expire_at(ms: i64) -> u64 {
+    ms.max(1) as u64
+}
+
 /// What the file loader reports, in order.
 pub enum Event {
     Aux(Vec<u8>, Vec<u8>),
@@ -1253,11 +1261,12 @@ pub fn load<R: Read>(
         let op = rd.u8()?;
         match op {
             OP_EXPIRETIME => {
-                expire = Some(i32::from_le_bytes(rd.array::<4>()?) as i64 as u64 * 1000);
+                let secs = i32::from_le_bytes(rd.array::<4>()?) as i64;
+                expire = Some(expire_at(secs * 1000));
                 continue;
             }
             OP_EXPIRETIME_MS => {
-                expire = Some(rd.ms()? as u64);
+                expire = Some(expire_at(rd.ms()?));
                 continue;
             }
             OP_FREQ => {
@@ -1356,6 +1365,39 @@ pub fn load<R: Read>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Fuzzer find: a negative EXPIRETIME (seconds) overflowed when
+    /// scaled to ms, and a negative EXPIRETIME_MS wrapped to "never". Both
+    /// are long past, as Redis reads them.
+    #[test]
+    fn negative_expire_times_are_in_the_past() {
+        let mut f = header(11);
+        f.push(OP_EXPIRETIME);
+        f.extend_from_slice(&(-5i32).to_le_bytes());
+        f.push(0);
+        put_string(&mut f, b"a", false);
+        put_string(&mut f, b"1", false);
+        f.push(OP_EXPIRETIME_MS);
+        f.extend_from_slice(&i64::MIN.to_le_bytes());
+        f.push(0);
+        put_string(&mut f, b"b", false);
+        put_string(&mut f, b"2", false);
+        f.push(OP_EOF);
+        f.extend_from_slice(&0u64.to_le_bytes());
+        let mut got = Vec::new();
+        let mut rd = Reader::new(&f[..], f.len() as u64);
+        load(&mut rd, &lim(), false, 16, &mut |ev| {
+            if let Event::Key { key, expire_ms, .. } = ev {
+                got.push((key, expire_ms));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![(b"a".to_vec(), Some(1)), (b"b".to_vec(), Some(1))]
+        );
+    }
 
     #[test]
     fn crc_check_value() {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod evict;
 pub mod memory;
 pub mod net;
+pub mod signals;
 pub mod stats;
 
 use crate::commands::CommandTable;
@@ -33,6 +34,9 @@ pub enum WorkerMsg {
     Served(u64, Vec<u8>),
     /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.
     Unblock { client: u64, error: bool },
+    /// CONFIG SET port / bind: listen on these sockets from now on (the
+    /// old listeners are closed).
+    Listeners(Vec<std::net::TcpListener>),
     /// A client-side caching invalidation for this client; `redirected`
     /// when it is another client's message sent here by REDIRECT.
     Track {

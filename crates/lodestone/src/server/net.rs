@@ -46,12 +46,18 @@ struct Conn {
     flush_queued: bool,
 }
 
-/// The addresses to listen on, from the `bind` parameter.
-pub fn bind_addrs(srv: &Server) -> Vec<SocketAddr> {
-    let port = srv.config.num(HOT.port) as u16;
-    let bind = srv.config.get_str("bind");
+/// The addresses to listen on, from the `bind` and `port` parameters.
+pub fn bind_addrs(srv: &Server) -> Vec<(SocketAddr, bool)> {
+    addrs_for(&srv.config.get_str("bind"), srv.config.num(HOT.port) as u16)
+}
+
+/// The addresses for a `bind` value and a port, each with whether it is
+/// optional (Redis's `-` prefix: skipped when the address is not
+/// available on this machine).
+pub fn addrs_for(bind: &str, port: u16) -> Vec<(SocketAddr, bool)> {
     let mut out = Vec::new();
     for word in bind.split_whitespace() {
+        let optional = word.starts_with('-');
         let w = word.trim_start_matches('-');
         let ip = match w {
             "*" => "0.0.0.0",
@@ -62,12 +68,12 @@ pub fn bind_addrs(srv: &Server) -> Vec<SocketAddr> {
             .parse::<SocketAddr>()
             .or_else(|_| format!("[{ip}]:{port}").parse())
         {
-            Ok(a) => out.push(a),
+            Ok(a) => out.push((a, optional)),
             Err(_) => eprintln!("Invalid bind address '{word}'"),
         }
     }
     if out.is_empty() {
-        out.push(SocketAddr::from(([127, 0, 0, 1], port)));
+        out.push((SocketAddr::from(([127, 0, 0, 1], port)), false));
     }
     out
 }
@@ -88,9 +94,100 @@ fn listener(addr: SocketAddr, backlog: i32) -> io::Result<std::net::TcpListener>
     Ok(s.into())
 }
 
+/// Binds every address (none for port 0, which turns TCP off as in
+/// Redis), failing as a whole if one cannot be bound.
+pub fn bind_all(
+    addrs: &[(SocketAddr, bool)],
+    backlog: i32,
+) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::new();
+    for &(a, optional) in addrs.iter().filter(|(a, _)| a.port() != 0) {
+        match listener(a, backlog) {
+            Ok(l) => out.push(l),
+            Err(e)
+                if optional
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EADDRNOTAVAIL)
+                            | Some(libc::EAFNOSUPPORT)
+                            | Some(libc::EPROTONOSUPPORT)
+                    ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {a}: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The listening sockets (the workers watch duplicates of them).
+static LISTENING: parking_lot::Mutex<Vec<std::net::TcpListener>> =
+    parking_lot::Mutex::new(Vec::new());
+
+/// Stops sockets listening at once, for every duplicate: `shutdown` on a
+/// listening socket closes its accept queue and frees the address.
+fn stop_listening(socks: &[std::net::TcpListener]) {
+    for l in socks {
+        let _ = socket2::SockRef::from(l).shutdown(std::net::Shutdown::Read);
+    }
+}
+
+/// Makes `socks` the listening sockets: every worker gets duplicates.
+fn install_listeners(
+    srv: &Server,
+    cur: &mut Vec<std::net::TcpListener>,
+    socks: Vec<std::net::TcpListener>,
+) {
+    for w in srv.workers.lock().iter() {
+        let dup = socks.iter().filter_map(|l| l.try_clone().ok()).collect();
+        w.send(WorkerMsg::Listeners(dup));
+    }
+    *cur = socks;
+}
+
+/// CONFIG SET port / bind, as Redis's changeListener: the new addresses
+/// are bound, then the old listeners stop. When the port stays the same
+/// (only `bind` changed) the old listeners must stop first; if binding
+/// then fails they are bound again. On error the server keeps its old
+/// addresses.
+pub fn rebind(srv: &Server, bind: &str, port: u16) -> io::Result<()> {
+    let mut cur = LISTENING.lock();
+    let backlog = srv.config.get_num("tcp-backlog") as i32;
+    let addrs = addrs_for(bind, port);
+    let socks = match bind_all(&addrs, backlog) {
+        Ok(socks) => socks,
+        Err(e) if port as usize != srv.tcp_port.load(Ordering::Relaxed) => return Err(e),
+        Err(_) => {
+            stop_listening(&cur);
+            match bind_all(&addrs, backlog) {
+                Ok(socks) => socks,
+                Err(e) => {
+                    let old = bind_all(&bind_addrs(srv), backlog).unwrap_or_else(|e2| {
+                        eprintln!("Failed to restore the old listeners: {e2}");
+                        Vec::new()
+                    });
+                    install_listeners(srv, &mut cur, old);
+                    return Err(e);
+                }
+            }
+        }
+    };
+    stop_listening(&cur);
+    install_listeners(srv, &mut cur, socks);
+    srv.tcp_port.store(port as usize, Ordering::Relaxed);
+    Ok(())
+}
+
 /// Starts the workers and serves until SHUTDOWN. Binding errors are
-/// returned before any thread starts.
-pub fn serve(srv: Arc<Server>) -> io::Result<()> {
+/// returned before any thread starts. `load` (the startup load) runs on a
+/// thread of its own once the listeners are bound, while workers answer.
+pub fn serve(srv: Arc<Server>, load: Option<Box<dyn FnOnce() + Send>>) -> io::Result<()> {
     let threads = match srv.config.get_num("io-threads") {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -102,15 +199,7 @@ pub fn serve(srv: Arc<Server>) -> io::Result<()> {
     let addrs = bind_addrs(&srv);
     let backlog = srv.config.get_num("tcp-backlog") as i32;
     let mut setups = Vec::new();
-    let mut bound = Vec::new();
-    for a in &addrs {
-        bound.push(listener(*a, backlog).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("Could not create server TCP listening socket {a}: {e}"),
-            )
-        })?);
-    }
+    let bound = bind_all(&addrs, backlog)?;
     for i in 0..threads {
         let poll = Poll::new()?;
         let mut listeners = Vec::new();
@@ -130,11 +219,17 @@ pub fn serve(srv: Arc<Server>) -> io::Result<()> {
         env!("CARGO_PKG_VERSION"),
         addrs
             .iter()
-            .map(|a| a.to_string())
+            .map(|a| a.0.to_string())
             .collect::<Vec<_>>()
             .join(", "),
         threads
     );
+    *LISTENING.lock() = bound;
+    if let Some(load) = load {
+        std::thread::Builder::new()
+            .name("lodestone-load".into())
+            .spawn(load)?;
+    }
     let mut handles = Vec::new();
     let mut first = None;
     for s in setups {
@@ -330,11 +425,30 @@ impl Worker {
                         }
                     }
                 }
+                WorkerMsg::Listeners(socks) => self.set_listeners(socks),
                 WorkerMsg::Unblock { client, error } => {
                     if let Some(&t) = self.by_client.get(&client) {
                         self.wake(t, if error { Wake::Error } else { Wake::Timeout });
                     }
                 }
+            }
+        }
+    }
+
+    /// Replaces the listening sockets (CONFIG SET port / bind).
+    fn set_listeners(&mut self, socks: Vec<std::net::TcpListener>) {
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        for (j, s) in socks.into_iter().enumerate() {
+            let mut l = TcpListener::from_std(s);
+            if self
+                .poll
+                .registry()
+                .register(&mut l, Token(FIRST_LISTENER + j), Interest::READABLE)
+                .is_ok()
+            {
+                self.listeners.push(l);
             }
         }
     }
@@ -429,6 +543,9 @@ impl Worker {
             let (mut stream, peer) = match self.listeners[which].accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // A listener CONFIG SET port stopped; its replacement is
+                // in the mailbox.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return,
                 Err(e) => {
                     eprintln!("accept error: {e}");
                     return;
@@ -867,6 +984,19 @@ impl Worker {
     /// Periodic work: active expiry, idle client timeouts, killed clients.
     fn cron(&mut self) {
         let srv = self.srv.clone();
+        if self.id == 0 {
+            if let Some(sig) = super::signals::take_pending() {
+                if super::signals::shutdown_on_signal(&srv, sig) {
+                    srv.shutdown.store(true, Ordering::SeqCst);
+                    self.shutdown();
+                }
+            }
+        }
+        // Like Redis: no expiry, eviction or save points until the
+        // dataset is in memory.
+        if srv.persist.startup_loading.load(Ordering::Relaxed) {
+            return;
+        }
         let now = now_ms();
         let hz = srv.config.num(HOT.hz).max(1) as u32;
         let workers = srv.worker_count.load(Ordering::Relaxed);

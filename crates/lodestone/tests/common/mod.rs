@@ -52,8 +52,41 @@ impl Server {
     }
 
     /// Starts a server whose `--dir` is `dir` (kept after the server
-    /// stops: restart tests start another server in it).
+    /// stops: restart tests start another server in it), and waits until
+    /// it has loaded its dataset (until then commands get `-LOADING`).
     pub fn start_in(dir: PathBuf, args: &[&str]) -> Server {
+        let mut s = Self::start_in_loading(dir, args);
+        s.wait_loaded();
+        s
+    }
+
+    /// Waits until INFO says `loading:0`.
+    pub fn wait_loaded(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let loading = redis::Client::open(self.url())
+                .and_then(|c| c.get_connection())
+                .and_then(|mut c| {
+                    redis::cmd("INFO")
+                        .arg("persistence")
+                        .query::<String>(&mut c)
+                });
+            match loading {
+                Ok(info) if info.contains("loading:1") => {}
+                // Loaded, or we cannot ask (requirepass): go on.
+                _ => return,
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lodestone never finished loading"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Like [`Server::start_in`], but returns as soon as the server
+    /// answers, possibly while it still loads its dataset.
+    pub fn start_in_loading(dir: PathBuf, args: &[&str]) -> Server {
         for _ in 0..5 {
             let port = free_port();
             let child = Command::new(env!("CARGO_BIN_EXE_lodestone"))
