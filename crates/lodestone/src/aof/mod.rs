@@ -123,6 +123,10 @@ impl Sink for Aof {
         encode_unit(unit, &mut st.db, &mut st.buf);
         self.pending.store(st.buf.len(), Ordering::SeqCst);
     }
+
+    fn target(&self) -> u8 {
+        crate::commands::propagate::TO_AOF
+    }
 }
 
 /// Logs a line the way the server logs (stderr).
@@ -580,10 +584,9 @@ fn rewrite_in_background(
     let base = if preamble {
         BaseSink::Rdb(Arc::new(crate::persist::RdbSink::with_kind(srv, w, true)))
     } else {
-        BaseSink::Commands(Arc::new(rewrite::CommandSink::new(
-            w,
-            crate::server::now_ms(),
-        )))
+        let s = rewrite::CommandSink::new(w, crate::server::now_ms());
+        s.write_functions(&crate::persist::function_libraries(srv));
+        BaseSink::Commands(Arc::new(s))
     };
     let sink: Arc<dyn crate::keyspace::ShardSink> = match &base {
         BaseSink::Rdb(s) => s.clone(),

@@ -49,6 +49,20 @@ impl CommandSink {
         }
     }
 
+    /// Writes `FUNCTION LOAD <code>` for each library, ahead of the keys
+    /// (as Redis's rewriteFunctions does).
+    pub fn write_functions(&self, libs: &[Vec<u8>]) {
+        let mut o = self.out.lock();
+        let mut buf = Vec::new();
+        for code in libs {
+            buf.clear();
+            encode_argv(&mut buf, &[&b"FUNCTION"[..], b"LOAD", code]);
+            if let Err(e) = o.w.write_all(&buf) {
+                o.err.get_or_insert(e.to_string());
+            }
+        }
+    }
+
     /// Keys written so far.
     pub fn keys(&self) -> u64 {
         self.keys.load(Ordering::Relaxed)

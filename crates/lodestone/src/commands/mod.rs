@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod bitops;
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod geo;
 pub mod hashes;
@@ -257,6 +258,7 @@ fn registry() -> Registry {
     streams::register(&mut r);
     persistence::register(&mut r);
     tracking::register(&mut r);
+    cluster::register(&mut r);
     r
 }
 
@@ -621,10 +623,20 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         srv.stats.error(e.as_bytes());
         return;
     }
+    // Redis's rejectCommand: a refused command inside MULTI dooms the
+    // transaction, and a refused EXEC discards it with EXECABORT.
     let reject = |ctx: &mut Ctx, msg: &str| {
         if ctx.client.multi.is_some() {
             ctx.client.multi_error = true;
         }
+        let aborted;
+        let msg = if cmd.name == "exec" {
+            transactions::end_transaction(ctx);
+            aborted = format!("EXECABORT Transaction discarded because of: {msg}");
+            aborted.as_str()
+        } else {
+            msg
+        };
         ctx.error(msg);
         cmd.stats.local().rejected.fetch_add(1, Ordering::Relaxed);
         srv.stats.error(msg.as_bytes());
@@ -659,11 +671,12 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         return;
     }
     if srv.config.num(crate::config::HOT.maxmemory) > 0 && !oom_check(ctx, cmd) {
-        if cmd.name == "exec" {
-            // Redis's execCommandAbort: the transaction is discarded.
-            transactions::end_transaction(ctx);
-        }
         reject(ctx, crate::server::evict::OOM_ERROR);
+        return;
+    }
+    // Writes (and EXEC of a queue holding one) need enough good replicas.
+    if !srv.good_replicas_ok() && !ctx.in_exec && is_write_request(ctx, cmd) {
+        reject(ctx, crate::server::NOREPLICAS);
         return;
     }
     if srv.tracking.active() {
@@ -705,6 +718,24 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
     {
         ctx.client.tracking.flags &= !tracking::CACHING;
     }
+}
+
+/// Redis's `is_write_command`: a write, or EXEC of a queue holding one.
+fn is_write_request(ctx: &Ctx, cmd: &Command) -> bool {
+    if cmd.has(flags::WRITE) {
+        return true;
+    }
+    cmd.name == "exec"
+        && ctx.client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|c| {
+                let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                    c.argv.iter().map(|a| a.as_slice()).collect();
+                ctx.srv
+                    .commands
+                    .resolve(&argv)
+                    .is_ok_and(|c| c.has(flags::WRITE))
+            })
+        })
 }
 
 /// The maxmemory step of Redis's `processCommand`: evicts if memory is over
@@ -778,7 +809,12 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         let rewrite = std::mem::replace(&mut ctx.prop.rewrite, saved_rewrite);
         propagate::after_command(ctx, cmd, argv, dirty, rewrite, &expired);
     }
-    if ctx.client.tracking.flags & tracking::ON != 0 && cmd.has(flags::READONLY) {
+    // Read-only scripts are not tracked themselves, only the commands
+    // they run (Redis's call()).
+    if ctx.client.tracking.flags & tracking::ON != 0
+        && cmd.has(flags::READONLY)
+        && cmd.group != "scripting"
+    {
         tracking::remember_keys(ctx, cmd, argv);
     }
     if owner {
@@ -805,11 +841,15 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     srv.stats.total_commands.add(1);
     if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
         counters.failed.fetch_add(1, Ordering::Relaxed);
-        let end = ctx.out[reply_start..]
-            .iter()
-            .position(|&c| c == b'\r')
-            .map_or(ctx.out.len(), |p| reply_start + p);
-        srv.stats.error(&ctx.out[reply_start..end]);
+        // A script returning the error of a command it called: that error
+        // was counted when the command failed (Redis's NO_STATS_UPDATE).
+        if !crate::scripting::lua::take_error_counted() {
+            let end = ctx.out[reply_start..]
+                .iter()
+                .position(|&c| c == b'\r')
+                .map_or(ctx.out.len(), |p| reply_start + p);
+            srv.stats.error(&ctx.out[reply_start..end]);
+        }
     }
     let slower = srv.config.num(crate::config::HOT.slowlog_slower_than);
     if slower >= 0 && us >= slower as u64 && !cmd.has(flags::SKIP_SLOWLOG) {

@@ -150,7 +150,28 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// Redis's NOREPLICAS error (min-replicas-to-write not met).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 impl Server {
+    /// Redis's `checkGoodReplicasStatus`: false when min-replicas-to-write
+    /// and min-replicas-max-lag are set and fewer replicas are good.
+    #[inline]
+    pub fn good_replicas_ok(&self) -> bool {
+        use crate::config::HOT;
+        let min = self.config.num(HOT.min_replicas_to_write);
+        min <= 0
+            || self.config.num(HOT.min_replicas_max_lag) <= 0
+            || self.good_replica_count() >= min as usize
+    }
+
+    /// Replicas whose last acknowledgement is within min-replicas-max-lag.
+    /// Without replication there are none; the replication work replaces
+    /// this with its live count.
+    pub fn good_replica_count(&self) -> usize {
+        0
+    }
+
     pub fn new(config: Config, executable: String, config_file: Option<String>) -> Server {
         let dbs = config.num(HOT.databases) as usize;
         let run_id: String = {
