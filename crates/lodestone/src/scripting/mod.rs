@@ -612,12 +612,15 @@ pub fn execute(
     };
     let db = ctx.client.db;
     loop {
+        // A script that may try-lock undeclared shards keeps whole-keyspace
+        // lockers out while it runs (see `Keyspace::all_gate`).
+        let _gate = (!outer_held && !all).then(|| srv.keyspace.all_gate.read());
         if !outer_held {
             if all {
                 let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
                 ctx.locks.acquire_all(&dbs);
             } else {
-                let mut ids: Vec<ShardId> = keys
+                let mut ids: smallvec::SmallVec<[ShardId; 4]> = keys
                     .iter()
                     .map(|k| (db as u32, shard_of(k) as u32))
                     .collect();
