@@ -476,12 +476,18 @@ fn error_stats_of_script_calls() {
     q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "1"]);
     // A command the script engine refuses counts once, as the command's
     // rejection; the script counts as failed without a second error.
-    let e = qerr(&mut c, &["EVAL", "return redis.call('set','x','y')", "1", "x"]);
+    let e = qerr(
+        &mut c,
+        &["EVAL", "return redis.call('set','x','y')", "1", "x"],
+    );
     assert!(e.starts_with("OOM command not allowed"), "{e}");
     assert_eq!(info_field(&mut c, "errorstats", "errorstat_OOM"), "count=1");
     assert_eq!(info_field(&mut c, "stats", "total_error_replies"), "1");
     let set = info_field(&mut c, "commandstats", "cmdstat_set");
-    assert!(set.contains("calls=0,") && set.contains("rejected_calls=1,failed_calls=0"), "{set}");
+    assert!(
+        set.contains("calls=0,") && set.contains("rejected_calls=1,failed_calls=0"),
+        "{set}"
+    );
     let eval = info_field(&mut c, "commandstats", "cmdstat_eval");
     assert!(eval.contains("rejected_calls=0,failed_calls=1"), "{eval}");
     // redis.pcall hands the error to the script: the script did not fail.
@@ -507,7 +513,10 @@ fn error_stats_of_script_calls() {
     assert_eq!(info_field(&mut c, "errorstats", "errorstat_ERR"), "count=1");
     assert_eq!(info_field(&mut c, "stats", "total_error_replies"), "1");
     let sel = info_field(&mut c, "commandstats", "cmdstat_select");
-    assert!(sel.contains("calls=1,") && sel.contains("failed_calls=1"), "{sel}");
+    assert!(
+        sel.contains("calls=1,") && sel.contains("failed_calls=1"),
+        "{sel}"
+    );
 }
 
 #[test]
@@ -525,15 +534,30 @@ fn script_call_limits_and_noscript_commands() {
         ],
     );
     assert_eq!(n, 7999);
-    let e = qerr(&mut c, &["EVAL", "redis.call('cluster', 'reset', 'hard')", "0"]);
-    assert!(e.contains("This Redis command is not allowed from script"), "{e}");
+    let e = qerr(
+        &mut c,
+        &["EVAL", "redis.call('cluster', 'reset', 'hard')", "0"],
+    );
+    assert!(
+        e.contains("This Redis command is not allowed from script"),
+        "{e}"
+    );
     let e = qerr(&mut c, &["EVAL", "return redis.call('nosuchcmd')", "0"]);
-    assert!(e.starts_with("ERR Unknown Redis command called from script"), "{e}");
+    assert!(
+        e.starts_with("ERR Unknown Redis command called from script"),
+        "{e}"
+    );
     let e = qerr(&mut c, &["EVAL", "return redis.call({})", "0"]);
-    assert!(e.starts_with("ERR Lua redis lib command arguments must be strings or integers"), "{e}");
+    assert!(
+        e.starts_with("ERR Lua redis lib command arguments must be strings or integers"),
+        "{e}"
+    );
     // The test hook lets scripts call noscript commands.
     q::<()>(&mut c, &["DEBUG", "set-disable-deny-scripts", "1"]);
-    let e = qerr(&mut c, &["EVAL", "return redis.call('cluster', 'info')", "0"]);
+    let e = qerr(
+        &mut c,
+        &["EVAL", "return redis.call('cluster', 'info')", "0"],
+    );
     assert!(e.contains("cluster support disabled"), "{e}");
     q::<()>(&mut c, &["DEBUG", "set-disable-deny-scripts", "0"]);
     assert_eq!(
@@ -560,7 +584,12 @@ fn scripts_see_frozen_time_and_sorted_sets() {
     q::<()>(&mut c, &["SADD", "myset", "c", "aa", "b", "a", "z"]);
     let r: Vec<String> = q(
         &mut c,
-        &["EVAL", "return redis.call('sort', KEYS[1], 'by', '_')", "1", "myset"],
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'by', '_')",
+            "1",
+            "myset",
+        ],
     );
     assert_eq!(r, ["a", "aa", "b", "c", "z"]);
 }
@@ -575,7 +604,10 @@ fn writes_refused_without_good_replicas() {
     q::<()>(&mut c, &["INCR", "n"]);
     q::<()>(&mut c2, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
     let e = qerr(&mut c, &["EXEC"]);
-    assert!(e.starts_with("EXECABORT") && e.contains("NOREPLICAS"), "{e}");
+    assert!(
+        e.starts_with("EXECABORT") && e.contains("NOREPLICAS"),
+        "{e}"
+    );
     assert!(qerr(&mut c, &["SET", "x", "w"]).starts_with("NOREPLICAS"));
     assert_eq!(q::<String>(&mut c, &["GET", "x"]), "v");
     let ro = "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])";
@@ -610,7 +642,10 @@ fn exec_during_a_busy_script_is_aborted() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let e = qerr(&mut tx, &["EXEC"]);
-    assert!(e.starts_with("EXECABORT Transaction discarded because of: BUSY"), "{e}");
+    assert!(
+        e.starts_with("EXECABORT Transaction discarded because of: BUSY"),
+        "{e}"
+    );
     q::<()>(&mut c, &["SCRIPT", "KILL"]);
     let _ = runner.read_exact_n(10);
     // Nothing ran and the client left MULTI.
@@ -640,7 +675,13 @@ fn set_repl_and_functions_reach_the_aof() {
     let v: Vec<Option<String>> = q(&mut c, &["MGET", "a", "b", "c", "d", "e"]);
     assert_eq!(
         v,
-        [Some("1".into()), None, Some("3".into()), Some("4".into()), None]
+        [
+            Some("1".into()),
+            None,
+            Some("3".into()),
+            Some("4".into()),
+            None
+        ]
     );
     // The library came back from the AOF, and so does its deletion.
     assert_eq!(q::<String>(&mut c, &["FCALL", "f1", "1", "k"]), "OK");

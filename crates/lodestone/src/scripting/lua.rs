@@ -30,7 +30,8 @@ pub struct Engine {
 }
 
 /// Redis's LUA_GC_CYCLE_PERIOD: every this many runs the collector does
-/// that many steps, so garbage from KEYS/ARGV tables never piles up.
+/// that many KB worth of steps, so garbage from KEYS/ARGV tables never
+/// piles up between its own (allocation-driven) steps.
 const GC_CYCLE_PERIOD: u32 = 50;
 
 const PRELUDE: &str = include_str!("prelude.lua");
@@ -937,14 +938,43 @@ mod tests {
         );
     }
 
+    /// Parses `buf` with `push_resp`: (value, whether it is an error,
+    /// bytes consumed).
+    fn parse(lua: &Lua, buf: &'static [u8]) -> (Value, bool, usize) {
+        let mut out = (false, 0);
+        let v: Value = unsafe {
+            lua.exec_raw((), |l| {
+                let mut p = 0;
+                out.0 = push_resp(l, buf, &mut p);
+                out.1 = p;
+            })
+        }
+        .unwrap();
+        (v, out.0, out.1)
+    }
+
     #[test]
     fn resp_parsing() {
         let lua = Lua::new();
         let buf = b"*3\r\n$1\r\na\r\n:5\r\n$-1\r\n";
-        let mut p = 0;
-        let v = resp_to_lua(&lua, buf, &mut p).unwrap();
+        let (v, err, used) = parse(&lua, buf);
         let t = v.as_table().unwrap();
         assert_eq!(t.raw_len(), 3);
-        assert_eq!(p, buf.len());
+        assert!(!err);
+        assert_eq!(used, buf.len());
+        assert_eq!(t.raw_get::<String>(1).unwrap(), "a");
+        assert_eq!(t.raw_get::<f64>(2).unwrap(), 5.0);
+        assert!(!t.raw_get::<bool>(3).unwrap());
+        let (v, err, _) = parse(&lua, b"-ERR bad\r\n");
+        assert!(err);
+        let t = v.as_table().unwrap();
+        assert_eq!(t.raw_get::<String>("err").unwrap(), "ERR bad");
+        assert!(t.raw_get::<bool>("ignore_error_stats_update").unwrap());
+        let (v, _, _) = parse(&lua, b"%1\r\n$1\r\nk\r\n,1.5\r\n");
+        let m: Table = v.as_table().unwrap().raw_get("map").unwrap();
+        let d: Table = m.raw_get("k").unwrap();
+        assert_eq!(d.raw_get::<f64>("double").unwrap(), 1.5);
+        assert_eq!(error_text(b"-OOM no room"), b"OOM no room");
+        assert_eq!(error_text(b"plain\r\n"), b"ERR plain");
     }
 }

@@ -680,6 +680,8 @@ fn attempt(
         eval,
         name: name as *const str,
         // SAFETY (lifetime erased): argv outlives the run, see the field.
+        // The second cast changes only the lifetime, which clippy misreads.
+        #[allow(clippy::unnecessary_cast)]
         argv: argv as *const [&[u8]] as *const [&'static [u8]],
         start,
         written: false,
