@@ -297,6 +297,9 @@ impl Run {
             );
             return Err(self.reject(Some(cmd), &m));
         }
+        if let Err(e) = commands::acl::script_check(self.ctx(), cmd, argv) {
+            return Err(self.reject(Some(cmd), &e));
+        }
         if self.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
             return Err(self.reject(
                 Some(cmd),
@@ -365,6 +368,12 @@ impl Run {
             outer.track.keys.extend(track.keys);
         }
         Ok(())
+    }
+
+    /// `redis.acl_check_cmd`: whether the script's user may run `argv`
+    /// (None: no such command).
+    pub fn acl_allows(&mut self, argv: &[&[u8]]) -> Option<bool> {
+        commands::acl::script_allows(self.ctx(), argv)
     }
 
     /// Makes sure the shards `cmd` needs are held. False when they cannot
