@@ -646,6 +646,9 @@ pub struct Hot {
     pub list_max_listpack_size: Id,
     pub list_compress_depth: Id,
     pub tracking_table_max_keys: Id,
+    pub busy_reply_threshold: Id,
+    pub min_replicas_to_write: Id,
+    pub min_replicas_max_lag: Id,
 }
 
 pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
@@ -670,6 +673,9 @@ pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
     list_max_listpack_size: id("list-max-listpack-size"),
     list_compress_depth: id("list-compress-depth"),
     tracking_table_max_keys: id("tracking-table-max-keys"),
+    busy_reply_threshold: id("busy-reply-threshold"),
+    min_replicas_to_write: id("min-replicas-to-write"),
+    min_replicas_max_lag: id("min-replicas-max-lag"),
 });
 
 impl Default for Config {

@@ -457,3 +457,281 @@ fn scripts_are_atomic_across_threads() {
     assert_eq!(a, 6 * N, "lost updates: a={a}");
     assert_eq!(b, 6 * N);
 }
+
+/// One `name:value` field of an INFO section.
+fn info_field(c: &mut redis::Connection, section: &str, name: &str) -> String {
+    let info: String = q(c, &["INFO", section]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn error_stats_of_script_calls() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["CONFIG", "RESETSTAT"]);
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "1"]);
+    // A command the script engine refuses counts once, as the command's
+    // rejection; the script counts as failed without a second error.
+    let e = qerr(
+        &mut c,
+        &["EVAL", "return redis.call('set','x','y')", "1", "x"],
+    );
+    assert!(e.starts_with("OOM command not allowed"), "{e}");
+    assert_eq!(info_field(&mut c, "errorstats", "errorstat_OOM"), "count=1");
+    assert_eq!(info_field(&mut c, "stats", "total_error_replies"), "1");
+    let set = info_field(&mut c, "commandstats", "cmdstat_set");
+    assert!(
+        set.contains("calls=0,") && set.contains("rejected_calls=1,failed_calls=0"),
+        "{set}"
+    );
+    let eval = info_field(&mut c, "commandstats", "cmdstat_eval");
+    assert!(eval.contains("rejected_calls=0,failed_calls=1"), "{eval}");
+    // redis.pcall hands the error to the script: the script did not fail.
+    q::<()>(&mut c, &["CONFIG", "RESETSTAT"]);
+    let r: i64 = q(
+        &mut c,
+        &[
+            "EVAL",
+            "local t = redis.pcall('set','x','y') if t['err'] == \"OOM command not allowed when used memory > 'maxmemory'.\" then return 1 end return 0",
+            "1",
+            "x",
+        ],
+    );
+    assert_eq!(r, 1);
+    assert_eq!(info_field(&mut c, "stats", "total_error_replies"), "1");
+    let eval = info_field(&mut c, "commandstats", "cmdstat_eval");
+    assert!(eval.contains("failed_calls=0"), "{eval}");
+    q::<()>(&mut c, &["CONFIG", "SET", "maxmemory", "0"]);
+    // An error reply of a command the script ran is counted once.
+    q::<()>(&mut c, &["CONFIG", "RESETSTAT"]);
+    let e = qerr(&mut c, &["EVAL", "return redis.call('select',99)", "0"]);
+    assert!(e.starts_with("ERR DB index is out of range"), "{e}");
+    assert_eq!(info_field(&mut c, "errorstats", "errorstat_ERR"), "count=1");
+    assert_eq!(info_field(&mut c, "stats", "total_error_replies"), "1");
+    let sel = info_field(&mut c, "commandstats", "cmdstat_select");
+    assert!(
+        sel.contains("calls=1,") && sel.contains("failed_calls=1"),
+        "{sel}"
+    );
+}
+
+#[test]
+fn script_call_limits_and_noscript_commands() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    // 7999 arguments fit Lua's C stack as in Redis.
+    let n: i64 = q(
+        &mut c,
+        &[
+            "EVAL",
+            "local a = {} for i=1,7999 do a[i] = 1 end return redis.call('lpush', KEYS[1], unpack(a))",
+            "1",
+            "l",
+        ],
+    );
+    assert_eq!(n, 7999);
+    let e = qerr(
+        &mut c,
+        &["EVAL", "redis.call('cluster', 'reset', 'hard')", "0"],
+    );
+    assert!(
+        e.contains("This Redis command is not allowed from script"),
+        "{e}"
+    );
+    let e = qerr(&mut c, &["EVAL", "return redis.call('nosuchcmd')", "0"]);
+    assert!(
+        e.starts_with("ERR Unknown Redis command called from script"),
+        "{e}"
+    );
+    let e = qerr(&mut c, &["EVAL", "return redis.call({})", "0"]);
+    assert!(
+        e.starts_with("ERR Lua redis lib command arguments must be strings or integers"),
+        "{e}"
+    );
+    // The test hook lets scripts call noscript commands.
+    q::<()>(&mut c, &["DEBUG", "set-disable-deny-scripts", "1"]);
+    let e = qerr(
+        &mut c,
+        &["EVAL", "return redis.call('cluster', 'info')", "0"],
+    );
+    assert!(e.contains("cluster support disabled"), "{e}");
+    q::<()>(&mut c, &["DEBUG", "set-disable-deny-scripts", "0"]);
+    assert_eq!(
+        qerr(&mut c, &["CLUSTER", "INFO"]),
+        "ERR This instance has cluster support disabled"
+    );
+}
+
+#[test]
+fn scripts_see_frozen_time_and_sorted_sets() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    // DEBUG is a noscript command: the test hook lets the script sleep.
+    q::<()>(&mut c, &["DEBUG", "set-disable-deny-scripts", "1"]);
+    let r: Vec<Vec<String>> = q(
+        &mut c,
+        &[
+            "EVAL",
+            "local a = redis.call('TIME') redis.call('DEBUG', 'SLEEP', 0.01) return {a, redis.call('TIME')}",
+            "0",
+        ],
+    );
+    assert_eq!(r[0], r[1]);
+    q::<()>(&mut c, &["SADD", "myset", "c", "aa", "b", "a", "z"]);
+    let r: Vec<String> = q(
+        &mut c,
+        &[
+            "EVAL",
+            "return redis.call('sort', KEYS[1], 'by', '_')",
+            "1",
+            "myset",
+        ],
+    );
+    assert_eq!(r, ["a", "aa", "b", "c", "z"]);
+}
+
+#[test]
+fn writes_refused_without_good_replicas() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["SET", "x", "v"]);
+    let mut c2 = s.client();
+    q::<()>(&mut c, &["MULTI"]);
+    q::<()>(&mut c, &["INCR", "n"]);
+    q::<()>(&mut c2, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    let e = qerr(&mut c, &["EXEC"]);
+    assert!(
+        e.starts_with("EXECABORT") && e.contains("NOREPLICAS"),
+        "{e}"
+    );
+    assert!(qerr(&mut c, &["SET", "x", "w"]).starts_with("NOREPLICAS"));
+    assert_eq!(q::<String>(&mut c, &["GET", "x"]), "v");
+    let ro = "#!lua flags=no-writes\nreturn redis.call('get', KEYS[1])";
+    assert_eq!(q::<String>(&mut c, &["EVAL", ro, "1", "x"]), "v");
+    let compat = "return redis.call('get', KEYS[1])";
+    assert_eq!(q::<String>(&mut c, &["EVAL", compat, "1", "x"]), "v");
+    let flagged = "#!lua\nreturn redis.call('get', KEYS[1])";
+    assert!(qerr(&mut c, &["EVAL", flagged, "1", "x"]).starts_with("NOREPLICAS"));
+    let writes = "return redis.call('set', KEYS[1], 1)";
+    assert!(qerr(&mut c, &["EVAL", writes, "1", "x"]).starts_with("NOREPLICAS"));
+    q::<()>(&mut c2, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    assert_eq!(q::<i64>(&mut c, &["INCR", "n"]), 1);
+}
+
+#[test]
+fn exec_during_a_busy_script_is_aborted() {
+    let s = Server::start(&["--busy-reply-threshold", "10"]);
+    let mut c = s.client();
+    q::<()>(&mut c, &["SET", "xx", "1"]);
+    let mut tx = s.client();
+    q::<()>(&mut tx, &["MULTI"]);
+    q::<()>(&mut tx, &["INCR", "xx"]);
+    let mut runner = s.raw();
+    runner.send(&req(&[b"EVAL", b"while true do end", b"0"]));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r: redis::RedisResult<String> = redis::cmd("PING").query(&mut c);
+        if matches!(&r, Err(e) if e.code() == Some("BUSY")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "script never became busy");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let e = qerr(&mut tx, &["EXEC"]);
+    assert!(
+        e.starts_with("EXECABORT Transaction discarded because of: BUSY"),
+        "{e}"
+    );
+    q::<()>(&mut c, &["SCRIPT", "KILL"]);
+    let _ = runner.read_exact_n(10);
+    // Nothing ran and the client left MULTI.
+    assert_eq!(q::<String>(&mut c, &["GET", "xx"]), "1");
+    assert_eq!(q::<String>(&mut tx, &["PING", "asdf"]), "asdf");
+}
+
+#[test]
+fn set_repl_and_functions_reach_the_aof() {
+    let dir = common::TempDir::new("setrepl");
+    let s = Server::start(&["--dir", dir.str(), "--appendonly", "yes", "--save", ""]);
+    let mut c = s.client();
+    let lib = "#!lua name=mylib\nredis.register_function('f1', function(keys) return redis.call('set', keys[1], 'v') end)";
+    assert_eq!(q::<String>(&mut c, &["FUNCTION", "LOAD", lib]), "mylib");
+    q::<()>(
+        &mut c,
+        &[
+            "EVAL",
+            "redis.call('set','a','1') redis.set_repl(redis.REPL_NONE) redis.call('set','b','2') \
+             redis.set_repl(redis.REPL_AOF) redis.call('set','c','3') \
+             redis.set_repl(redis.REPL_REPLICA) redis.call('set','e','5') \
+             redis.set_repl(redis.REPL_ALL) redis.call('set','d','4')",
+            "0",
+        ],
+    );
+    q::<()>(&mut c, &["DEBUG", "LOADAOF"]);
+    let v: Vec<Option<String>> = q(&mut c, &["MGET", "a", "b", "c", "d", "e"]);
+    assert_eq!(
+        v,
+        [
+            Some("1".into()),
+            None,
+            Some("3".into()),
+            Some("4".into()),
+            None
+        ]
+    );
+    // The library came back from the AOF, and so does its deletion.
+    assert_eq!(q::<String>(&mut c, &["FCALL", "f1", "1", "k"]), "OK");
+    q::<()>(&mut c, &["FUNCTION", "DELETE", "mylib"]);
+    q::<()>(&mut c, &["DEBUG", "LOADAOF"]);
+    assert!(qerr(&mut c, &["FCALL", "f1", "1", "k"]).contains("Function not found"));
+    // A command-form base carries the libraries too.
+    q::<()>(&mut c, &["FUNCTION", "LOAD", lib]);
+    q::<()>(&mut c, &["CONFIG", "SET", "aof-use-rdb-preamble", "no"]);
+    q::<()>(&mut c, &["BGREWRITEAOF"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "persistence", "aof_rewrite_in_progress") != "0"
+        || info_field(&mut c, "persistence", "aof_rewrite_scheduled") != "0"
+    {
+        assert!(Instant::now() < deadline, "rewrite never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    q::<()>(&mut c, &["FUNCTION", "FLUSH"]);
+    let base = std::fs::read_dir(dir.path.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".base.aof"))
+        .expect("a command base");
+    let text = String::from_utf8_lossy(&std::fs::read(base).unwrap()).to_string();
+    assert!(text.contains("FUNCTION\r\n$4\r\nLOAD\r\n"), "{text}");
+}
+
+#[test]
+fn function_load_sees_only_the_redis_table_and_reload_merges() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let e = qerr(
+        &mut c,
+        &["FUNCTION", "LOAD", "#!lua name=t\nmt = getmetatable(_G)"],
+    );
+    assert!(
+        e.contains("Script attempted to access nonexistent global variable 'getmetatable'"),
+        "{e}"
+    );
+    let lib = "#!lua name=t1\nredis.register_function('t1', function() return 'hello' end)";
+    q::<()>(&mut c, &["FUNCTION", "LOAD", lib]);
+    q::<()>(&mut c, &["SET", "x", "1"]);
+    q::<()>(&mut c, &["DEBUG", "RELOAD"]);
+    // Without MERGE the file's library clashes with the loaded one.
+    let e = qerr(&mut c, &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH"]);
+    assert!(e.contains("Error trying to load the RDB"), "{e}");
+    let lib2 = "#!lua name=t2\nredis.register_function('t2', function() return 'hello' end)";
+    q::<()>(&mut c, &["FUNCTION", "LOAD", lib2]);
+    q::<()>(&mut c, &["DEBUG", "RELOAD", "NOSAVE", "NOFLUSH", "MERGE"]);
+    assert_eq!(q::<String>(&mut c, &["FCALL", "t1", "0"]), "hello");
+    assert_eq!(q::<String>(&mut c, &["FCALL", "t2", "0"]), "hello");
+    assert_eq!(q::<String>(&mut c, &["GET", "x"]), "1");
+}

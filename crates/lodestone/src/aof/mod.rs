@@ -123,6 +123,10 @@ impl Sink for Aof {
         encode_unit(unit, &mut st.db, &mut st.buf);
         self.pending.store(st.buf.len(), Ordering::SeqCst);
     }
+
+    fn target(&self) -> u8 {
+        crate::commands::propagate::TO_AOF
+    }
 }
 
 /// Logs a line the way the server logs (stderr).

@@ -655,7 +655,8 @@ fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
 }
 
 fn time(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    let us = now_us();
+    // Inside a script the time stands still (Redis's cached time).
+    let us = crate::scripting::frozen_time_us().unwrap_or_else(now_us);
     let mut r = ctx.r();
     r.array(2);
     r.bulk_int((us / 1_000_000) as i64);
@@ -819,6 +820,14 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
             eprintln!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2]));
             ctx.ok();
         }
+        b"set-disable-deny-scripts" if argv.len() == 3 => {
+            // Lets scripts run commands flagged noscript (a test hook).
+            ctx.srv.scripting.disable_deny_scripts.store(
+                strutil::parse_i64(argv[2]).unwrap_or(0) != 0,
+                Ordering::Relaxed,
+            );
+            ctx.ok();
+        }
         b"set-active-expire" if argv.len() == 3 => {
             crate::keyspace::expire::ACTIVE_EXPIRE_ENABLED
                 .store(argv[2] != b"0", Ordering::Relaxed);
@@ -837,7 +846,9 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 locks.shard(db, argv[2])
             };
             let opts = crate::persist::save_opts(ctx.srv);
-            let line = sh.get_mut(argv[2], now).map(|e| {
+            // Redis looks the key up without expiring it.
+            let _ = now;
+            let line = sh.peek(argv[2]).map(|e| {
                 let mut ser = Vec::new();
                 crate::persist::rdb::put_value(&mut ser, &e.value(), &opts);
                 let (enc, len) = (e.encoding(), ser.len());

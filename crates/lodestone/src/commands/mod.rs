@@ -10,6 +10,7 @@ pub mod acl;
 pub mod admin;
 pub mod bitops;
 pub mod blocking;
+pub mod cluster;
 pub mod connection;
 pub mod geo;
 pub mod hashes;
@@ -261,6 +262,7 @@ fn registry() -> Registry {
     persistence::register(&mut r);
     tracking::register(&mut r);
     replication::register(&mut r);
+    cluster::register(&mut r);
     acl::register(&mut r);
     r
 }
@@ -628,6 +630,8 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         srv.stats.error(e.as_bytes());
         return;
     }
+    // Redis's rejectCommand: a refused command inside MULTI dooms the
+    // transaction, and a refused EXEC discards it with EXECABORT.
     let reject = |ctx: &mut Ctx, msg: &str| {
         if ctx.client.multi.is_some() {
             ctx.client.multi_error = true;
@@ -700,10 +704,6 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         return;
     }
     if srv.config.num(crate::config::HOT.maxmemory) > 0 && !oom_check(ctx, cmd) {
-        if cmd.name == "exec" {
-            // Redis's execCommandAbort: the transaction is discarded.
-            transactions::end_transaction(ctx);
-        }
         reject(ctx, crate::server::evict::OOM_ERROR);
         return;
     }
@@ -752,6 +752,18 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
 }
 
+/// Whether the MULTI queue holds a command for which `pred` is true
+/// (EXEC is refused or accepted as a whole by what it would run).
+fn queued_any(ctx: &Ctx, pred: impl Fn(&Command) -> bool) -> bool {
+    ctx.client.multi.as_ref().is_some_and(|q| {
+        q.iter().any(|c| {
+            let argv: smallvec::SmallVec<[&[u8]; 8]> =
+                c.argv.iter().map(|a| a.as_slice()).collect();
+            ctx.srv.commands.resolve(&argv).is_ok_and(&pred)
+        })
+    })
+}
+
 /// The maxmemory step of Redis's `processCommand`: evicts if memory is over
 /// the limit (before any shard is locked) and returns false when the
 /// command must be refused with the OOM error: it may grow memory
@@ -766,15 +778,7 @@ fn oom_check(ctx: &mut Ctx, cmd: &Command) -> bool {
     let mut reject_on_oom = cmd.has(flags::DENYOOM)
         || (in_multi && !matches!(cmd.name.as_str(), "exec" | "discard" | "quit" | "reset"));
     if is_exec && !reject_on_oom {
-        reject_on_oom = ctx.client.multi.as_ref().is_some_and(|q| {
-            q.iter().any(|c| {
-                let argv: smallvec::SmallVec<[&[u8]; 8]> =
-                    c.argv.iter().map(|a| a.as_slice()).collect();
-                srv.commands
-                    .resolve(&argv)
-                    .is_ok_and(|c| c.has(flags::DENYOOM))
-            })
-        });
+        reject_on_oom = queued_any(ctx, |c| c.has(flags::DENYOOM));
     }
     if ctx.locks.holds_any() {
         // Called with shards locked (a script running a command): evicting
@@ -823,7 +827,12 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         let rewrite = std::mem::replace(&mut ctx.prop.rewrite, saved_rewrite);
         propagate::after_command(ctx, cmd, argv, dirty, rewrite, &expired);
     }
-    if ctx.client.tracking.flags & tracking::ON != 0 && cmd.has(flags::READONLY) {
+    // Read-only scripts are not tracked themselves, only the commands
+    // they run (Redis's call()).
+    if ctx.client.tracking.flags & tracking::ON != 0
+        && cmd.has(flags::READONLY)
+        && cmd.group != "scripting"
+    {
         tracking::remember_keys(ctx, cmd, argv);
     }
     if owner {
@@ -850,11 +859,15 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     srv.stats.total_commands.add(1);
     if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
         counters.failed.fetch_add(1, Ordering::Relaxed);
-        let end = ctx.out[reply_start..]
-            .iter()
-            .position(|&c| c == b'\r')
-            .map_or(ctx.out.len(), |p| reply_start + p);
-        srv.stats.error(&ctx.out[reply_start..end]);
+        // A script returning the error of a command it called: that error
+        // was counted when the command failed (Redis's NO_STATS_UPDATE).
+        if !crate::scripting::lua::take_error_counted() {
+            let end = ctx.out[reply_start..]
+                .iter()
+                .position(|&c| c == b'\r')
+                .map_or(ctx.out.len(), |p| reply_start + p);
+            srv.stats.error(&ctx.out[reply_start..end]);
+        }
     }
     let slower = srv.config.num(crate::config::HOT.slowlog_slower_than);
     if slower >= 0 && us >= slower as u64 && !cmd.has(flags::SKIP_SLOWLOG) {
@@ -961,7 +974,7 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
 pub fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
     let srv = ctx.srv;
     if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
-        return Some("NOREPLICAS Not enough good replicas to write.");
+        return Some(crate::server::NOREPLICAS);
     }
     if !srv.repl.is_replica() || ctx.client.handle.is_master.load(Ordering::Relaxed) {
         return None;
@@ -982,18 +995,7 @@ pub fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
 
 /// Commands without the `stale` flag (or EXEC of a queue holding one).
 fn denied_when_stale(ctx: &Ctx, cmd: &Command) -> bool {
-    let srv = ctx.srv;
-    !cmd.has(flags::STALE)
-        || (cmd.name == "exec"
-            && ctx.client.multi.as_ref().is_some_and(|q| {
-                q.iter().any(|c| {
-                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
-                        c.argv.iter().map(|a| a.as_slice()).collect();
-                    srv.commands
-                        .resolve(&argv)
-                        .is_ok_and(|c| !c.has(flags::STALE))
-                })
-            }))
+    !cmd.has(flags::STALE) || (cmd.name == "exec" && queued_any(ctx, |c| !c.has(flags::STALE)))
 }
 
 /// On a replica: whether a command may run (`replica-read-only` refuses
@@ -1006,18 +1008,7 @@ fn replica_may_run(ctx: &Ctx, cmd: &Command) -> bool {
 
 /// Redis's is_write_command: a write, or EXEC of a queue holding one.
 fn is_write(ctx: &Ctx, cmd: &Command) -> bool {
-    let srv = ctx.srv;
-    cmd.has(flags::WRITE)
-        || (cmd.name == "exec"
-            && ctx.client.multi.as_ref().is_some_and(|q| {
-                q.iter().any(|c| {
-                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
-                        c.argv.iter().map(|a| a.as_slice()).collect();
-                    srv.commands
-                        .resolve(&argv)
-                        .is_ok_and(|c| c.has(flags::WRITE))
-                })
-            }))
+    cmd.has(flags::WRITE) || (cmd.name == "exec" && queued_any(ctx, |c| c.has(flags::WRITE)))
 }
 
 fn is_multi_control(cmd: &Command) -> bool {

@@ -219,13 +219,15 @@ fn restore(ctx: &mut Ctx, argv: &[&[u8]]) {
     ctx.ok();
 }
 
-/// DEBUG RELOAD [NOSAVE] ...: save, empty, load back.
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: save, empty, load back
+/// (NOFLUSH keeps the dataset, MERGE lets the file replace what exists).
 pub fn debug_reload(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let mut save_first = true;
+    let (mut save_first, mut flush, mut merge) = (true, true, false);
     for a in &argv[2..] {
         match a.to_ascii_lowercase().as_slice() {
             b"nosave" => save_first = false,
-            b"merge" | b"noflush" => {}
+            b"noflush" => flush = false,
+            b"merge" => merge = true,
             _ => {
                 return ctx
                     .error("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.")
@@ -237,7 +239,7 @@ pub fn debug_reload(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     let srv = ctx.srv;
     let locks: &mut Locks = &mut ctx.locks;
-    match persist::debug_reload(srv, locks, save_first) {
+    match persist::debug_reload(srv, locks, save_first, flush, merge) {
         Ok(()) => {
             persist::log("DB reloaded by DEBUG RELOAD");
             ctx.ok()

@@ -30,12 +30,25 @@ pub struct Effect {
     pub argv: Argv,
 }
 
+/// Consumer classes an effect goes to (Redis's PROPAGATE_AOF /
+/// PROPAGATE_REPL; a script chooses with redis.set_repl).
+pub const TO_AOF: u8 = 1;
+pub const TO_REPLICA: u8 = 2;
+pub const TO_ALL: u8 = TO_AOF | TO_REPLICA;
+
 /// A consumer of the feed (the AOF; later the replication backlog).
 pub trait Sink: Send + Sync {
     /// Receives one execution unit's effects in order. Called while the
     /// writer still holds the shard locks of the keys it changed, so it
     /// must not take shard locks itself.
     fn append(&self, unit: &[Effect]);
+
+    /// Which effects this sink wants: `TO_AOF` for the AOF, `TO_REPLICA`
+    /// (the default) for replication consumers. Effects a script sent
+    /// elsewhere with redis.set_repl are filtered out before `append`.
+    fn target(&self) -> u8 {
+        TO_REPLICA
+    }
 }
 
 /// The feed: the set of sinks and the flag writers check.
@@ -77,6 +90,27 @@ impl Feed {
             s.append(unit);
         }
     }
+
+    /// Hands one unit to every sink, each effect only to the sinks its
+    /// `targets` entry names (missing entries: every sink). An empty
+    /// `targets` is [`Feed::emit`].
+    pub fn emit_targeted(&self, unit: &[Effect], targets: &[u8]) {
+        if targets.is_empty() {
+            return self.emit(unit);
+        }
+        for (_, s) in self.sinks.read().iter() {
+            let t = s.target();
+            let part: Vec<Effect> = unit
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| targets.get(*i).copied().unwrap_or(TO_ALL) & t != 0)
+                .map(|(_, e)| e.clone())
+                .collect();
+            if !part.is_empty() {
+                s.append(&part);
+            }
+        }
+    }
 }
 
 /// What one execution context has collected for the feed.
@@ -90,6 +124,20 @@ pub struct Pending {
     pub rewrite: Option<Vec<Argv>>,
     /// Set while replaying an AOF: nothing is propagated.
     pub loading: bool,
+    /// Consumer classes of `unit`'s effects, by index (`TO_*`); empty or
+    /// shorter than `unit` means every sink (redis.set_repl fills it).
+    pub targets: Vec<u8>,
+}
+
+impl Pending {
+    /// Sends the effects from index `from` on only to `targets` consumers.
+    pub fn restrict_from(&mut self, from: usize, targets: u8) {
+        if targets == TO_ALL || self.unit.len() <= from {
+            return;
+        }
+        self.targets.resize(from.max(self.targets.len()), TO_ALL);
+        self.targets.resize(self.unit.len(), targets);
+    }
 }
 
 impl<'a> Ctx<'a> {
@@ -133,7 +181,8 @@ impl<'a> Ctx<'a> {
     pub fn flush_feed(&mut self) {
         if !self.prop.unit.is_empty() {
             let unit = std::mem::take(&mut self.prop.unit);
-            self.srv.feed.emit(&unit);
+            let targets = std::mem::take(&mut self.prop.targets);
+            self.srv.feed.emit_targeted(&unit, &targets);
         }
     }
 

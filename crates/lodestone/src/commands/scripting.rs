@@ -162,19 +162,24 @@ fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some((keys, args)) = split_keys(ctx, argv) else {
         return;
     };
-    let sha = String::from_utf8_lossy(argv[1]).to_ascii_lowercase();
-    let found = if argv[1].len() == 40 {
-        ctx.srv.scripting.scripts.read().get(&sha).cloned()
-    } else {
-        None
+    // SHAs are looked up in lowercase, without allocating.
+    let mut buf = [0u8; 40];
+    let sha = match argv[1].len() {
+        40 => {
+            buf.copy_from_slice(argv[1]);
+            buf.make_ascii_lowercase();
+            std::str::from_utf8(&buf).ok()
+        }
+        _ => None,
     };
-    let Some(script) = found else {
+    let found = sha.and_then(|sha| ctx.srv.scripting.scripts.read().get(sha).cloned());
+    let (Some(script), Some(sha)) = (found, sha) else {
         return ctx.error("NOSCRIPT No matching script. Please use EVAL.");
     };
     let flags = script.flags;
     scripting::execute(
         ctx,
-        Target::Eval { sha: &sha, script },
+        Target::Eval { sha, script },
         keys,
         args,
         flags,

@@ -377,9 +377,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) {
         },
     };
 
-    // A set has no native order: with STORE its output must still be
-    // deterministic, so it is sorted lexicographically.
-    if o.dontsort && kind == Kind::Set && o.store.is_some() {
+    // A set has no native order: with STORE, or called from a script, its
+    // output must still be deterministic, so it is sorted lexicographically.
+    if o.dontsort && kind == Kind::Set && (o.store.is_some() || crate::scripting::in_script()) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

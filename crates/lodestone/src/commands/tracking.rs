@@ -590,9 +590,12 @@ pub fn key_modified(ctx: &mut Ctx, key: &[u8], by_client: bool) {
     );
 }
 
-/// FLUSHDB/FLUSHALL: the null invalidation to every tracking client.
+/// FLUSHDB/FLUSHALL: the null invalidation to every tracking client, and
+/// an empty table (keys remembered for clients that turned tracking off
+/// since go too, as in Redis).
 pub fn flushed(ctx: &mut Ctx) {
-    if ctx.srv.tracking.active() {
+    let t = &ctx.srv.tracking;
+    if t.active() || t.key_count.load(Ordering::Relaxed) > 0 {
         let id = ctx.client.id();
         ctx.srv.tracking.flushed(ctx.srv, Some(id), &mut ctx.track);
     }

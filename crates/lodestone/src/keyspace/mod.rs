@@ -115,6 +115,11 @@ pub struct SnapState {
 pub struct Keyspace {
     dbs: Vec<Db>,
     pub snap: SnapState,
+    /// Taken for writing while [`Locks::acquire_all`] collects every
+    /// shard, and for reading by a script that try-locks shards it did not
+    /// declare for the whole run: an all-shards locker then never holds
+    /// half the shards while such a script waits for one of them.
+    pub all_gate: parking_lot::RwLock<()>,
 }
 
 impl Keyspace {
@@ -122,6 +127,7 @@ impl Keyspace {
         Keyspace {
             dbs: (0..databases).map(|_| Db::new()).collect(),
             snap: SnapState::default(),
+            all_gate: parking_lot::RwLock::new(()),
         }
     }
 
@@ -243,6 +249,8 @@ impl<'a> Locks<'a> {
             .iter()
             .flat_map(|&d| (0..SHARDS as u32).map(move |s| (d as u32, s)))
             .collect();
+        let ks = self.ks;
+        let _gate = ks.all_gate.write();
         self.acquire(&mut ids);
     }
 

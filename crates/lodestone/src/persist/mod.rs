@@ -83,8 +83,9 @@ impl Default for State {
 pub trait FunctionHook: Send + Sync {
     /// The code of every loaded library, to save.
     fn libraries(&self, srv: &Server) -> Vec<Vec<u8>>;
-    /// Loads one library from a file (the `FUNCTION LOAD` path).
-    fn load(&self, srv: &Server, code: &[u8]) -> Result<(), String>;
+    /// Loads one library from a file (the `FUNCTION LOAD` path; with
+    /// `replace` a library of the same name is replaced, else an error).
+    fn load(&self, srv: &Server, code: &[u8], replace: bool) -> Result<(), String>;
     /// Drops every library (before DEBUG RELOAD loads the file again).
     fn flush(&self, srv: &Server);
 }
@@ -106,9 +107,9 @@ pub fn function_libraries(srv: &Server) -> Vec<Vec<u8>> {
     }
 }
 
-fn function_load(srv: &Server, code: Vec<u8>) -> Result<(), String> {
+fn function_load(srv: &Server, code: Vec<u8>, replace: bool) -> Result<(), String> {
     match FUNCTION_HOOK.read().clone() {
-        Some(h) => h.load(srv, &code),
+        Some(h) => h.load(srv, &code, replace),
         None => {
             srv.persist.kept_functions.lock().push(code);
             Ok(())
@@ -503,10 +504,22 @@ pub fn load_file<'a>(
     path: &str,
     locks: Option<&mut Locks<'a>>,
 ) -> Result<LoadStats, String> {
+    load_file_merging(srv, path, locks, false)
+}
+
+/// [`load_file`]; with `merge` (DEBUG RELOAD MERGE, Redis's
+/// RDBFLAGS_ALLOW_DUP) keys and libraries already present are replaced
+/// instead of failing the load.
+pub fn load_file_merging<'a>(
+    srv: &'a Server,
+    path: &str,
+    locks: Option<&mut Locks<'a>>,
+    merge: bool,
+) -> Result<LoadStats, String> {
     let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
     let size = f.metadata().map(|m| m.len()).unwrap_or(0);
     let f = BufReader::with_capacity(1 << 20, f);
-    load_stream(srv, f, size, &format!("RDB file {path}"), locks).map(|(st, _)| st)
+    load_stream(srv, f, size, &format!("RDB file {path}"), locks, merge).map(|(st, _)| st)
 }
 
 /// Loads an RDB image held in memory (an AOF base written with the RDB
@@ -518,6 +531,7 @@ pub fn load_bytes(srv: &Server, data: &[u8]) -> Result<usize, String> {
         data.len() as u64,
         "RDB preamble of the AOF",
         None,
+        false,
     )
     .map(|(_, used)| used as usize)
 }
@@ -531,6 +545,7 @@ fn load_stream<'a, R: std::io::Read>(
     size: u64,
     what: &str,
     mut locks: Option<&mut Locks<'a>>,
+    merge: bool,
 ) -> Result<(LoadStats, u64), String> {
     let st = &srv.persist;
     st.loading.store(true, Ordering::SeqCst);
@@ -588,7 +603,7 @@ fn load_stream<'a, R: std::io::Read>(
                     Some(l) => l.shard_at((db as u32, idx as u32)).insert_entry(e),
                     None => srv.keyspace.lock_shard(db, idx).insert_entry(e),
                 };
-                if old.is_some() {
+                if old.is_some() && !merge {
                     return Err(format!(
                         "Duplicate key '{}' found in RDB file",
                         String::from_utf8_lossy(&key)
@@ -614,7 +629,7 @@ fn load_stream<'a, R: std::io::Read>(
                 }
                 Ok(())
             }
-            rdb::Event::Function(code) => function_load(srv, code),
+            rdb::Event::Function(code) => function_load(srv, code, merge),
             rdb::Event::Aux(k, v) => {
                 if k == b"used-mem" {
                     let n = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());
@@ -695,6 +710,8 @@ pub fn debug_reload<'a>(
     srv: &'a Server,
     outer: &mut Locks<'a>,
     save_first: bool,
+    flush: bool,
+    merge: bool,
 ) -> Result<(), String> {
     if save_first {
         let held = outer.holds_any();
@@ -706,15 +723,17 @@ pub fn debug_reload<'a>(
     if !locks.holds_any() {
         locks.acquire_all(&dbs);
     }
-    for db in dbs {
-        locks.for_each_shard(db, |_, sh| {
-            sh.clear();
-            true
-        });
+    if flush {
+        for db in dbs {
+            locks.for_each_shard(db, |_, sh| {
+                sh.clear();
+                true
+            });
+        }
+        function_flush(srv);
     }
-    function_flush(srv);
     let path = srv.config.get_str("dbfilename");
-    load_file(srv, &path, Some(locks)).map(|_| ())
+    load_file_merging(srv, &path, Some(locks), merge).map(|_| ())
 }
 
 /// A replica's full sync: empties every database and loads the RDB
@@ -738,6 +757,7 @@ pub fn replace_dataset(srv: &Server, data: &[u8]) -> Result<LoadStats, String> {
         data.len() as u64,
         "RDB payload from the master",
         Some(&mut locks),
+        false,
     )
     .map(|(st, _)| st);
     locks.release();

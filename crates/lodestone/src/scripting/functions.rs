@@ -252,7 +252,7 @@ fn run_library(engine: &Engine, body: &[u8]) -> Result<Vec<Registered>, String> 
         },
     );
     let r = load.call::<(bool, Value)>(code);
-    engine.lua.remove_hook();
+    engine.install_hook();
     let got = LOADING.with(|c| c.borrow_mut().take()).unwrap_or_default();
     match r {
         Ok((true, _)) => Ok(got),
@@ -481,8 +481,8 @@ impl crate::persist::FunctionHook for RdbFunctions {
             .collect()
     }
 
-    fn load(&self, srv: &Server, code: &[u8]) -> Result<(), String> {
-        load(srv, code, false).map(|_| ())
+    fn load(&self, srv: &Server, code: &[u8], replace: bool) -> Result<(), String> {
+        load(srv, code, replace).map(|_| ())
     }
 
     fn flush(&self, srv: &Server) {

@@ -17,13 +17,22 @@ pub struct Engine {
     /// `run(f, a, b)`: calls `f(a, b)` under Redis's error handler and
     /// returns `ok, value`.
     run: Function,
+    /// The error handler that turns errors into Redis's error tables.
+    handler: Function,
     /// The table behind the protected globals (KEYS and ARGV go here).
     pub real: Table,
     /// The protected globals (the environment of user code).
     pub globals: Table,
     /// Function engines only: runs a library's code with the load-time API.
     pub load: Option<Function>,
+    /// Runs since the last explicit GC step.
+    runs: Cell<u32>,
 }
+
+/// Redis's LUA_GC_CYCLE_PERIOD: every this many runs the collector does
+/// that many KB worth of steps, so garbage from KEYS/ARGV tables never
+/// piles up between its own (allocation-driven) steps.
+const GC_CYCLE_PERIOD: u32 = 50;
 
 const PRELUDE: &str = include_str!("prelude.lua");
 /// Instructions between two checks for SCRIPT KILL and the busy threshold.
@@ -32,6 +41,9 @@ const HOOK_EVERY: u32 = 1000;
 thread_local! {
     /// The script running on this thread (null when none).
     pub static CURRENT: Cell<*mut Run> = const { Cell::new(std::ptr::null_mut()) };
+    /// The script's reply is an error that was already counted in the
+    /// error statistics (the error of a command the script called).
+    static ERROR_COUNTED: Cell<bool> = const { Cell::new(false) };
     /// Redis's `math.random` generator state (48-bit rand48).
     static RAND48: Cell<u64> = const { Cell::new(0x1234_ABCD_330E) };
 }
@@ -39,17 +51,22 @@ thread_local! {
 /// Builds Redis's error table `{err="CODE msg"}` from "-CODE msg" or "msg"
 /// (luaPushErrorBuff).
 pub fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Table> {
-    let (code, text) = match msg.strip_prefix('-') {
-        Some(rest) => match rest.split_once(' ') {
-            Some((c, m)) => (c.to_string(), m.to_string()),
-            None => ("ERR".to_string(), rest.to_string()),
-        },
-        None => ("ERR".to_string(), msg.to_string()),
-    };
-    let text = text.trim_matches(|c| c == '\r' || c == '\n');
     let t = lua.create_table()?;
-    t.raw_set("err", format!("{code} {text}"))?;
+    t.raw_set("err", lua.create_string(error_text(msg.as_bytes()))?)?;
     Ok(t)
+}
+
+/// Whether the reply just written is an error already counted in the
+/// error statistics (and clears the mark): `run_command` then counts the
+/// command as failed without counting the error twice.
+pub fn take_error_counted() -> bool {
+    ERROR_COUNTED.with(|c| c.replace(false))
+}
+
+/// Marks the error reply just written as already counted (see
+/// [`take_error_counted`]).
+pub fn mark_error_counted() {
+    ERROR_COUNTED.with(|c| c.set(true));
 }
 
 fn rand48_next() -> i32 {
@@ -112,30 +129,6 @@ fn math_randomseed(_: &Lua, seed: Value) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Converts the arguments of redis.call into an argv, or the error Redis gives.
-pub fn args_to_argv(args: &MultiValue) -> Result<Vec<Vec<u8>>, &'static str> {
-    if args.is_empty() {
-        return Err("Please specify at least one argument for this redis lib call");
-    }
-    let mut argv = Vec::with_capacity(args.len());
-    for a in args.iter() {
-        match a {
-            Value::Integer(i) => argv.push(i.to_string().into_bytes()),
-            Value::Number(n) => {
-                let n = *n;
-                if n.fract() == 0.0 && n.abs() < 9.2e18 {
-                    argv.push((n as i64).to_string().into_bytes());
-                } else {
-                    argv.push(strutil::format_double(n).into_bytes());
-                }
-            }
-            Value::String(s) => argv.push(s.as_bytes().to_vec()),
-            _ => return Err("Lua redis lib command arguments must be strings or integers"),
-        }
-    }
-    Ok(argv)
-}
-
 /// Defines a C function that calls the Rust primitive stored in the
 /// registry under `$key` (which returns `failed, value`) and raises
 /// `value` when it failed. Being a C function keeps the caller's frame on
@@ -161,7 +154,6 @@ macro_rules! raiser {
     };
 }
 
-raiser!(c_call, "lodestone.call");
 raiser!(c_acl, "lodestone.acl_check_cmd");
 raiser!(c_sha1hex, "lodestone.sha1hex");
 raiser!(c_log, "lodestone.log");
@@ -190,31 +182,22 @@ fn failed(lua: &Lua, msg: &str) -> mlua::Result<Outcome> {
 
 fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
     let raw = lua.create_table()?;
-    raw.set(
-        "rawcall",
-        lua.create_function(|lua, args: MultiValue| {
-            let p = CURRENT.with(|c| c.get());
-            if p.is_null() {
-                return Ok((
-                    true,
-                    Value::Table(error_table(
-                        lua,
-                        "redis.call can only be called inside a script invocation",
-                    )?),
-                ));
-            }
-            // SAFETY: CURRENT points at the Run that the script's caller
-            // keeps alive (and does not touch) while Lua runs.
-            let run = unsafe { &mut *p };
-            run.call(lua, args)
-        })?,
-    )?;
-    raising(lua, &raw, "call", raw.get("rawcall")?, c_call)?;
+    // SAFETY: both only use the Lua C API on their own stack.
+    raw.set("call", unsafe { lua.create_c_function(c_call)? })?;
+    raw.set("pcall", unsafe { lua.create_c_function(c_pcall)? })?;
     let acl = lua.create_function(|lua, args: MultiValue| -> mlua::Result<Outcome> {
-        let argv = match args_to_argv(&args) {
-            Ok(a) => a,
-            Err(e) => return Ok((true, Value::Table(error_table(lua, e)?))),
-        };
+        let mut argv = Vec::with_capacity(args.len());
+        for a in args.iter() {
+            match a {
+                Value::Integer(i) => argv.push(i.to_string().into_bytes()),
+                Value::Number(n) => argv.push(number_arg(*n)),
+                Value::String(s) => argv.push(s.as_bytes().to_vec()),
+                _ => return failed(lua, ARG_TYPE_ERROR),
+            }
+        }
+        if argv.is_empty() {
+            return failed(lua, NO_ARGS_ERROR);
+        }
         let p = CURRENT.with(|c| c.get());
         if p.is_null() {
             return Ok((true, Value::Nil));
@@ -377,13 +360,17 @@ impl Engine {
         let globals: Table = api.get("globals")?;
         let real: Table = api.get("real")?;
         lua.set_globals(globals.clone())?;
-        Ok(Engine {
+        let e = Engine {
             run: api.get("run")?,
+            handler: api.get("handler")?,
             load: api.get("load")?,
             real,
             globals,
             lua,
-        })
+            runs: Cell::new(0),
+        };
+        e.install_hook();
+        Ok(e)
     }
 
     /// Compiles a chunk of user code with the protected globals.
@@ -396,9 +383,11 @@ impl Engine {
             .map_err(|e| lua_error_text(&e))
     }
 
-    /// Runs `f(a, b)` under the error handler, with the kill/busy hook.
-    pub fn call(&self, f: &Function, a: Value, b: Value) -> mlua::Result<(bool, Value)> {
-        self.lua.set_hook(
+    /// Installs the hook that checks SCRIPT KILL and the busy threshold
+    /// every `HOOK_EVERY` instructions while a script runs (installed once:
+    /// outside a script it returns at once).
+    pub fn install_hook(&self) {
+        let _ = self.lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             |_, _| {
                 let p = CURRENT.with(|c| c.get());
@@ -409,9 +398,63 @@ impl Engine {
                 let run = unsafe { &mut *p };
                 run.tick()
             },
-        )?;
+        );
+    }
+
+    /// Runs `f(a, b)` under the error handler.
+    pub fn call(&self, f: &Function, a: Value, b: Value) -> mlua::Result<(bool, Value)> {
         let r = self.run.call::<(bool, Value)>((f.clone(), a, b));
-        self.lua.remove_hook();
+        self.after_run();
+        r
+    }
+
+    /// Redis's periodic GC step after a script call (luaCallFunction).
+    fn after_run(&self) {
+        let n = self.runs.get() + 1;
+        if n >= GC_CYCLE_PERIOD {
+            self.runs.set(0);
+            let _ = self.lua.gc_step_kbytes(GC_CYCLE_PERIOD as i32);
+        } else {
+            self.runs.set(n);
+        }
+    }
+
+    /// Runs an EVAL script: sets the globals KEYS and ARGV and calls `f`
+    /// under the error handler, building the tables through the C API
+    /// (the per-call cost of EVALSHA). Returns `ok, value`.
+    pub fn call_eval(
+        &self,
+        f: &Function,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> mlua::Result<(bool, Value)> {
+        use mlua::ffi;
+        // SAFETY: the closure runs protected (a Lua error cannot unwind
+        // through it unnoticed) and leaves exactly two values on the stack.
+        let r = unsafe {
+            self.lua
+                .exec_raw::<(bool, Value)>((f, &self.handler, &self.real), |l| {
+                    // Stack: 1 = f, 2 = handler, 3 = real globals.
+                    ffi::lua_checkstack(l, 4);
+                    for (name, items) in [(c"KEYS", keys), (c"ARGV", args)] {
+                        ffi::lua_pushstring(l, name.as_ptr());
+                        ffi::lua_createtable(l, items.len() as i32, 0);
+                        for (i, a) in items.iter().enumerate() {
+                            ffi::lua_pushlstring(l, a.as_ptr() as *const _, a.len());
+                            ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
+                        }
+                        ffi::lua_rawset(l, 3);
+                    }
+                    ffi::lua_pushvalue(l, 1);
+                    let ok = ffi::lua_pcall(l, 0, 1, 2) == 0;
+                    // Stack: f, handler, real, result -> ok, result.
+                    ffi::lua_pushboolean(l, ok as i32);
+                    ffi::lua_replace(l, 1);
+                    ffi::lua_replace(l, 2);
+                    ffi::lua_settop(l, 2);
+                })
+        };
+        self.after_run();
         r
     }
 
@@ -439,111 +482,287 @@ pub fn lua_error_text(e: &mlua::Error) -> String {
     }
 }
 
-/// Parses one RESP reply at `buf[*pos..]` into a Lua value, as Redis's
-/// `redisProtocolToLuaType` does.
-pub fn resp_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<Value> {
-    let line_end = |p: usize| -> usize {
-        buf[p..]
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .map_or(buf.len(), |i| p + i)
+const NO_ARGS_ERROR: &str = "Please specify at least one argument for this redis lib call";
+const ARG_TYPE_ERROR: &str = "Lua redis lib command arguments must be strings or integers";
+
+/// A Lua number as a command argument, as Redis converts it: integers
+/// print as integers (never `1e+09`), others with Redis's double format.
+fn number_arg(n: f64) -> Vec<u8> {
+    if n.fract() == 0.0 && n.abs() < 9.2e18 {
+        (n as i64).to_string().into_bytes()
+    } else {
+        strutil::format_double(n).into_bytes()
+    }
+}
+
+/// What redis.call reports back to Lua when it did not run the command.
+pub enum CallError {
+    /// An error of the call itself (bad arguments): not counted anywhere.
+    Plain(&'static str),
+    /// The script engine refused the command (unknown, not allowed, OOM,
+    /// read-only script ...): already counted in the error statistics,
+    /// as Redis's `scriptCall` does, so its table carries
+    /// `ignore_error_stats_update`. The text is "CODE message".
+    Rejected(String),
+}
+
+/// Per-thread scratch space of redis.call: the argv being built (bytes and
+/// end offsets) and the command's reply. Reused by every call, so a call
+/// allocates nothing once the buffers have grown.
+struct CallBuf {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    out: Vec<u8>,
+}
+
+thread_local! {
+    static CALLBUF: std::cell::UnsafeCell<CallBuf> = const {
+        std::cell::UnsafeCell::new(CallBuf { bytes: Vec::new(), ends: Vec::new(), out: Vec::new() })
     };
+}
+
+/// `redis.call`: a C function, so the user's frame stays on the stack for
+/// error positions and no Rust callback machinery runs per call.
+unsafe extern "C-unwind" fn c_call(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    if call_and_push(l) {
+        mlua::ffi::lua_error(l);
+    }
+    1
+}
+
+/// `redis.pcall`: as `redis.call`, but errors are returned as tables.
+unsafe extern "C-unwind" fn c_pcall(l: *mut mlua::ffi::lua_State) -> std::os::raw::c_int {
+    call_and_push(l);
+    1
+}
+
+/// Runs the command given by the Lua arguments in the current script and
+/// pushes its reply (or an error table). True when the pushed value is an
+/// error. Owns nothing across Lua API calls that may raise: its buffers
+/// are thread-local.
+unsafe fn call_and_push(l: *mut mlua::ffi::lua_State) -> bool {
+    use mlua::ffi;
+    // SAFETY: only this function uses the buffer, and it does not re-enter.
+    let buf = &mut *CALLBUF.with(|b| b.get());
+    buf.bytes.clear();
+    buf.ends.clear();
+    buf.out.clear();
+    let n = ffi::lua_gettop(l);
+    if n == 0 {
+        push_error(l, NO_ARGS_ERROR.as_bytes(), false);
+        return true;
+    }
+    for i in 1..=n {
+        match ffi::lua_type(l, i) {
+            ffi::LUA_TNUMBER => {
+                let v = number_arg(ffi::lua_tonumber(l, i));
+                buf.bytes.extend_from_slice(&v);
+            }
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(l, i, &mut len);
+                buf.bytes
+                    .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+            }
+            _ => {
+                push_error(l, ARG_TYPE_ERROR.as_bytes(), false);
+                return true;
+            }
+        }
+        buf.ends.push(buf.bytes.len());
+    }
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        push_error(
+            l,
+            b"redis.call can only be called inside a script invocation",
+            false,
+        );
+        return true;
+    }
+    // SAFETY: CURRENT points at the Run that the script's caller keeps
+    // alive (and does not touch) while Lua runs.
+    let run = &mut *p;
+    let outcome = {
+        let mut argv: smallvec::SmallVec<[&[u8]; 8]> = smallvec::SmallVec::new();
+        let mut from = 0;
+        for &e in &buf.ends {
+            argv.push(&buf.bytes[from..e]);
+            from = e;
+        }
+        match run.exec(&argv, &mut buf.out) {
+            Ok(()) => None,
+            Err(CallError::Plain(m)) => Some((m.as_bytes().to_vec(), false)),
+            Err(CallError::Rejected(m)) => Some((m.into_bytes(), true)),
+        }
+    };
+    if let Some((msg, counted)) = outcome {
+        buf.out.clear();
+        buf.out.extend_from_slice(&msg);
+        drop(msg);
+        push_error(l, &buf.out, counted);
+        return true;
+    }
+    let mut pos = 0;
+    push_resp(l, &buf.out, &mut pos)
+}
+
+/// "CODE text" of an error message given as "-CODE text" or "text"
+/// (luaPushErrorBuff: a message without a code gets ERR).
+pub fn error_text(msg: &[u8]) -> Vec<u8> {
+    let (code, text): (&[u8], &[u8]) = match msg.strip_prefix(b"-") {
+        Some(rest) => match rest.iter().position(|&c| c == b' ') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (b"ERR", rest),
+        },
+        None => (b"ERR", msg),
+    };
+    let mut text = text;
+    while let [b'\r' | b'\n', rest @ ..] = text {
+        text = rest;
+    }
+    while let [rest @ .., b'\r' | b'\n'] = text {
+        text = rest;
+    }
+    let mut out = Vec::with_capacity(code.len() + 1 + text.len());
+    out.extend_from_slice(code);
+    out.push(b' ');
+    out.extend_from_slice(text);
+    out
+}
+
+/// Pushes Redis's error table `{err = "CODE text"}`. A `counted` message
+/// is already in that form and gets `ignore_error_stats_update = true`.
+unsafe fn push_error(l: *mut mlua::ffi::lua_State, msg: &[u8], counted: bool) {
+    use mlua::ffi;
+    let text = if counted {
+        msg.to_vec()
+    } else {
+        error_text(msg)
+    };
+    ffi::lua_createtable(l, 0, 2);
+    ffi::lua_pushlstring(l, text.as_ptr() as *const _, text.len());
+    drop(text);
+    ffi::lua_setfield(l, -2, c"err".as_ptr());
+    if counted {
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_setfield(l, -2, c"ignore_error_stats_update".as_ptr());
+    }
+}
+
+/// Pushes one RESP reply at `buf[*pos..]` as a Lua value, as Redis's
+/// `redisProtocolToLuaType` does. True when it is an error.
+unsafe fn push_resp(l: *mut mlua::ffi::lua_State, buf: &[u8], pos: &mut usize) -> bool {
+    use mlua::ffi;
+    ffi::lua_checkstack(l, 4);
     if *pos >= buf.len() {
-        return Ok(Value::Nil);
+        ffi::lua_pushnil(l);
+        return false;
     }
     let kind = buf[*pos];
-    let end = line_end(*pos + 1);
+    let end = buf[*pos + 1..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .map_or(buf.len(), |i| *pos + 1 + i);
     let line = &buf[*pos + 1..end];
     *pos = (end + 2).min(buf.len());
-    let n = || strutil::parse_i64(line).unwrap_or(0);
-    let field = |name: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
-        t.raw_set(name, v)?;
-        Ok(Value::Table(t))
+    let n = strutil::parse_i64(line).unwrap_or(0);
+    let push_str = |s: &[u8]| ffi::lua_pushlstring(l, s.as_ptr() as *const _, s.len());
+    // `{name = <value on top>}`
+    let wrap = |name: &std::ffi::CStr| {
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_insert(l, -2);
+        ffi::lua_setfield(l, -2, name.as_ptr());
     };
-    Ok(match kind {
-        b'+' => field("ok", Value::String(lua.create_string(line)?))?,
-        b'-' => {
-            let t = lua.create_table()?;
-            t.raw_set("err", lua.create_string(line)?)?;
-            t.raw_set("ignore_error_stats_update", true)?;
-            Value::Table(t)
+    let bulk = |pos: &mut usize, len: usize| -> &[u8] {
+        let s = &buf[(*pos).min(buf.len())..(*pos + len).min(buf.len())];
+        *pos = (*pos + len + 2).min(buf.len());
+        s
+    };
+    match kind {
+        b'+' => {
+            push_str(line);
+            wrap(c"ok");
         }
-        b':' => Value::Number(n() as f64),
+        b'-' => {
+            ffi::lua_createtable(l, 0, 2);
+            push_str(line);
+            ffi::lua_setfield(l, -2, c"err".as_ptr());
+            ffi::lua_pushboolean(l, 1);
+            ffi::lua_setfield(l, -2, c"ignore_error_stats_update".as_ptr());
+            return true;
+        }
+        b':' => ffi::lua_pushnumber(l, n as f64),
         b'$' => {
-            let len = n();
-            if len < 0 {
-                Value::Boolean(false)
+            if n < 0 {
+                ffi::lua_pushboolean(l, 0);
             } else {
-                let s = &buf[*pos..(*pos + len as usize).min(buf.len())];
-                *pos = (*pos + len as usize + 2).min(buf.len());
-                Value::String(lua.create_string(s)?)
+                push_str(bulk(pos, n as usize));
             }
         }
         b'*' | b'>' => {
-            let len = n();
-            if len < 0 {
-                Value::Boolean(false)
+            if n < 0 {
+                ffi::lua_pushboolean(l, 0);
             } else {
-                let t = lua.create_table_with_capacity(len as usize, 0)?;
-                for i in 0..len {
-                    let v = resp_to_lua(lua, buf, pos)?;
-                    t.raw_set(i + 1, v)?;
-                }
-                Value::Table(t)
-            }
-        }
-        b'%' => {
-            let t = lua.create_table()?;
-            for _ in 0..n() {
-                let k = resp_to_lua(lua, buf, pos)?;
-                let v = resp_to_lua(lua, buf, pos)?;
-                if !k.is_nil() {
-                    t.raw_set(k, v)?;
+                ffi::lua_createtable(l, n.min(1 << 20) as i32, 0);
+                for i in 0..n {
+                    push_resp(l, buf, pos);
+                    ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
                 }
             }
-            field("map", Value::Table(t))?
         }
-        b'~' => {
-            let t = lua.create_table()?;
-            for _ in 0..n() {
-                let k = resp_to_lua(lua, buf, pos)?;
-                if !k.is_nil() {
-                    t.raw_set(k, true)?;
+        b'%' | b'~' => {
+            ffi::lua_createtable(l, 0, 0);
+            for _ in 0..n {
+                push_resp(l, buf, pos);
+                if kind == b'%' {
+                    push_resp(l, buf, pos);
+                } else {
+                    ffi::lua_pushboolean(l, 1);
+                }
+                if ffi::lua_type(l, -2) == ffi::LUA_TNIL {
+                    ffi::lua_pop(l, 2);
+                } else {
+                    ffi::lua_rawset(l, -3);
                 }
             }
-            field("set", Value::Table(t))?
+            wrap(if kind == b'%' { c"map" } else { c"set" });
         }
-        b'_' => Value::Nil,
-        b'#' => Value::Boolean(line == b"t"),
-        b',' => field(
-            "double",
-            Value::Number(strutil::parse_f64(line).unwrap_or(f64::NAN)),
-        )?,
-        b'(' => field("big_number", Value::String(lua.create_string(line)?))?,
+        b'_' => ffi::lua_pushnil(l),
+        b'#' => ffi::lua_pushboolean(l, (line == b"t") as i32),
+        b',' => {
+            ffi::lua_pushnumber(l, strutil::parse_f64(line).unwrap_or(f64::NAN));
+            wrap(c"double");
+        }
+        b'(' => {
+            push_str(line);
+            wrap(c"big_number");
+        }
         b'=' => {
-            let len = n().max(0) as usize;
-            let s = &buf[*pos..(*pos + len).min(buf.len())];
-            *pos = (*pos + len + 2).min(buf.len());
+            let s = bulk(pos, n.max(0) as usize);
             let (fmt, text) = if s.len() >= 4 {
                 (&s[..3], &s[4..])
             } else {
                 (&b"txt"[..], s)
             };
-            let v = lua.create_table()?;
-            v.raw_set("string", lua.create_string(text)?)?;
-            v.raw_set("format", lua.create_string(fmt)?)?;
-            field("verbatim_string", Value::Table(v))?
+            ffi::lua_createtable(l, 0, 2);
+            push_str(text);
+            ffi::lua_setfield(l, -2, c"string".as_ptr());
+            push_str(fmt);
+            ffi::lua_setfield(l, -2, c"format".as_ptr());
+            wrap(c"verbatim_string");
         }
         b'|' => {
             // Attributes are skipped; the value follows.
-            for _ in 0..2 * n() {
-                resp_to_lua(lua, buf, pos)?;
+            for _ in 0..2 * n {
+                push_resp(l, buf, pos);
+                ffi::lua_pop(l, 1);
             }
-            resp_to_lua(lua, buf, pos)?
+            return push_resp(l, buf, pos);
         }
-        _ => Value::Nil,
-    })
+        _ => ffi::lua_pushnil(l),
+    }
+    false
 }
 
 /// Writes a script's return value as the reply to its caller
@@ -577,6 +796,9 @@ fn table_to_reply(r: &mut Reply, t: &Table, resp3: bool, depth: usize) {
     if let Value::String(e) = get("err") {
         let msg = e.to_string_lossy().to_string();
         r.error(&msg);
+        if depth == 0 && get("ignore_error_stats_update") == Value::Boolean(true) {
+            ERROR_COUNTED.with(|c| c.set(true));
+        }
         return;
     }
     if let Value::String(s) = get("ok") {
@@ -716,14 +938,43 @@ mod tests {
         );
     }
 
+    /// Parses `buf` with `push_resp`: (value, whether it is an error,
+    /// bytes consumed).
+    fn parse(lua: &Lua, buf: &'static [u8]) -> (Value, bool, usize) {
+        let mut out = (false, 0);
+        let v: Value = unsafe {
+            lua.exec_raw((), |l| {
+                let mut p = 0;
+                out.0 = push_resp(l, buf, &mut p);
+                out.1 = p;
+            })
+        }
+        .unwrap();
+        (v, out.0, out.1)
+    }
+
     #[test]
     fn resp_parsing() {
         let lua = Lua::new();
         let buf = b"*3\r\n$1\r\na\r\n:5\r\n$-1\r\n";
-        let mut p = 0;
-        let v = resp_to_lua(&lua, buf, &mut p).unwrap();
+        let (v, err, used) = parse(&lua, buf);
         let t = v.as_table().unwrap();
         assert_eq!(t.raw_len(), 3);
-        assert_eq!(p, buf.len());
+        assert!(!err);
+        assert_eq!(used, buf.len());
+        assert_eq!(t.raw_get::<String>(1).unwrap(), "a");
+        assert_eq!(t.raw_get::<f64>(2).unwrap(), 5.0);
+        assert!(!t.raw_get::<bool>(3).unwrap());
+        let (v, err, _) = parse(&lua, b"-ERR bad\r\n");
+        assert!(err);
+        let t = v.as_table().unwrap();
+        assert_eq!(t.raw_get::<String>("err").unwrap(), "ERR bad");
+        assert!(t.raw_get::<bool>("ignore_error_stats_update").unwrap());
+        let (v, _, _) = parse(&lua, b"%1\r\n$1\r\nk\r\n,1.5\r\n");
+        let m: Table = v.as_table().unwrap().raw_get("map").unwrap();
+        let d: Table = m.raw_get("k").unwrap();
+        assert_eq!(d.raw_get::<f64>("double").unwrap(), 1.5);
+        assert_eq!(error_text(b"-OOM no room"), b"OOM no room");
+        assert_eq!(error_text(b"plain\r\n"), b"ERR plain");
     }
 }

@@ -24,10 +24,10 @@ use crate::commands::{self, flags, lockset_for, Ctx, LockSet};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
 use crate::server::client::Client;
 use crate::server::Server;
-use mlua::{MultiValue, Value, VmState};
+use mlua::{Value, VmState};
 use parking_lot::{Mutex, RwLock};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,8 +72,9 @@ pub struct RunCtl {
 /// Server-wide scripting state.
 #[derive(Default)]
 pub struct Scripting {
-    /// SHA1 (lowercase hex) -> script.
-    pub scripts: RwLock<HashMap<String, Arc<Script>>>,
+    /// SHA1 (lowercase hex) -> script (foldhash: EVALSHA looks it up on
+    /// every call).
+    pub scripts: RwLock<hashbrown::HashMap<String, Arc<Script>>>,
     pub scripts_mem: AtomicUsize,
     /// Bumped by SCRIPT FLUSH: threads drop their compiled scripts.
     pub scripts_gen: AtomicU64,
@@ -86,7 +87,12 @@ pub struct Scripting {
     /// Scripts (by SHA, or "fn:name") that touched keys they did not
     /// declare and now run holding every shard.
     pub needs_all: RwLock<HashSet<String>>,
+    /// DEBUG set-disable-deny-scripts: scripts may call noscript commands.
+    pub disable_deny_scripts: AtomicBool,
 }
+
+/// Redis's MISCONF error for a script that may write.
+pub const MISCONF_SCRIPT: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.";
 
 /// Redis's BUSY errors.
 pub const BUSY_EVAL: &str =
@@ -172,25 +178,39 @@ pub fn parse_shebang(body: &[u8]) -> Result<(u32, usize), String> {
 }
 
 /// One script invocation's state, reached from Lua callbacks through
-/// [`lua::CURRENT`].
+/// [`lua::CURRENT`]. It lives on the runner's stack and borrows the call's
+/// name and argv: a run allocates nothing of its own until it goes busy.
 pub struct Run {
     ctx: *mut Ctx<'static>,
     /// The script's own client: the caller's database at the start, RESP2
     /// unless redis.setresp(3).
     pub client: Client,
-    pub ctl: Arc<RunCtl>,
+    /// What other threads see, created when the run goes past the busy
+    /// threshold.
+    ctl: Option<Arc<RunCtl>>,
+    eval: bool,
+    /// The SHA or function name, and the calling command (borrowed from
+    /// the caller of `execute`, which outlives the run).
+    name: *const str,
+    argv: *const [&'static [u8]],
+    start: Instant,
+    /// The script ran a write command.
+    written: bool,
     pub read_only: bool,
     /// Every shard of every database is locked.
     pub all_locked: bool,
     /// The script needs every shard: abandon this run and start over.
     pub escalate: bool,
+    /// redis.set_repl: which consumers get the effects of the script's
+    /// next commands (`propagate::TO_AOF` | `TO_REPLICA`).
     pub repl_flags: u8,
     /// Memory was over `maxmemory` when the script started (and it has no
     /// allow-oom flag): commands that may grow memory are refused.
     pub oom: bool,
-    busy_registered: bool,
     threshold: Duration,
     last_pump: Instant,
+    /// The end of the script's last command (the next one's start).
+    clock: Instant,
 }
 
 /// How often a busy script serves the other clients of its thread.
@@ -211,109 +231,152 @@ impl Run {
         unsafe { &mut *self.ctx }
     }
 
-    /// redis.call / redis.pcall: (failed, value).
-    pub fn call(&mut self, lua: &mlua::Lua, args: MultiValue) -> mlua::Result<(bool, Value)> {
-        let fail = |msg: &str| -> mlua::Result<(bool, Value)> {
-            Ok((true, Value::Table(lua::error_table(lua, msg)?)))
-        };
-        let argv = match lua::args_to_argv(&args) {
-            Ok(a) => a,
-            Err(e) => return fail(e),
-        };
-        drop(args);
-        if self.ctl.killed.load(Ordering::Relaxed) {
-            return fail("Script killed by user with SCRIPT KILL...");
+    /// SCRIPT KILL / FUNCTION KILL reached this run.
+    fn killed(&self) -> bool {
+        self.ctl
+            .as_ref()
+            .is_some_and(|c| c.killed.load(Ordering::SeqCst))
+    }
+
+    fn mark_written(&mut self) {
+        self.written = true;
+        if let Some(c) = &self.ctl {
+            c.written.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Refuses a command the way Redis's `scriptCall` does: the error and
+    /// the command's rejected calls are counted here.
+    fn reject(&self, cmd: Option<&commands::Command>, msg: &str) -> lua::CallError {
+        let text = lua::error_text(msg.as_bytes());
+        self.srv().stats.error(&text);
+        if let Some(c) = cmd {
+            c.stats.local().rejected.fetch_add(1, Ordering::Relaxed);
+        }
+        lua::CallError::Rejected(String::from_utf8_lossy(&text).into_owned())
+    }
+
+    /// redis.call / redis.pcall: runs `argv` as the script's client and
+    /// writes its RESP reply to `out`, or says why it did not run.
+    pub fn exec(&mut self, argv: &[&[u8]], out: &mut Vec<u8>) -> Result<(), lua::CallError> {
+        if self.killed() {
+            return Err(lua::CallError::Plain(
+                "Script killed by user with SCRIPT KILL...",
+            ));
         }
         if self.escalate {
-            return fail("Script needs every shard");
+            return Err(lua::CallError::Plain("Script needs every shard"));
         }
         let srv: &'static Server = self.ctx().srv;
-        let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
         let Some(top) = srv.commands.lookup(argv[0]) else {
-            return fail("Unknown Redis command called from script");
+            return Err(self.reject(None, "Unknown Redis command called from script"));
         };
         let cmd = if !top.subcommands.is_empty() && argv.len() >= 2 {
             match srv.commands.lookup_sub(top, argv[1]) {
                 Some(c) => c,
-                None => return fail("Unknown Redis command called from script"),
+                None => return Err(self.reject(None, "Unknown Redis command called from script")),
             }
         } else {
             top
         };
-        if cmd.handler.is_none() && argv.len() < 2 {
-            return fail("Wrong number of args calling Redis command from script");
+        if (cmd.handler.is_none() && argv.len() < 2) || !commands::arity_ok(cmd, argv.len()) {
+            return Err(self.reject(
+                Some(cmd),
+                "Wrong number of args calling Redis command from script",
+            ));
         }
-        if !commands::arity_ok(cmd, argv.len()) {
-            return fail("Wrong number of args calling Redis command from script");
-        }
-        if cmd.has(flags::NOSCRIPT) {
-            return fail("This Redis command is not allowed from script");
+        if cmd.has(flags::NOSCRIPT) && !srv.scripting.disable_deny_scripts.load(Ordering::Relaxed) {
+            return Err(self.reject(Some(cmd), "This Redis command is not allowed from script"));
         }
         if (cmd.name == "xread" || cmd.name == "xreadgroup")
             && argv.iter().any(|a| a.eq_ignore_ascii_case(b"block"))
         {
-            return fail(&format!(
+            let m = format!(
                 "{} command is not allowed with BLOCK option from scripts",
                 cmd.name
-            ));
+            );
+            return Err(self.reject(Some(cmd), &m));
         }
-        if let Err(e) = commands::acl::script_check(self.ctx(), cmd, &argv) {
-            return fail(&e);
+        if let Err(e) = commands::acl::script_check(self.ctx(), cmd, argv) {
+            return Err(self.reject(Some(cmd), &e));
         }
         if self.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
-            return fail("Write commands are not allowed from read-only scripts.");
+            return Err(self.reject(
+                Some(cmd),
+                "Write commands are not allowed from read-only scripts.",
+            ));
         }
-        if !self.lock_for(cmd, &argv) {
-            if self.escalate {
-                return fail("Script needs every shard");
+        // A read-only replica refuses every write a script tries, unless
+        // the script came from the master's stream.
+        if cmd.has(flags::WRITE)
+            && srv.repl.is_replica()
+            && srv.config.get_bool("replica-read-only")
+            && !self.ctx().client.handle.is_master.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(self.reject(Some(cmd), &format!("-{}", crate::repl::READONLY_ERR)));
+        }
+        // Server-state checks for the first write (scriptVerifyWriteCommandAllow);
+        // once the script wrote, it is not failed half-way.
+        if cmd.has(flags::WRITE) && !self.written {
+            if crate::persist::writes_denied(srv) {
+                return Err(self.reject(Some(cmd), &format!("-{}", crate::persist::MISCONF)));
             }
-            return fail(
-                "ERR script could not lock a key it did not declare (held by another script)",
-            );
+            if !srv.good_replicas_ok() {
+                return Err(self.reject(Some(cmd), &format!("-{}", crate::server::NOREPLICAS)));
+            }
         }
         if self.oom && cmd.has(flags::DENYOOM) {
-            return fail(&format!("-{}", crate::server::evict::OOM_ERROR));
+            return Err(self.reject(Some(cmd), &format!("-{}", crate::server::evict::OOM_ERROR)));
+        }
+        if !self.lock_for(cmd, argv) {
+            if self.escalate {
+                return Err(lua::CallError::Plain("Script needs every shard"));
+            }
+            return Err(lua::CallError::Plain(
+                "ERR script could not lock a key it did not declare (held by another script)",
+            ));
         }
         if cmd.has(flags::WRITE) {
-            self.ctl.written.store(true, Ordering::SeqCst);
+            self.mark_written();
         }
-        let mut out = Vec::new();
-        {
-            let client: *mut Client = &mut self.client;
-            let outer = self.ctx();
-            let locks =
-                std::mem::replace(&mut outer.locks, crate::keyspace::Locks::new(&srv.keyspace));
-            let mut inner = Ctx {
-                srv,
-                // SAFETY: the script's client lives in this Run for the
-                // whole call; the inner Ctx does not escape it.
-                client: unsafe { &mut *client },
-                out: unsafe { &mut *(&mut out as *mut Vec<u8>) },
-                locks,
-                now_ms: outer.now_ms,
-                in_exec: true,
-                clock: Instant::now(),
-                ready: std::mem::take(&mut outer.ready),
-                no_monitor: false,
-                track: Default::default(),
-                modified: None,
-                // The script's effects gather in the caller's unit, emitted
-                // (wrapped in MULTI/EXEC) when the script's locks go.
-                prop: std::mem::take(&mut outer.prop),
-            };
-            commands::run_command(&mut inner, cmd, &argv, 0);
-            let (locks, ready, track) = (inner.locks, inner.ready, inner.track);
-            let outer = self.ctx();
-            outer.locks = locks;
-            outer.ready = ready;
-            outer.prop = inner.prop;
-            // The caller's own invalidations go out after the script's reply.
+        let client: *mut Client = &mut self.client;
+        let (repl, clock) = (self.repl_flags, self.clock);
+        let outer = self.ctx();
+        let locks = std::mem::replace(&mut outer.locks, crate::keyspace::Locks::new(&srv.keyspace));
+        let mut inner = Ctx {
+            srv,
+            // SAFETY: the script's client lives in this Run for the whole
+            // call; the inner Ctx does not escape it.
+            client: unsafe { &mut *client },
+            out: unsafe { &mut *(out as *mut Vec<u8>) },
+            locks,
+            now_ms: outer.now_ms,
+            in_exec: true,
+            // One clock read per command: the previous one's end.
+            clock,
+            ready: std::mem::take(&mut outer.ready),
+            no_monitor: false,
+            track: Default::default(),
+            modified: None,
+            // The script's effects gather in the caller's unit, emitted
+            // (wrapped in MULTI/EXEC) when the script's locks go.
+            prop: std::mem::take(&mut outer.prop),
+        };
+        let before = inner.prop.unit.len();
+        commands::run_command(&mut inner, cmd, argv, 0);
+        // redis.set_repl: this command's effects go only where it says.
+        inner.prop.restrict_from(before, repl);
+        self.clock = inner.clock;
+        let (locks, ready, track) = (inner.locks, inner.ready, inner.track);
+        let outer = self.ctx();
+        outer.locks = locks;
+        outer.ready = ready;
+        outer.prop = inner.prop;
+        // The caller's own invalidations go out after the script's reply.
+        if !track.keys.is_empty() {
             outer.track.keys.extend(track.keys);
         }
-        let failed = out.first() == Some(&b'-');
-        let mut pos = 0;
-        let v = lua::resp_to_lua(lua, &out, &mut pos)?;
-        Ok((failed, v))
+        Ok(())
     }
 
     /// `redis.acl_check_cmd`: whether the script's user may run `argv`
@@ -329,37 +392,38 @@ impl Run {
             return true;
         }
         let db = self.client.db;
-        let srv = self.srv();
-        let ids: Vec<ShardId> = match lockset_for(srv, cmd, argv, db) {
-            LockSet::Shards(v) => v.into_iter().collect(),
+        let srv: &'static Server = self.ctx().srv;
+        match lockset_for(srv, cmd, argv, db) {
+            LockSet::Shards(v) => v.into_iter().all(|id| self.lock_one(id)),
             LockSet::All => {
-                let dbs = srv.keyspace.db_count();
-                if !self.ctl.written.load(Ordering::SeqCst) {
+                if !self.written {
                     self.escalate = true;
                     return false;
                 }
-                (0..dbs as u32)
-                    .flat_map(|d| (0..SHARDS as u32).map(move |s| (d, s)))
-                    .collect()
-            }
-        };
-        let deadline = Instant::now() + LOCK_WAIT;
-        for id in ids {
-            loop {
-                if self.ctx().locks.try_add(id) {
-                    break;
-                }
-                if !self.ctl.written.load(Ordering::SeqCst) {
-                    self.escalate = true;
-                    return false;
-                }
-                if Instant::now() >= deadline {
-                    return false;
-                }
-                std::thread::yield_now();
+                let dbs = srv.keyspace.db_count() as u32;
+                (0..dbs).all(|d| (0..SHARDS as u32).all(|s| self.lock_one((d, s))))
             }
         }
-        true
+    }
+
+    /// Holds shard `id`, waiting (a while) only if the script already
+    /// wrote; otherwise a busy shard means starting over with every shard.
+    fn lock_one(&mut self, id: ShardId) -> bool {
+        let mut deadline = None;
+        loop {
+            if self.ctx().locks.try_add(id) {
+                return true;
+            }
+            if !self.written {
+                self.escalate = true;
+                return false;
+            }
+            let d = *deadline.get_or_insert_with(|| Instant::now() + LOCK_WAIT);
+            if Instant::now() >= d {
+                return false;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// The Lua hook: busy registration, serving other clients while busy,
@@ -368,20 +432,29 @@ impl Run {
         if self.escalate {
             return Err(mlua::Error::runtime("Script needs every shard"));
         }
-        if !self.busy_registered
-            && !self.threshold.is_zero()
-            && self.ctl.start.elapsed() >= self.threshold
+        if self.ctl.is_none() && !self.threshold.is_zero() && self.start.elapsed() >= self.threshold
         {
-            self.busy_registered = true;
+            // SAFETY: name and argv outlive the run (see the fields).
+            let (name, argv) = unsafe { (&*self.name, &*self.argv) };
+            let ctl = Arc::new(RunCtl {
+                eval: self.eval,
+                name: name.to_string(),
+                argv: argv.iter().map(|a| a.to_vec()).collect(),
+                start: self.start,
+                written: AtomicBool::new(self.written),
+                killed: AtomicBool::new(false),
+            });
+            self.ctl = Some(ctl.clone());
             let s = &self.srv().scripting;
-            s.busy.lock().push(self.ctl.clone());
+            s.busy.lock().push(ctl);
             s.busy_count.fetch_add(1, Ordering::SeqCst);
+            self.last_pump = Instant::now();
         }
-        if self.busy_registered && self.last_pump.elapsed() >= PUMP_EVERY {
+        if self.ctl.is_some() && self.last_pump.elapsed() >= PUMP_EVERY {
             self.last_pump = Instant::now();
             crate::server::net::pump_events();
         }
-        if self.ctl.killed.load(Ordering::SeqCst) {
+        if self.killed() {
             return Err(mlua::Error::runtime(
                 "Script killed by user with SCRIPT KILL...",
             ));
@@ -390,13 +463,39 @@ impl Run {
     }
 
     fn unregister(&mut self) {
-        if self.busy_registered {
-            self.busy_registered = false;
+        if let Some(ctl) = &self.ctl {
             let s = &self.srv().scripting;
-            s.busy.lock().retain(|r| !Arc::ptr_eq(r, &self.ctl));
+            s.busy.lock().retain(|r| !Arc::ptr_eq(r, ctl));
             s.busy_count.fetch_sub(1, Ordering::SeqCst);
         }
     }
+}
+
+thread_local! {
+    /// The time of the script running on this thread, in Unix µs (0: no
+    /// script; MAX: a script whose time nobody asked for yet).
+    static FROZEN_US: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether a script is running on this thread (commands it calls behave
+/// as for Redis's CLIENT_SCRIPT).
+pub fn in_script() -> bool {
+    FROZEN_US.with(|c| c.get()) != 0
+}
+
+/// The time commands see while a script runs on this thread (Redis
+/// freezes its cached time for the whole script), or None outside one.
+pub fn frozen_time_us() -> Option<u64> {
+    FROZEN_US.with(|c| match c.get() {
+        0 => None,
+        // Running, not read yet: the first reading is kept.
+        u64::MAX => {
+            let t = crate::server::now_us();
+            c.set(t);
+            Some(t)
+        }
+        t => Some(t),
+    })
 }
 
 /// Which thread-local engine a script runs in, and how to find its code.
@@ -410,7 +509,7 @@ pub enum Target<'x> {
 struct EvalState {
     engine: lua::Engine,
     gen: u64,
-    compiled: HashMap<String, mlua::Function>,
+    compiled: hashbrown::HashMap<String, mlua::Function>,
 }
 
 thread_local! {
@@ -426,7 +525,7 @@ fn with_eval<R>(srv: &Server, f: impl FnOnce(&mut EvalState) -> R) -> R {
             *slot = Some(EvalState {
                 engine: lua::Engine::new("eval").expect("Lua state"),
                 gen,
-                compiled: HashMap::new(),
+                compiled: hashbrown::HashMap::new(),
             });
         }
         f(slot.as_mut().unwrap())
@@ -491,14 +590,15 @@ pub fn execute(
     if !compat && flags & sflags::NO_WRITES == 0 && ro {
         return ctx.error("ERR Can not execute a script with write flag using *_ro command.");
     }
-    let (eval, name) = match &target {
-        Target::Eval { sha, .. } => (true, sha.to_string()),
-        Target::Function { name } => (false, name.to_string()),
+    let (eval, name): (bool, &str) = match &target {
+        Target::Eval { sha, .. } => (true, sha),
+        Target::Function { name } => (false, name),
     };
-    let all_key = if eval {
-        name.clone()
+    // The needs_all key: the SHA, or "fn:" and the function name.
+    let all_key: std::borrow::Cow<str> = if eval {
+        name.into()
     } else {
-        format!("fn:{name}")
+        format!("fn:{name}").into()
     };
     let outer_held = ctx.locks.holds_any();
     // Redis's pre-command OOM state: evict first (never while holding
@@ -511,19 +611,34 @@ pub fn execute(
             crate::server::evict::perform_evictions(srv, true)
                 == crate::server::evict::EvictResult::Fail
         };
-    // A script declaring flags that may write is refused as a whole.
-    if oom && !compat && flags & sflags::NO_WRITES == 0 {
-        return ctx.error(crate::server::evict::OOM_ERROR);
+    // A script declaring flags that may write is refused as a whole when
+    // the server cannot take writes (scriptPrepareForRun).
+    if !compat && flags & sflags::NO_WRITES == 0 {
+        if crate::persist::writes_denied(srv) {
+            return ctx.error(MISCONF_SCRIPT);
+        }
+        if !srv.good_replicas_ok() {
+            return ctx.error(crate::server::NOREPLICAS);
+        }
+        if oom {
+            return ctx.error(crate::server::evict::OOM_ERROR);
+        }
     }
-    let mut all = outer_held || srv.scripting.needs_all.read().contains(&all_key);
+    let mut all = outer_held || {
+        let na = srv.scripting.needs_all.read();
+        !na.is_empty() && na.contains(all_key.as_ref())
+    };
     let db = ctx.client.db;
     loop {
+        // A script that may try-lock undeclared shards keeps whole-keyspace
+        // lockers out while it runs (see `Keyspace::all_gate`).
+        let _gate = (!outer_held && !all).then(|| srv.keyspace.all_gate.read());
         if !outer_held {
             if all {
                 let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
                 ctx.locks.acquire_all(&dbs);
             } else {
-                let mut ids: Vec<ShardId> = keys
+                let mut ids: smallvec::SmallVec<[ShardId; 4]> = keys
                     .iter()
                     .map(|k| (db as u32, shard_of(k) as u32))
                     .collect();
@@ -532,7 +647,7 @@ pub fn execute(
         }
         let start = ctx.out.len();
         match attempt(
-            ctx, &target, keys, args, flags, ro, argv, all, eval, &name, oom,
+            ctx, &target, keys, args, flags, ro, argv, all, eval, name, oom,
         ) {
             Attempt::Done => return,
             Attempt::Escalate => {
@@ -542,7 +657,7 @@ pub fn execute(
                     return ctx.error("ERR script needs every shard");
                 }
                 ctx.locks.release();
-                srv.scripting.needs_all.write().insert(all_key.clone());
+                srv.scripting.needs_all.write().insert(all_key.to_string());
                 all = true;
             }
         }
@@ -567,28 +682,38 @@ fn attempt(
     let compat = flags & sflags::EVAL_COMPAT != 0;
     let mut client = Client::new(ctx.client.handle.clone(), true);
     client.db = ctx.client.db;
-    let threshold = srv.config.get_num("busy-reply-threshold").max(0) as u64;
-    let mut run = Box::new(Run {
+    // Keys the script reads are tracked for its caller (Redis's
+    // script_caller in call()); the client shares the caller's id.
+    client.tracking.flags = ctx.client.tracking.flags;
+    let threshold = srv
+        .config
+        .num(crate::config::HOT.busy_reply_threshold)
+        .max(0) as u64;
+    // The calling command's start (one clock read per command).
+    let start = ctx.clock;
+    let mut run = Run {
         ctx: (ctx as *mut Ctx).cast::<Ctx<'static>>(),
         client,
-        ctl: Arc::new(RunCtl {
-            eval,
-            name: name.to_string(),
-            argv: argv.iter().map(|a| a.to_vec()).collect(),
-            start: Instant::now(),
-            written: AtomicBool::new(false),
-            killed: AtomicBool::new(false),
-        }),
+        ctl: None,
+        eval,
+        name: name as *const str,
+        // SAFETY (lifetime erased): argv outlives the run, see the field.
+        // The second cast changes only the lifetime, which clippy misreads.
+        #[allow(clippy::unnecessary_cast)]
+        argv: argv as *const [&[u8]] as *const [&'static [u8]],
+        start,
+        written: false,
         read_only: ro || (!compat && flags & sflags::NO_WRITES != 0),
         all_locked: all,
         escalate: false,
-        repl_flags: 3,
+        repl_flags: crate::commands::propagate::TO_ALL,
         oom,
-        busy_registered: false,
         threshold: Duration::from_millis(threshold),
-        last_pump: Instant::now(),
-    });
-    let run_ptr: *mut Run = &mut *run;
+        last_pump: start,
+        clock: start,
+    };
+    let run_ptr: *mut Run = &mut run;
+    FROZEN_US.with(|c| c.set(u64::MAX));
     let result = match target {
         Target::Eval { sha, script } => with_eval(srv, |st| {
             if !st.compiled.contains_key(*sha) {
@@ -602,14 +727,10 @@ fn attempt(
                     }
                 }
             }
-            let f = st.compiled[*sha].clone();
             let e = &st.engine;
-            let k = e.array(keys).map_err(|x| x.to_string())?;
-            let a = e.array(args).map_err(|x| x.to_string())?;
-            let _ = e.real.raw_set("KEYS", k);
-            let _ = e.real.raw_set("ARGV", a);
+            let f = &st.compiled[*sha];
             lua::CURRENT.with(|c| c.set(run_ptr));
-            let r = e.call(&f, Value::Nil, Value::Nil);
+            let r = e.call_eval(f, keys, args);
             lua::CURRENT.with(|c| c.set(std::ptr::null_mut()));
             Ok((r, e.lua.clone()))
         }),
@@ -623,6 +744,7 @@ fn attempt(
         }),
     };
     run.unregister();
+    FROZEN_US.with(|c| c.set(0));
     if run.escalate {
         return Attempt::Escalate;
     }
@@ -633,7 +755,7 @@ fn attempt(
             return Attempt::Done;
         }
     };
-    let killed = run.ctl.killed.load(Ordering::SeqCst);
+    let killed = run.killed();
     let resp3 = run.client.proto == resp::Proto::Resp3;
     let mut reply = resp::Reply::new(ctx.out, ctx.client.proto);
     match r {
@@ -660,6 +782,14 @@ fn attempt(
                 }
             }
             reply.error(&msg);
+            if !killed
+                && matches!(
+                    t.raw_get::<Value>("ignore_error_stats_update"),
+                    Ok(Value::Boolean(true))
+                )
+            {
+                lua::mark_error_counted();
+            }
         }
         Ok((false, v)) => {
             let m = match v {

@@ -86,13 +86,9 @@ math2.randomseed = raw.randomseed
 
 local function copy(t) local c = {} for k, v in pairs(t) do c[k] = v end return c end
 
-local rawcall = raw.rawcall
 local redis = {}
 redis.call = raw.call
-redis.pcall = function(...)
-  local _, v = rawcall(...)
-  return v
-end
+redis.pcall = raw.pcall
 redis.error_reply = raw.error_reply
 redis.status_reply = function(...)
   if orig_select('#', ...) ~= 1 or orig_type((...)) ~= 'string' then
@@ -161,13 +157,13 @@ local function run(f, a, b)
   return xpcall(function() return f(a, b) end, handler)
 end
 
-local api = {run = run, real = real, protect = protect}
+local api = {run = run, handler = handler, real = real, protect = protect}
 
 api.globals = finish_globals(real)
 
 if mode == 'function' then
   -- While FUNCTION LOAD runs the library code, the globals offer only
-  -- redis.register_function, redis.log and the version fields.
+  -- `redis` with register_function, log and the version fields.
   local load_redis = {
     register_function = raw.register_function,
     log = redis.log,
@@ -175,10 +171,8 @@ if mode == 'function' then
     REDIS_VERSION = raw.version, REDIS_VERSION_NUM = raw.version_num,
   }
   orig_setmetatable(load_redis, {__index = missing_global})
-  local load_real = {}
-  for k, v in pairs(real) do load_real[k] = v end
-  load_real.math = nil
-  load_real.redis = protect(load_redis)
+  -- Only `redis` exists while a library loads (Redis's LIBRARY_API).
+  local load_real = {redis = protect(load_redis)}
   orig_setmetatable(load_real, {__index = missing_global})
   api.load = function(code)
     local f, e = orig_loadstring(code, '@user_function')

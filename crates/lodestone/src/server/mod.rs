@@ -158,7 +158,17 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// Redis's NOREPLICAS error (min-replicas-to-write not met).
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
 impl Server {
+    /// Redis's `checkGoodReplicasStatus`: false when min-replicas-to-write
+    /// and min-replicas-max-lag are set and fewer replicas are good.
+    #[inline]
+    pub fn good_replicas_ok(&self) -> bool {
+        self.repl.enough_good_replicas()
+    }
+
     pub fn new(config: Config, executable: String, config_file: Option<String>) -> Server {
         let dbs = config.num(HOT.databases) as usize;
         let run_id: String = {
