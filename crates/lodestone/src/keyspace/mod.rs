@@ -13,6 +13,7 @@ pub mod expire;
 pub mod lru;
 pub mod s3fifo;
 pub mod shard;
+pub mod table;
 pub mod types;
 pub mod varint;
 

@@ -27,6 +27,13 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Most bytes read from one connection before the worker serves the
 /// others: a client streaming a huge pipeline must not stall the rest.
 const READ_BUDGET: usize = 256 * 1024;
+/// Longest a worker runs one connection's parsed requests before serving
+/// the others (checked every [`QUANTUM_EVERY`] commands): a client
+/// streaming a deep pipeline must not add more than this to the latency of
+/// clients on the same worker. The rest of its input waits for the next
+/// loop pass, as input over the read budget does.
+const QUANTUM: Duration = Duration::from_micros(250);
+const QUANTUM_EVERY: u32 = 8;
 
 struct Conn {
     stream: TcpStream,
@@ -238,6 +245,9 @@ impl Worker {
                 }
                 continue;
             }
+            // Connections left with input by the last pass: served after
+            // this pass's events, unless an event already served them.
+            let again = std::mem::take(&mut self.more_input);
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => self.drain_mailbox(),
@@ -252,7 +262,10 @@ impl Worker {
                     }
                 }
             }
-            for t in std::mem::take(&mut self.more_input) {
+            for t in again {
+                if events.iter().any(|ev| ev.token() == Token(t)) {
+                    continue;
+                }
                 self.on_readable(t);
             }
             if self.srv.shutdown.load(Ordering::SeqCst) {
@@ -500,9 +513,12 @@ impl Worker {
         };
         let mut eof = false;
         let mut got = 0;
-        let mut budget_hit = false;
+        // Input left over from a pass cut short by the time quantum is
+        // executed before more is read, so the buffer cannot grow without
+        // bound while the client keeps sending.
+        let mut budget_hit = c.inbuf.len() - c.in_pos >= READ_BUDGET;
         loop {
-            if got >= READ_BUDGET {
+            if budget_hit || got >= READ_BUDGET {
                 budget_hit = true;
                 break;
             }
@@ -548,10 +564,19 @@ impl Worker {
                 .last_interaction_ms
                 .store(now_ms(), Ordering::Relaxed);
         }
-        self.process(token);
+        // A client that closed its side still gets the replies to all it
+        // sent (it may be reading them): no time quantum then.
+        self.process_bounded(token, !eof);
         if eof {
             self.close(token);
         } else if budget_hit && self.conns.contains_key(&token) {
+            self.want_more(token);
+        }
+    }
+
+    /// Comes back to a connection's input in the next loop pass.
+    fn want_more(&mut self, token: usize) {
+        if !self.more_input.contains(&token) {
             self.more_input.push(token);
         }
     }
@@ -562,6 +587,11 @@ impl Worker {
     /// the worker is reachable through [`PUMP`]: a busy script on this
     /// thread serves the other connections from its Lua hook.
     fn process(&mut self, token: usize) {
+        self.process_bounded(token, true)
+    }
+
+    /// [`Worker::process`], optionally without the time quantum.
+    fn process_bounded(&mut self, token: usize, bounded: bool) {
         let Some(mut c) = self.conns.remove(&token) else {
             return;
         };
@@ -570,7 +600,7 @@ impl Worker {
         // SAFETY: the server outlives every worker; the reference is not
         // tied to `self`, which `pump_events` may use while this runs.
         let srv: &Server = unsafe { &*Arc::as_ptr(&self.srv) };
-        let (paused, shutting) = execute_input(srv, &mut c);
+        let (paused, shutting, yielded) = execute_input(srv, &mut c, bounded);
         PUMP.with(|p| p.set(prev));
         let blocked = c.client.blocked.is_some();
         self.conns.insert(token, c);
@@ -579,6 +609,9 @@ impl Worker {
         }
         if blocked {
             self.blocked.insert(token);
+        }
+        if yielded {
+            self.want_more(token);
         }
         self.flush(token);
         if shutting {
@@ -646,8 +679,10 @@ pub fn pump_events() {
     PUMP.with(|p| p.set(w));
 }
 
-/// The body of [`Worker::process`]; returns (paused, shutting down).
-fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
+/// The body of [`Worker::process`]; returns (paused, shutting down,
+/// stopped at the time quantum with input left).
+fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool) {
+    let mut yielded = false;
     {
         let Conn {
             client,
@@ -676,6 +711,7 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
         *paused = false;
+        let mut ran = 0u32;
         while !ctx.client.close_after_reply && ctx.client.blocked.is_none() {
             let limits = Limits {
                 max_bulk_len: max_bulk,
@@ -708,6 +744,11 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
                     ctx.client.handle.qbuf.store(buf.len(), Ordering::Relaxed);
                     commands::dispatch(&mut ctx, &argv);
                     *in_pos += req.consumed;
+                    ran += 1;
+                    if bounded && ran % QUANTUM_EVERY == 0 && clock_base.elapsed() >= QUANTUM {
+                        yielded = *in_pos < inbuf.len();
+                        break;
+                    }
                 }
                 Err(e) => {
                     ctx.r().error(&e.message());
@@ -741,7 +782,7 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
             .handle
             .qbuf_mem
             .store(inbuf.capacity(), Ordering::Relaxed);
-        (*paused, srv.shutdown.load(Ordering::SeqCst))
+        (*paused, srv.shutdown.load(Ordering::SeqCst), yielded)
     }
 }
 
