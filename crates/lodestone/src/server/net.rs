@@ -53,6 +53,9 @@ struct Conn {
     soft_since: Option<Instant>,
     /// Queued in `Worker::to_flush` (output from the mailbox waits there).
     flush_queued: bool,
+    /// The last pass stopped at the time quantum with complete requests
+    /// left in `inbuf`.
+    yielded: bool,
 }
 
 /// The addresses to listen on, from the `bind` parameter.
@@ -501,6 +504,7 @@ impl Worker {
                     want_write: false,
                     soft_since: None,
                     flush_queued: false,
+                    yielded: false,
                 }),
             );
         }
@@ -520,7 +524,7 @@ impl Worker {
         // Input left over from a pass cut short by the time quantum is
         // executed before more is read, so the buffer cannot grow without
         // bound while the client keeps sending.
-        let mut budget_hit = c.inbuf.len() - c.in_pos >= READ_BUDGET;
+        let mut budget_hit = c.yielded && c.inbuf.len() - c.in_pos >= READ_BUDGET;
         loop {
             if budget_hit || got >= READ_BUDGET {
                 budget_hit = true;
@@ -603,6 +607,7 @@ impl Worker {
         // tied to `self`, which `pump_events` may use while this runs.
         let srv: &Server = unsafe { &*Arc::as_ptr(&self.srv) };
         let (paused, shutting, yielded) = execute_input(srv, &mut c, bounded);
+        c.yielded = yielded;
         PUMP.with(|p| p.set(prev));
         let blocked = c.client.blocked.is_some();
         self.conns.insert(token, c);
