@@ -131,6 +131,8 @@ pub struct Server {
     pub feed: crate::commands::propagate::Feed,
     /// The append-only file.
     pub aof: Arc<crate::aof::Aof>,
+    /// Users and permissions (ACL).
+    pub acl: crate::acl::Acl,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -161,10 +163,12 @@ impl Server {
                 .collect()
         };
         let port = config.num(HOT.port) as usize;
+        let commands = CommandTable::build();
         Server {
+            acl: crate::acl::Acl::new(&commands),
             config,
             keyspace: Keyspace::new(dbs),
-            commands: CommandTable::build(),
+            commands,
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             connected: AtomicUsize::new(0),
@@ -297,6 +301,7 @@ impl Server {
 
     /// Re-reads configuration that is cached outside the config table.
     pub fn apply_config(&self) {
+        self.acl.sync_config(self, &self.commands);
         let f =
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
                 .unwrap_or(0);
