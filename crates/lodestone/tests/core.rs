@@ -458,7 +458,12 @@ fn pipeline_then_half_close_gets_every_reply() {
     for i in 1..=n {
         expected.extend_from_slice(format!(":{i}\r\n").as_bytes());
     }
-    assert!(got == expected, "got {} bytes, want {}", got.len(), expected.len());
+    assert!(
+        got == expected,
+        "got {} bytes, want {}",
+        got.len(),
+        expected.len()
+    );
     let mut c = s.client();
     assert_eq!(cmd("GET").arg("ctr").query::<i64>(&mut c).unwrap(), n);
 }

@@ -115,8 +115,7 @@ impl KeyTable {
         let o = self
             .half_mut(s)
             .get_bucket_entry(s.bucket)
-            .ok()
-            .expect("located slot");
+            .unwrap_or_else(|_| unreachable!("located slot"));
         let (e, _) = o.remove();
         if s.old && self.old.is_empty() {
             self.finish();
@@ -145,7 +144,7 @@ impl KeyTable {
     /// Adds an entry whose key is known to be absent (hash `h`). Starts a
     /// migration instead of letting the table resize in one go.
     pub fn insert_new(&mut self, h: u64, e: Entry) {
-        if !self.migrating() && self.cur.len() == self.cur.capacity() && self.cur.len() > 0 {
+        if !self.migrating() && self.cur.len() == self.cur.capacity() && !self.cur.is_empty() {
             let n = self.cur.len();
             self.old = std::mem::replace(&mut self.cur, HashTable::with_capacity(2 * n));
             self.next = 0;

@@ -760,7 +760,10 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                     commands::dispatch(&mut ctx, &argv);
                     *in_pos += req.consumed;
                     ran += 1;
-                    if bounded && ran % QUANTUM_EVERY == 0 && clock_base.elapsed() >= QUANTUM {
+                    if bounded
+                        && ran.is_multiple_of(QUANTUM_EVERY)
+                        && clock_base.elapsed() >= QUANTUM
+                    {
                         yielded = *in_pos < inbuf.len();
                         break;
                     }
