@@ -436,6 +436,39 @@ fn deep_pipeline_is_answered_in_order() {
 }
 
 #[test]
+fn pipeline_then_half_close_gets_every_reply() {
+    // A worker stops a long pipeline at its time quantum and comes back to
+    // it; a client that already closed its sending side still gets every
+    // reply before the connection closes.
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let n = 30000;
+    let mut req = Vec::new();
+    for _ in 0..n {
+        req.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n");
+    }
+    let mut rr = common::Raw {
+        s: r.s.try_clone().unwrap(),
+    };
+    let reader = std::thread::spawn(move || rr.read_to_close());
+    r.send(&req);
+    r.s.shutdown(std::net::Shutdown::Write).unwrap();
+    let got = reader.join().unwrap();
+    let mut expected = Vec::new();
+    for i in 1..=n {
+        expected.extend_from_slice(format!(":{i}\r\n").as_bytes());
+    }
+    assert!(
+        got == expected,
+        "got {} bytes, want {}",
+        got.len(),
+        expected.len()
+    );
+    let mut c = s.client();
+    assert_eq!(cmd("GET").arg("ctr").query::<i64>(&mut c).unwrap(), n);
+}
+
+#[test]
 fn bulk_arguments_split_across_reads() {
     let s = Server::start(&[]);
     let mut r = s.raw();

@@ -602,6 +602,18 @@ pub fn lockset_for(srv: &Server, cmd: &Command, argv: &[&[u8]], db: usize) -> Lo
     )
 }
 
+/// The position of the only key of a command whose lock set is just that
+/// key's shard (fixed key spec with first == last, no override).
+#[inline]
+fn single_key(cmd: &Command, argv: &[&[u8]]) -> Option<usize> {
+    if cmd.lockset.is_some() || cmd.keys_fn.is_some() {
+        return None;
+    }
+    let k = cmd.keys?;
+    (k.first > 0 && k.first == k.last && (k.first as usize) < argv.len())
+        .then_some(k.first as usize)
+}
+
 /// Checks arity the way Redis does: exact for positive, minimum for negative.
 pub fn arity_ok(cmd: &Command, argc: usize) -> bool {
     let a = cmd.arity;
@@ -802,16 +814,27 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
     let owner = !ctx.locks.holds_any();
     if owner {
-        match lockset_for(srv, cmd, argv, ctx.client.db) {
-            LockSet::Shards(mut ids) => ctx.locks.acquire(&mut ids),
-            // A whole-database write (FLUSHALL, FLUSHDB) that is fed to
-            // consumers holds everything, so that no write to a shard it
-            // already passed can reach the feed before it does.
-            LockSet::All if cmd.has(flags::WRITE) && ctx.propagating() => {
-                let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
-                ctx.locks.acquire_all(&dbs);
+        if let Some(i) = single_key(cmd, argv) {
+            // The common case (GET, SET, INCR, HSET ...): one shard, and
+            // the handler's own lookup of that key skips the CRC16.
+            let id = (
+                ctx.client.db as u32,
+                crate::keyspace::shard_of(argv[i]) as u32,
+            );
+            ctx.locks.acquire(&mut [id]);
+            ctx.locks.remember(argv[i], id);
+        } else {
+            match lockset_for(srv, cmd, argv, ctx.client.db) {
+                LockSet::Shards(mut ids) => ctx.locks.acquire(&mut ids),
+                // A whole-database write (FLUSHALL, FLUSHDB) that is fed to
+                // consumers holds everything, so that no write to a shard it
+                // already passed can reach the feed before it does.
+                LockSet::All if cmd.has(flags::WRITE) && ctx.propagating() => {
+                    let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
+                    ctx.locks.acquire_all(&dbs);
+                }
+                LockSet::All => {}
             }
-            LockSet::All => {}
         }
     }
     // The feed check: one relaxed load when nobody consumes effects.

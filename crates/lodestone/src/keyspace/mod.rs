@@ -13,6 +13,7 @@ pub mod expire;
 pub mod lru;
 pub mod s3fifo;
 pub mod shard;
+pub mod table;
 pub mod types;
 pub mod varint;
 
@@ -33,7 +34,9 @@ pub const SHARDS: usize = 1 << SHARD_BITS;
 /// Redis Cluster's number of hash slots.
 pub const SLOTS: usize = 16384;
 
-const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+/// Slice-by-16 tables: a whole short key per step (hashed on every command).
+static CRC16: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
 
 /// The part of a key that is hashed: the content of the first `{...}`
 /// when it is non-empty, else the whole key (Redis Cluster's hash tags).
@@ -204,6 +207,10 @@ pub struct Locks<'a> {
     /// RANDOMKEY, KEYS walks): handed out by `drain_expired` with the
     /// held shards' (their DELs and events follow the command).
     expired_elsewhere: Vec<(usize, Vec<u8>)>,
+    /// The key a single-key command was locked for (address and length of
+    /// its argument) and its shard: `shard()` for that same slice skips
+    /// the second CRC16. Reset when the locks go.
+    memo: (usize, usize, ShardId),
 }
 
 impl<'a> Locks<'a> {
@@ -212,6 +219,7 @@ impl<'a> Locks<'a> {
             ks,
             held: Vec::new(),
             expired_elsewhere: Vec::new(),
+            memo: (0, 0, (0, 0)),
         }
     }
 
@@ -280,6 +288,14 @@ impl<'a> Locks<'a> {
     /// Releases every lock.
     pub fn release(&mut self) {
         self.held.clear();
+        self.memo.0 = 0;
+    }
+
+    /// Remembers that `key` (this very slice, which lives as long as the
+    /// command) maps to shard `id`, already locked.
+    #[inline]
+    pub fn remember(&mut self, key: &[u8], id: ShardId) {
+        self.memo = (key.as_ptr() as usize, key.len(), id);
     }
 
     fn position(&self, id: ShardId) -> Result<usize, usize> {
@@ -299,6 +315,11 @@ impl<'a> Locks<'a> {
     /// have included it; if it did not, the shard is locked now (a bug in a
     /// key spec, caught in debug builds).
     pub fn shard(&mut self, db: usize, key: &[u8]) -> &mut Shard {
+        let (p, n, id) = self.memo;
+        if p == key.as_ptr() as usize && n == key.len() && id.0 == db as u32 {
+            debug_assert_eq!(id.1 as usize, shard_of(key));
+            return self.shard_at(id);
+        }
         self.shard_at((db as u32, shard_of(key) as u32))
     }
 

@@ -1,13 +1,13 @@
 //! A shard: one lock's worth of a database's keys.
 //!
 //! Each shard owns a hash table of entries and the count of keys with a
-//! TTL. Tables are small (a database
-//! is split into many shards), so growing one never stalls for long.
+//! TTL. Tables are small (a database is split into many shards) and grow
+//! incrementally (`table.rs`), so growing one never stalls.
 
 use super::entry::{Entry, Value};
 use super::lru::{self, Policy};
 use super::s3fifo::S3Fifo;
-use hashbrown::HashTable;
+use super::table::KeyTable;
 use std::hash::BuildHasher;
 
 /// The hasher for keys inside a shard's table.
@@ -20,7 +20,7 @@ pub fn key_hash(key: &[u8]) -> u64 {
 
 #[derive(Default)]
 pub struct Shard {
-    table: HashTable<Entry>,
+    table: KeyTable,
     volatile: usize,
     /// Keys deleted by lazy or active expiry since the last read of the
     /// counter (folded into the server's `expired_keys`).
@@ -89,17 +89,18 @@ impl Shard {
     #[inline]
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let h = key_hash(key);
-        let o = self.table.find_entry(h, |e| e.key() == key).ok()?;
-        if o.get().is_expired(now_ms) {
+        self.table.step();
+        let s = self.table.locate(h, |e| e.key() == key)?;
+        if self.table.at(s).is_expired(now_ms) {
             if REPLICA_NO_EXPIRE.load(std::sync::atomic::Ordering::Relaxed) {
                 // A replica waits for its master's DEL: the master's own
                 // commands still see the key, everybody else does not.
                 if OBEY_MASTER.with(|m| m.get()) {
-                    return Some(o.into_mut());
+                    return Some(self.table.at_mut(s));
                 }
                 return None;
             }
-            let (e, _) = o.remove();
+            let e = self.table.take(s);
             self.volatile -= 1;
             self.expired += 1;
             if log_expired() {
@@ -107,7 +108,7 @@ impl Shard {
             }
             return None;
         }
-        Some(o.into_mut())
+        Some(self.table.at_mut(s))
     }
 
     /// Whether a live key exists (expiring it if due).
@@ -131,19 +132,18 @@ impl Shard {
         }
         let len = self.table.len();
         let s3 = &mut self.s3;
-        match self
-            .table
-            .entry(h, |x| x.key() == e.key(), |x| key_hash(x.key()))
-        {
-            hashbrown::hash_table::Entry::Occupied(mut o) => {
-                e.copy_meta_bits(o.get());
-                let old = std::mem::replace(o.get_mut(), e);
+        match self.table.locate(h, |x| x.key() == e.key()) {
+            Some(slot) => {
+                let cur = self.table.at_mut(slot);
+                e.copy_meta_bits(cur);
+                let old = std::mem::replace(cur, e);
                 if old.expire_at().is_some() {
                     self.volatile -= 1;
                 }
+                self.table.step();
                 Some(old)
             }
-            hashbrown::hash_table::Entry::Vacant(v) => {
+            None => {
                 if LOG_NEW.load(std::sync::atomic::Ordering::Relaxed) {
                     NEW_KEYS.with(|n| n.borrow_mut().push(e.key().to_vec()));
                 }
@@ -158,12 +158,12 @@ impl Shard {
                         q.small.push_back(h);
                     }
                     if q.small.len() + q.main.len() > 2 * len + 64 {
-                        v.insert(e);
+                        self.table.insert_new(h, e);
                         self.s3_compact();
                         return None;
                     }
                 }
-                v.insert(e);
+                self.table.insert_new(h, e);
                 None
             }
         }
@@ -175,16 +175,12 @@ impl Shard {
     }
 
     fn remove_hashed(&mut self, h: u64, key: &[u8]) -> Option<Entry> {
-        match self.table.find_entry(h, |e| e.key() == key) {
-            Ok(o) => {
-                let (e, _) = o.remove();
-                if e.expire_at().is_some() {
-                    self.volatile -= 1;
-                }
-                Some(e)
-            }
-            Err(_) => None,
+        self.table.step();
+        let e = self.table.remove(h, |e| e.key() == key)?;
+        if e.expire_at().is_some() {
+            self.volatile -= 1;
         }
+        Some(e)
     }
 
     /// Sets or clears a key's TTL, keeping the volatile count right.
@@ -205,7 +201,7 @@ impl Shard {
     /// Deletes every key; returns how many there were.
     pub fn clear(&mut self) -> usize {
         let n = self.table.len();
-        self.table = HashTable::new();
+        self.table.clear();
         self.volatile = 0;
         self.s3 = None;
         n
@@ -213,8 +209,7 @@ impl Shard {
 
     /// Table memory (bucket array and control bytes), for INFO's overhead.
     pub fn table_bytes(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<Entry>() + 1)
-            + self.s3.as_ref().map_or(0, |q| q.heap_bytes())
+        self.table.table_bytes() + self.s3.as_ref().map_or(0, |q| q.heap_bytes())
     }
 
     /// Visits up to `n` entries (only keys with a TTL if `volatile_only`)
@@ -272,8 +267,7 @@ impl Shard {
     }
 
     fn remove_by_hash(&mut self, h: u64) -> Option<Entry> {
-        let o = self.table.find_entry(h, |e| key_hash(e.key()) == h).ok()?;
-        let (e, _) = o.remove();
+        let e = self.table.remove(h, |e| key_hash(e.key()) == h)?;
         if e.expire_at().is_some() {
             self.volatile -= 1;
         }

@@ -14,7 +14,9 @@ use crate::config::HOT;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use resp::{ArgSource, Limits, Parser};
-use std::collections::HashMap;
+/// Maps keyed by connection token or client id: a fast fixed hasher
+/// (SipHash cost ~140 instructions per lookup, several per request).
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -27,6 +29,13 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Most bytes read from one connection before the worker serves the
 /// others: a client streaming a huge pipeline must not stall the rest.
 const READ_BUDGET: usize = 256 * 1024;
+/// Longest a worker runs one connection's parsed requests before serving
+/// the others (checked every [`QUANTUM_EVERY`] commands): a client
+/// streaming a deep pipeline must not add more than this to the latency of
+/// clients on the same worker. The rest of its input waits for the next
+/// loop pass, as input over the read budget does.
+const QUANTUM: Duration = Duration::from_micros(250);
+const QUANTUM_EVERY: u32 = 8;
 
 struct Conn {
     stream: TcpStream,
@@ -44,6 +53,9 @@ struct Conn {
     soft_since: Option<Instant>,
     /// Queued in `Worker::to_flush` (output from the mailbox waits there).
     flush_queued: bool,
+    /// The last pass stopped at the time quantum with complete requests
+    /// left in `inbuf`.
+    yielded: bool,
 }
 
 /// The addresses to listen on, from the `bind` and `port` parameters.
@@ -255,8 +267,10 @@ struct Worker {
     poll: Poll,
     listeners: Vec<TcpListener>,
     rx: crossbeam_channel::Receiver<WorkerMsg>,
-    conns: HashMap<usize, Conn>,
-    by_client: HashMap<u64, usize>,
+    /// Boxed: a connection is taken out of the map while its commands run,
+    /// and moving a pointer is cheaper than moving the whole `Conn`.
+    conns: FastMap<usize, Box<Conn>>,
+    by_client: FastMap<u64, usize>,
     next_token: usize,
     any_paused: bool,
     /// Connections parked by a blocking command.
@@ -293,8 +307,8 @@ impl Worker {
             poll,
             listeners,
             rx,
-            conns: HashMap::new(),
-            by_client: HashMap::new(),
+            conns: FastMap::default(),
+            by_client: FastMap::default(),
             next_token: 0,
             any_paused: false,
             blocked: Default::default(),
@@ -333,6 +347,9 @@ impl Worker {
                 }
                 continue;
             }
+            // Connections left with input by the last pass: served after
+            // this pass's events, unless an event already served them.
+            let again = std::mem::take(&mut self.more_input);
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => self.drain_mailbox(),
@@ -347,7 +364,10 @@ impl Worker {
                     }
                 }
             }
-            for t in std::mem::take(&mut self.more_input) {
+            for t in again {
+                if events.iter().any(|ev| ev.token() == Token(t)) {
+                    continue;
+                }
                 self.on_readable(t);
             }
             if self.srv.shutdown.load(Ordering::SeqCst) {
@@ -593,7 +613,7 @@ impl Worker {
             self.by_client.insert(id, token);
             self.conns.insert(
                 token,
-                Conn {
+                Box::new(Conn {
                     stream,
                     client,
                     inbuf: Vec::new(),
@@ -605,7 +625,8 @@ impl Worker {
                     want_write: false,
                     soft_since: None,
                     flush_queued: false,
-                },
+                    yielded: false,
+                }),
             );
         }
     }
@@ -621,9 +642,12 @@ impl Worker {
         };
         let mut eof = false;
         let mut got = 0;
-        let mut budget_hit = false;
+        // Input left over from a pass cut short by the time quantum is
+        // executed before more is read, so the buffer cannot grow without
+        // bound while the client keeps sending.
+        let mut budget_hit = c.yielded && c.inbuf.len() - c.in_pos >= READ_BUDGET;
         loop {
-            if got >= READ_BUDGET {
+            if budget_hit || got >= READ_BUDGET {
                 budget_hit = true;
                 break;
             }
@@ -664,15 +688,22 @@ impl Worker {
         }
         if got > 0 {
             self.srv.stats.net_input_bytes.add(got as u64);
-            c.client
-                .handle
-                .last_interaction_ms
-                .store(now_ms(), Ordering::Relaxed);
+            // (last_interaction_ms is stamped by execute_input, which
+            // reads the clock anyway.)
         }
-        self.process(token);
+        // A client that closed its side still gets the replies to all it
+        // sent (it may be reading them): no time quantum then.
+        self.process_bounded(token, !eof);
         if eof {
             self.close(token);
         } else if budget_hit && self.conns.contains_key(&token) {
+            self.want_more(token);
+        }
+    }
+
+    /// Comes back to a connection's input in the next loop pass.
+    fn want_more(&mut self, token: usize) {
+        if !self.more_input.contains(&token) {
             self.more_input.push(token);
         }
     }
@@ -683,6 +714,11 @@ impl Worker {
     /// the worker is reachable through [`PUMP`]: a busy script on this
     /// thread serves the other connections from its Lua hook.
     fn process(&mut self, token: usize) {
+        self.process_bounded(token, true)
+    }
+
+    /// [`Worker::process`], optionally without the time quantum.
+    fn process_bounded(&mut self, token: usize, bounded: bool) {
         let Some(mut c) = self.conns.remove(&token) else {
             return;
         };
@@ -691,7 +727,8 @@ impl Worker {
         // SAFETY: the server outlives every worker; the reference is not
         // tied to `self`, which `pump_events` may use while this runs.
         let srv: &Server = unsafe { &*Arc::as_ptr(&self.srv) };
-        let (paused, shutting) = execute_input(srv, &mut c);
+        let (paused, shutting, yielded) = execute_input(srv, &mut c, bounded);
+        c.yielded = yielded;
         PUMP.with(|p| p.set(prev));
         let blocked = c.client.blocked.is_some();
         self.conns.insert(token, c);
@@ -700,6 +737,9 @@ impl Worker {
         }
         if blocked {
             self.blocked.insert(token);
+        }
+        if yielded {
+            self.want_more(token);
         }
         self.flush(token);
         if shutting {
@@ -767,8 +807,10 @@ pub fn pump_events() {
     PUMP.with(|p| p.set(w));
 }
 
-/// The body of [`Worker::process`]; returns (paused, shutting down).
-fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
+/// The body of [`Worker::process`]; returns (paused, shutting down,
+/// stopped at the time quantum with input left).
+fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool) {
+    let mut yielded = false;
     {
         let Conn {
             client,
@@ -795,8 +837,13 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
         }
         let mut ctx = Ctx::new(srv, client, outbuf);
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
+        ctx.client
+            .handle
+            .last_interaction_ms
+            .store(base_ms, Ordering::Relaxed);
         let max_bulk = srv.config.num(HOT.proto_max_bulk_len);
         *paused = false;
+        let mut ran = 0u32;
         while !ctx.client.close_after_reply && ctx.client.blocked.is_none() {
             let limits = Limits {
                 max_bulk_len: max_bulk,
@@ -819,7 +866,10 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
                         *in_pos += req.consumed;
                         continue;
                     }
-                    ctx.now_ms = base_ms + ctx.clock.duration_since(clock_base).as_millis() as u64;
+                    if ctx.clock != clock_base {
+                        ctx.now_ms =
+                            base_ms + ctx.clock.duration_since(clock_base).as_millis() as u64;
+                    }
                     if srv.pause_until.load(Ordering::Relaxed) > ctx.now_ms
                         && must_wait_for_pause(srv, &argv, ctx.now_ms)
                     {
@@ -829,6 +879,14 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
                     ctx.client.handle.qbuf.store(buf.len(), Ordering::Relaxed);
                     commands::dispatch(&mut ctx, &argv);
                     *in_pos += req.consumed;
+                    ran += 1;
+                    if bounded
+                        && ran.is_multiple_of(QUANTUM_EVERY)
+                        && clock_base.elapsed() >= QUANTUM
+                    {
+                        yielded = *in_pos < inbuf.len();
+                        break;
+                    }
                 }
                 Err(e) => {
                     ctx.r().error(&e.message());
@@ -862,7 +920,7 @@ fn execute_input(srv: &Server, c: &mut Conn) -> (bool, bool) {
             .handle
             .qbuf_mem
             .store(inbuf.capacity(), Ordering::Relaxed);
-        (*paused, srv.shutdown.load(Ordering::SeqCst))
+        (*paused, srv.shutdown.load(Ordering::SeqCst), yielded)
     }
 }
 

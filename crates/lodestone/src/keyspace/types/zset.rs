@@ -79,11 +79,6 @@ fn cmp_key(s1: f64, m1: &[u8], s2: f64, m2: &[u8]) -> Ordering {
     }
 }
 
-#[inline]
-unsafe fn raw_cmp(p: Raw, score: f64, member: &[u8]) -> Ordering {
-    cmp_key(raw_score(p), raw_member(p), score, member)
-}
-
 /// One owned element: member and score in a single allocation, with room
 /// for the hash-chain link used by the large encoding.
 pub struct Elem(NonNull<u8>);
@@ -177,6 +172,41 @@ struct Child {
     len: usize,
     /// The subtree's largest element.
     max: Raw,
+    /// Its score, kept here so a descent compares scores without reading
+    /// the element (a cache miss each); members are read only on ties.
+    /// Scores never change while an element is in the tree.
+    max_score: f64,
+}
+
+impl Child {
+    /// Re-reads the subtree's largest element after a change.
+    #[inline]
+    fn refresh_max(&mut self) {
+        self.max = self.node.max_raw();
+        self.max_score = score_or_zero(self.max);
+    }
+
+    /// Orders the subtree's largest element against (score, member).
+    #[inline]
+    fn cmp_max(&self, score: f64, member: &[u8]) -> Ordering {
+        match self.max_score.partial_cmp(&score) {
+            Some(Ordering::Equal) | None => {
+                // SAFETY: maxes point at live elements of the subtree.
+                unsafe { raw_member(self.max) }.cmp(member)
+            }
+            Some(o) => o,
+        }
+    }
+}
+
+#[inline]
+fn score_or_zero(p: Raw) -> f64 {
+    if p.is_null() {
+        0.0
+    } else {
+        // SAFETY: non-null maxes point at live elements.
+        unsafe { raw_score(p) }
+    }
 }
 
 impl Node {
@@ -202,9 +232,11 @@ impl Node {
     }
 
     fn child(node: Node) -> Child {
+        let max = node.max_raw();
         Child {
             len: node.count(),
-            max: node.max_raw(),
+            max,
+            max_score: score_or_zero(max),
             node,
         }
     }
@@ -236,9 +268,7 @@ impl Node {
             }
             Node::Inner(kids) => {
                 let (s, m) = (e.score(), e.member());
-                // SAFETY: maxes point at live elements of the subtrees.
-                let mut i =
-                    kids.partition_point(|c| unsafe { raw_cmp(c.max, s, m) } == Ordering::Less);
+                let mut i = kids.partition_point(|c| c.cmp_max(s, m) == Ordering::Less);
                 if i == kids.len() {
                     i -= 1;
                 }
@@ -246,12 +276,12 @@ impl Node {
                 match split {
                     None => {
                         kids[i].len += 1;
-                        kids[i].max = kids[i].node.max_raw();
+                        kids[i].refresh_max();
                         None
                     }
                     Some(r) => {
                         kids[i].len = kids[i].node.count();
-                        kids[i].max = kids[i].node.max_raw();
+                        kids[i].refresh_max();
                         kids.insert(i + 1, Node::child(r));
                         if kids.len() > INNER_CAP {
                             let mut right = Vec::with_capacity(INNER_CAP + 1);
@@ -293,7 +323,7 @@ fn fix_child(kids: &mut Vec<Child>, i: usize) {
         kids.remove(i);
         return;
     }
-    kids[i].max = kids[i].node.max_raw();
+    kids[i].refresh_max();
     let cap = match kids[i].node {
         Node::Leaf(_) => LEAF_CAP,
         Node::Inner(_) => INNER_CAP,
@@ -313,11 +343,11 @@ fn fix_child(kids: &mut Vec<Child>, i: usize) {
     if merged {
         kids.remove(b);
         kids[a].len = kids[a].node.count();
-        kids[a].max = kids[a].node.max_raw();
+        kids[a].refresh_max();
     } else {
         for k in [a, b] {
             kids[k].len = kids[k].node.count();
-            kids[k].max = kids[k].node.max_raw();
+            kids[k].refresh_max();
         }
     }
 }
@@ -424,8 +454,36 @@ impl Tree {
 
     /// Rank of an element known to be present.
     fn rank_of(&self, score: f64, member: &[u8]) -> usize {
-        // SAFETY: the tree's pointers reference live elements.
-        self.count_while(|p| unsafe { raw_cmp(p, score, member) } == Ordering::Less)
+        self.rank_in_tree(score, member, ptr::null_mut())
+    }
+
+    /// Rank of the element (score, member), whose allocation is `p` when
+    /// known (non-null): inner nodes are searched on their cached maximum
+    /// scores, and the leaf by comparing pointers, so the descent reads no
+    /// element but on score ties.
+    fn rank_in_tree(&self, score: f64, member: &[u8], p: Raw) -> usize {
+        let mut acc = 0;
+        let mut node = &self.root;
+        loop {
+            match node {
+                Node::Inner(kids) => {
+                    let i = kids.partition_point(|c| c.cmp_max(score, member) == Ordering::Less);
+                    acc += kids[..i].iter().map(|c| c.len).sum::<usize>();
+                    if i == kids.len() {
+                        return acc;
+                    }
+                    node = &kids[i].node;
+                }
+                Node::Leaf(v) => {
+                    if !p.is_null() {
+                        if let Some(i) = v.iter().position(|e| e.raw() == p) {
+                            return acc + i;
+                        }
+                    }
+                    return acc + v.partition_point(|e| e.cmp_to(score, member) == Ordering::Less);
+                }
+            }
+        }
     }
 
     fn visit_leaves(&self, f: &mut impl FnMut(&[Elem])) {
@@ -470,6 +528,7 @@ impl Tree {
                         let (l, m) = go(&c.node, false);
                         assert_eq!(l, c.len);
                         assert_eq!(m, c.max);
+                        assert_eq!(c.max_score.to_bits(), score_or_zero(c.max).to_bits());
                         total += l;
                     }
                     (total, n.max_raw())
@@ -930,7 +989,7 @@ impl ZSetValue {
                 }
                 // SAFETY: p is live until the tree drops it below.
                 let s = unsafe { raw_score(p) };
-                let r = b.tree.rank_of(s, m);
+                let r = b.tree.rank_in_tree(s, m, p);
                 drop(b.tree.remove_at(r));
                 Some(s)
             }
@@ -948,7 +1007,7 @@ impl ZSetValue {
                 }
                 // SAFETY: found pointers are live elements.
                 let s = unsafe { raw_score(p) };
-                Some((b.tree.rank_of(s, m), s))
+                Some((b.tree.rank_in_tree(s, m, p), s))
             }
         }
     }
