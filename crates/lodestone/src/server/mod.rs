@@ -319,8 +319,12 @@ impl Server {
         );
         if policy != before {
             evict::reset();
-            if before == Policy::AllkeysS3Fifo {
-                // The queues are rebuilt from the table if it comes back.
+            if policy.is_s3() {
+                crate::keyspace::s3fifo::GLOBAL.reset_share();
+            }
+            if before.is_s3() {
+                // The queues are rebuilt from the table if it comes back
+                // (volatile-s3fifo queues only keys with a TTL).
                 for db in 0..self.keyspace.db_count() {
                     for i in 0..crate::keyspace::SHARDS {
                         self.keyspace.db(db).shard(i).lock().s3 = None;
