@@ -48,6 +48,16 @@ thread_local! {
     pub static NEW_KEYS: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// Whether a table out of growth room is rebuilt at the size its keys need
+/// instead of letting hashbrown double it (set while maxmemory is on). Under
+/// eviction churn every delete can leave a tombstone that uses up growth
+/// room, and hashbrown doubles any table more than half full when the room
+/// runs out: at 100mb of 100-byte values ~2/3 of the tables doubled with
+/// no more keys, used_memory rose by their size, and the keys evicted to
+/// pay for it left holes in the allocator (RSS 1.24x maxmemory).
+pub static COMPACT_ON_CHURN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Whether shards record the names of expired keys in `expired_log`.
 pub static LOG_EXPIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -86,6 +96,7 @@ impl Shard {
             if log_expired() {
                 self.expired_log.push(e.key().to_vec());
             }
+            crate::server::lazyfree::drop_entry(e, crate::server::lazyfree::Reason::Expire);
             return None;
         }
         Some(o.into_mut())
@@ -106,6 +117,12 @@ impl Shard {
     /// New keys join the S3-FIFO queues when that policy is active; a
     /// replaced key keeps its queue position and frequency.
     pub fn insert_entry(&mut self, mut e: Entry) -> Option<Entry> {
+        if self.table.capacity() == self.table.len()
+            && self.table.len() >= 16
+            && COMPACT_ON_CHURN.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.rebuild_table();
+        }
         let h = key_hash(e.key());
         if e.expire_at().is_some() {
             self.volatile += 1;
@@ -146,6 +163,17 @@ impl Shard {
                 None
             }
         }
+    }
+
+    /// Re-inserts every entry into a table sized for them (dropping the
+    /// tombstones of deleted ones); it only grows if the keys need it.
+    fn rebuild_table(&mut self) {
+        let old = std::mem::take(&mut self.table);
+        let mut t = HashTable::with_capacity(old.len() + 1 + old.len() / 16);
+        for e in old {
+            t.insert_unique(key_hash(e.key()), e, |x| key_hash(x.key()));
+        }
+        self.table = t;
     }
 
     /// Removes a key (live or not) and returns its entry.
@@ -196,6 +224,16 @@ impl Shard {
         self.volatile = 0;
         self.s3 = None;
         n
+    }
+
+    /// Deletes every key and returns the old table (for the lazyfree
+    /// thread) and how many keys it held.
+    pub fn take_all(&mut self) -> (HashTable<Entry>, usize) {
+        let t = std::mem::take(&mut self.table);
+        let n = t.len();
+        self.volatile = 0;
+        self.s3 = None;
+        (t, n)
     }
 
     /// Table memory (bucket array and control bytes), for INFO's overhead.
@@ -369,17 +407,13 @@ impl Shard {
         let mut removed_volatile = 0;
         let log = log_expired();
         let expired_log = &mut self.expired_log;
-        self.table.retain(|e| {
-            if e.is_expired(now_ms) {
-                removed_volatile += 1;
-                if log {
-                    expired_log.push(e.key().to_vec());
-                }
-                false
-            } else {
-                true
+        for e in self.table.extract_if(|e| e.is_expired(now_ms)) {
+            removed_volatile += 1;
+            if log {
+                expired_log.push(e.key().to_vec());
             }
-        });
+            crate::server::lazyfree::drop_entry(e, crate::server::lazyfree::Reason::Expire);
+        }
         self.volatile -= removed_volatile;
         self.expired += removed_volatile as u64;
         (before, removed_volatile)

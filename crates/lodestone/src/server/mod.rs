@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod evict;
+pub mod lazyfree;
 pub mod memory;
 pub mod net;
 pub mod stats;
@@ -297,6 +298,9 @@ impl Server {
 
     /// Re-reads configuration that is cached outside the config table.
     pub fn apply_config(&self) {
+        crate::keyspace::shard::COMPACT_ON_CHURN
+            .store(self.config.num(HOT.maxmemory) > 0, Ordering::Relaxed);
+        lazyfree::configure(self);
         let f =
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
                 .unwrap_or(0);
