@@ -221,8 +221,11 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
 /// The RSS guard applies from this maxmemory on (below it the process's
 /// fixed overhead alone is a large share of the limit).
 pub const RSS_GUARD_MIN: u64 = 32 << 20;
-/// RSS is kept under this percentage of maxmemory (the issue asks for 10%).
+/// RSS is kept under this percentage of maxmemory (the issue asks for 10%),
+/// plus the RSS the process had before it held data (code, stacks, Lua).
 pub const RSS_TARGET_PCT: u64 = 108;
+/// The process's RSS at the guard's first run (its data-free baseline).
+static RSS_BASE: AtomicU64 = AtomicU64::new(0);
 /// Bytes the guard takes off maxmemory for eviction (at most half of it).
 static RSS_CUT: AtomicU64 = AtomicU64::new(0);
 /// The guard's last RSS reading, its time (ms), the last purge (ms) and
@@ -234,8 +237,8 @@ static RSS_MAX: AtomicU64 = AtomicU64::new(0);
 
 /// The RSS guard: under eviction churn the allocator's size classes fill
 /// with holes (freed entries), so RSS can grow past maxmemory while
-/// used_memory stays at it (2M overwrites at 100mb: 1.24x). Every 100 ms,
-/// while RSS is above [`RSS_TARGET_PCT`] of maxmemory, dirty pages are
+/// used_memory stays at it. Every 100 ms, while RSS is above
+/// [`RSS_TARGET_PCT`] of maxmemory (plus the data-free baseline), dirty pages are
 /// purged (at most once a second) and every byte RSS grew above the
 /// target is taken off the eviction limit, so new keys fill the holes
 /// instead of new pages; when RSS falls well below the target the cut is
@@ -262,7 +265,8 @@ pub fn rss_guard(srv: &Server) -> u64 {
         RSS_LAST.store(0, Ordering::Relaxed);
     }
     let rss = memory::rss();
-    let target = max / 100 * RSS_TARGET_PCT;
+    let _ = RSS_BASE.compare_exchange(0, rss, Ordering::Relaxed, Ordering::Relaxed);
+    let target = max / 100 * RSS_TARGET_PCT + RSS_BASE.load(Ordering::Relaxed);
     // The highest RSS seen: purges make it dip and pages come back, which
     // must not count as growth again.
     let prev = RSS_LAST.fetch_max(rss, Ordering::Relaxed);

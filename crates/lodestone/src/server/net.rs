@@ -477,7 +477,10 @@ impl Worker {
                     client: Client::new(handle, authed),
                     inbuf: Vec::new(),
                     in_pos: 0,
-                    outbuf: Vec::new(),
+                    // Redis's 16 KB per-client reply buffer: allocated up
+                    // front (and counted), so a burst of replies that is
+                    // written out returns used_memory to where it was.
+                    outbuf: Vec::with_capacity(READ_CHUNK),
                     out_pos: 0,
                     parser: Parser::new(),
                     paused: false,
