@@ -203,9 +203,10 @@ impl Evictor {
         use super::s3fifo::{age, ghost_cap, GLOBAL};
         let gcap = ghost_cap(GLOBAL.len()).div_ceil(SHARDS).max(1);
         let mut seen_any = false;
-        // A key is popped at most MAX_FREQ + 2 times before it leaves;
-        // bound the work anyway.
-        for _ in 0..4096 {
+        // A key is popped at most MAX_FREQ + 2 times before it leaves
+        // (when every key is hot, one eviction may take a pass over all of
+        // them); bound the work anyway.
+        for _ in 0..3 * (GLOBAL.len() + 64) {
             let want_main = !GLOBAL.pop_small();
             let mut best: Option<(u32, usize, bool)> = None;
             for main in [want_main, !want_main] {
@@ -505,5 +506,30 @@ mod tests {
             server > lru_sim,
             "server {server:.4} exact LRU {lru_sim:.4}"
         );
+    }
+
+    /// When every key is hot, one eviction takes a CLOCK pass over all of
+    /// them; it must still find a victim rather than report OOM.
+    #[test]
+    fn s3fifo_evicts_when_every_key_is_hot() {
+        let _g = crate::keyspace::shard::POLICY_LOCK.lock();
+        lru::configure(Policy::AllkeysS3Fifo, 10, 1);
+        let ks = Keyspace::new(1);
+        for i in 0..6000 {
+            put(&ks, &format!("h{i}"), None, 0);
+        }
+        for _ in 0..2 {
+            for i in 0..6000 {
+                let k = format!("h{i}");
+                let mut sh = ks.db(0).shard(shard_of(k.as_bytes())).lock();
+                lru::touch(sh.get_mut(k.as_bytes(), 0).unwrap(), 0);
+            }
+        }
+        let mut ev = Evictor::new(2);
+        let got = ev.evict_one(&ks, Policy::AllkeysS3Fifo, 5, 0, &mut |_, _| {});
+        let n = evict_all(&mut ev, &ks, Policy::AllkeysS3Fifo, 0).len();
+        lru::configure(Policy::NoEviction, 10, 1);
+        assert!(got.is_some());
+        assert_eq!(n, 5999);
     }
 }
