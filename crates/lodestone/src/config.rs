@@ -619,6 +619,9 @@ pub struct Config {
     strs: Vec<RwLock<String>>,
     /// The config file the server started from, for CONFIG REWRITE.
     pub file: RwLock<Option<std::path::PathBuf>>,
+    /// `user <name> <rules...>` directives, in order: loaded into the ACL
+    /// at startup (`acl::Acl::load_at_startup`) and kept for CONFIG REWRITE.
+    pub user_lines: parking_lot::Mutex<Vec<Vec<String>>>,
 }
 
 /// Ids of the parameters read on hot paths.
@@ -682,6 +685,7 @@ impl Config {
             nums: PARAMS.iter().map(|_| AtomicI64::new(0)).collect(),
             strs: PARAMS.iter().map(|_| RwLock::new(String::new())).collect(),
             file: RwLock::new(None),
+            user_lines: Default::default(),
         };
         for (i, p) in PARAMS.iter().enumerate() {
             c.set_index(i, p.default, true)
@@ -876,11 +880,12 @@ pub fn load_text(cfg: &Config, text: &str) -> Result<(), (usize, String, String)
         }
         let name = words[0].to_ascii_lowercase();
         let value = words[1..].join(" ");
+        if name == "user" && words.len() >= 2 {
+            cfg.user_lines.lock().push(words[1..].to_vec());
+            continue;
+        }
         // Directives that are not parameters but are harmless to accept.
-        if matches!(
-            name.as_str(),
-            "include" | "loadmodule" | "user" | "sentinel"
-        ) {
+        if matches!(name.as_str(), "include" | "loadmodule" | "sentinel") {
             continue;
         }
         if words.len() < 2 && !matches!(name.as_str(), "save" | "bind") {
@@ -940,6 +945,9 @@ pub fn rewrite(cfg: &Config) -> Result<(), String> {
             out.push(line.to_string());
             continue;
         }
+        if name == "user" {
+            continue; // rewritten from `user_lines` below
+        }
         match lookup(&name) {
             Some((i, _)) if !written.contains(&i) => {
                 written.insert(i);
@@ -964,6 +972,12 @@ pub fn rewrite(cfg: &Config) -> Result<(), String> {
         };
         if differs {
             out.push(value_line(i));
+        }
+    }
+    // Users, as Redis's rewriteConfigUserOption: none with an ACL file.
+    if cfg.get_str("aclfile").is_empty() {
+        for words in cfg.user_lines.lock().iter() {
+            out.push(format!("user {}", words.join(" ")));
         }
     }
     let tmp = path.with_extension("tmp-rewrite");

@@ -7,6 +7,7 @@
 //!   discipline that makes multi-key commands atomic.
 //! - [`commands`]: the command table and one module per command family.
 //! - [`persist`]: RDB files, DUMP/RESTORE payloads and fork-free snapshots.
+//! - [`acl`]: users, permissions, the ACL log and the ACL file.
 //! - [`server`]: shared server state, clients and the per-thread event loops.
 
 // Style lints we do not follow: `Result<_, ()>` marks "the error reply was
@@ -19,6 +20,7 @@
     clippy::needless_range_loop
 )]
 
+pub mod acl;
 pub mod aof;
 pub mod commands;
 pub mod config;

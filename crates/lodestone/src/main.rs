@@ -122,6 +122,10 @@ fn main() {
     lodestone::server::memory::register_thread();
     let srv = Arc::new(Server::new(cfg, exe, abs_file));
     srv.apply_config();
+    if let Err(e) = srv.acl.load_at_startup(&srv) {
+        eprintln!("# {e}");
+        std::process::exit(1);
+    }
     // Function libraries travel in RDB files (and AOF bases) with the data.
     lodestone::persist::set_function_hook(Arc::new(lodestone::scripting::functions::RdbFunctions));
     let startup = lodestone::server::memory::used();

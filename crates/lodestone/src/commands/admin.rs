@@ -425,10 +425,10 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("eventloop_duration_cmd_sum:0");
             line!("instantaneous_eventloop_cycles_per_sec:0");
             line!("instantaneous_eventloop_duration_usec:0");
-            line!("acl_access_denied_auth:0");
-            line!("acl_access_denied_cmd:0");
-            line!("acl_access_denied_key:0");
-            line!("acl_access_denied_channel:0");
+            for (i, what) in ["auth", "cmd", "key", "channel"].iter().enumerate() {
+                let n = srv.acl.denied[i].load(Ordering::Relaxed);
+                line!("acl_access_denied_{what}:{n}");
+            }
         }
         "replication" => {
             o.push_str("# Replication\r\n");
@@ -593,6 +593,19 @@ fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
 }
 
 fn config_rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) {
+    // The users as they are now (ACL SETUSER changes included).
+    *ctx.srv.config.user_lines.lock() = ctx
+        .srv
+        .acl
+        .list()
+        .iter()
+        .map(|l| {
+            String::from_utf8_lossy(&l[5..])
+                .split(' ')
+                .map(str::to_string)
+                .collect()
+        })
+        .collect();
     match config::rewrite(&ctx.srv.config) {
         Ok(()) => ctx.ok(),
         Err(e) => ctx.error(&format!("ERR {e}")),
@@ -1122,11 +1135,13 @@ fn repr(out: &mut Vec<u8>, a: &[u8]) {
     out.push(b'"');
 }
 
-/// Which arguments MONITOR must not show (passwords).
-fn redacted(argv: &[&[u8]], i: usize) -> bool {
+/// Which arguments MONITOR and SLOWLOG must not show (passwords, ACL
+/// rules).
+pub fn redacted(argv: &[&[u8]], i: usize) -> bool {
     let name = argv[0].to_ascii_lowercase();
     match name.as_slice() {
         b"auth" => i >= 1,
+        b"acl" => i >= 2 && argv[1].eq_ignore_ascii_case(b"setuser"),
         b"hello" => argv[..i]
             .iter()
             .rposition(|a| a.eq_ignore_ascii_case(b"auth"))

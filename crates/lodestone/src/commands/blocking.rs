@@ -278,6 +278,8 @@ fn wanted_type(cmd: &[u8]) -> &'static str {
 /// block again.
 fn serve(srv: &Server, w: &Waiter) -> Option<Vec<u8>> {
     let mut client = Client::new(w.handle.clone(), true);
+    // Rules may have changed while it waited: checked again, as Redis.
+    client.acl = crate::acl::ClientAcl::for_handle(srv, &w.handle);
     client.db = w.db;
     client.proto = w.proto;
     let mut out = Vec::new();

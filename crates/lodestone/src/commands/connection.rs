@@ -74,18 +74,8 @@ fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) {
     c.handle.name.lock().clear();
     c.handle.no_evict.store(false, Ordering::Relaxed);
     c.handle.no_touch.store(false, Ordering::Relaxed);
-    c.authenticated = !requirepass_set(ctx.srv);
+    crate::acl::set_default_auth(ctx.srv, ctx.client);
     ctx.r().simple("RESET");
-}
-
-fn requirepass_set(srv: &crate::server::Server) -> bool {
-    !srv.config.str_of(crate::config::HOT.requirepass).is_empty()
-}
-
-/// Checks a username/password pair against the default user.
-fn check_password(ctx: &Ctx, user: &[u8], pass: &[u8]) -> bool {
-    let required = ctx.srv.config.str_of(crate::config::HOT.requirepass);
-    user == b"default" && (required.is_empty() || required.as_bytes() == pass)
 }
 
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -94,16 +84,15 @@ fn auth(ctx: &mut Ctx, argv: &[&[u8]]) {
     if argv.len() > 3 {
         return ctx.error(err::SYNTAX);
     }
-    if argv.len() == 2 && !requirepass_set(ctx.srv) {
-        return ctx.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-    }
     let (user, pass) = if argv.len() == 3 {
         (argv[1], argv[2])
     } else {
+        if ctx.srv.acl.default_user().perms().flags & crate::acl::NOPASS != 0 {
+            return ctx.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        }
         (&b"default"[..], argv[1])
     };
-    if check_password(ctx, user, pass) {
-        ctx.client.authenticated = true;
+    if crate::acl::authenticate(ctx, argv[0], user, pass) {
         ctx.ok();
     } else {
         ctx.error(WRONGPASS);
@@ -123,15 +112,16 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
         i = 2;
     }
     let mut setname: Option<&[u8]> = None;
+    let mut creds: Option<(&[u8], &[u8])> = None;
     while i < argv.len() {
         let more = argv.len() - i - 1;
         if argv[i].eq_ignore_ascii_case(b"auth") && more >= 2 {
-            if !check_password(ctx, argv[i + 1], argv[i + 2]) {
-                return ctx.error(WRONGPASS);
-            }
-            ctx.client.authenticated = true;
+            creds = Some((argv[i + 1], argv[i + 2]));
             i += 3;
         } else if argv[i].eq_ignore_ascii_case(b"setname") && more >= 1 {
+            if !valid_name(argv[i + 1]) {
+                return ctx.error(BAD_NAME);
+            }
             setname = Some(argv[i + 1]);
             i += 2;
         } else {
@@ -141,7 +131,13 @@ fn hello(ctx: &mut Ctx, argv: &[&[u8]]) {
             ));
         }
     }
-    if !ctx.client.authenticated {
+    // The last AUTH wins, and a failed one applies nothing (Redis 7.2).
+    if let Some((user, pass)) = creds {
+        if !crate::acl::authenticate(ctx, argv[0], user, pass) {
+            return ctx.error(WRONGPASS);
+        }
+    }
+    if !ctx.client.authenticated && !ctx.srv.acl.default_open() {
         return ctx.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
     if let Some(name) = setname {
@@ -240,6 +236,10 @@ fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) {
         if ids.as_ref().is_some_and(|v| !v.contains(id)) {
             continue;
         }
+        // Killed by another thread, closing (Redis frees it at once).
+        if h.killed.load(Ordering::Relaxed) && *id != ctx.client.id() {
+            continue;
+        }
         text.push_str(&h.info_line(now, &ctx.srv.commands));
         text.push('\n');
     }
@@ -323,8 +323,10 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
         }
         i += 2;
     }
-    if let Some(u) = user.as_ref().filter(|u| *u != "default") {
-        return ctx.error(&format!("ERR No such user '{u}'"));
+    if let Some(u) = user.as_ref() {
+        if ctx.srv.acl.user(u.as_bytes()).is_none() {
+            return ctx.error(&format!("ERR No such user '{u}'"));
+        }
     }
     let now = ctx.now_ms;
     let targets: Vec<_> = ctx
@@ -336,7 +338,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) {
         .filter(|h| addr.as_ref().is_none_or(|a| &h.addr == a))
         .filter(|h| laddr.as_ref().is_none_or(|a| &h.laddr == a))
         .filter(|_| type_filter.as_ref().is_none_or(|t| t == "normal"))
-        .filter(|_| user.as_ref().is_none_or(|u| u == "default"))
+        .filter(|h| user.as_ref().is_none_or(|u| **h.user.lock() == **u))
         .filter(|h| maxage.is_none_or(|m| now.saturating_sub(h.created_ms) / 1000 >= m))
         .filter(|h| !(skipme && h.id == me))
         .cloned()

@@ -6,6 +6,7 @@
 //! arity and authentication, locks the shards of the command's keys in
 //! ascending order, runs the handler to completion and records statistics.
 
+pub mod acl;
 pub mod admin;
 pub mod bitops;
 pub mod blocking;
@@ -257,6 +258,7 @@ fn registry() -> Registry {
     streams::register(&mut r);
     persistence::register(&mut r);
     tracking::register(&mut r);
+    acl::register(&mut r);
     r
 }
 
@@ -636,9 +638,27 @@ pub fn dispatch(ctx: &mut Ctx, argv: &[&[u8]]) {
         );
         return;
     }
-    if !ctx.client.authenticated && !cmd.has(flags::NO_AUTH) {
+    if !ctx.client.authenticated && !srv.acl.default_open() && !cmd.has(flags::NO_AUTH) {
         reject(ctx, err::NOAUTH);
         return;
+    }
+    // ACL: a user that may run anything costs one atomic load here.
+    if !ctx.client.acl.unrestricted() {
+        if ctx.client.multi.is_some() && cmd.has(flags::NO_MULTI) {
+            reject(ctx, "ERR Command not allowed inside a transaction");
+            return;
+        }
+        ctx.client.handle.last_cmd.store(cmd.id, Ordering::Relaxed);
+        let context = if ctx.client.multi.is_some() {
+            crate::acl::LogCtx::Multi
+        } else {
+            crate::acl::LogCtx::Toplevel
+        };
+        if let Err(d) = crate::acl::check_client(ctx, cmd, argv, context) {
+            let msg = crate::acl::noperm(ctx, d, cmd, argv);
+            reject(ctx, &msg);
+            return;
+        }
     }
     if !cmd.has(flags::ALLOW_BUSY) {
         if let Some(e) = srv.scripting.busy_error() {

@@ -162,6 +162,20 @@ impl Registry {
         }
     }
 
+    /// The subscriptions of the given clients: (client, kind, name). Used
+    /// by the ACL to close subscribers that lost a channel.
+    pub fn subscriptions_of(&self, ids: &[u64]) -> Vec<(u64, Kind, Vec<u8>)> {
+        let mut out = Vec::new();
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for (name, subs) in self.map(kind).read().iter() {
+                for s in subs.iter().filter(|s| ids.contains(&s.0)) {
+                    out.push((s.0, kind, name.clone()));
+                }
+            }
+        }
+        out
+    }
+
     pub fn pattern_count(&self) -> usize {
         self.patterns.read().len()
     }

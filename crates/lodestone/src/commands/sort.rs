@@ -346,6 +346,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) {
         Ok(o) => o,
         Err(e) => return ctx.error(e),
     };
+    if let Some(e) = super::acl::sort_option_denied(ctx, argv, readonly) {
+        return ctx.error(e);
+    }
     let (db, now) = (ctx.client.db, ctx.now_ms);
     if o.reads_other_keys() && !ctx.locks.holds_any() {
         // LockSet::All outside a transaction: lock the database ourselves

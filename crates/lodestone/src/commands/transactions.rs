@@ -108,7 +108,11 @@ fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) {
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
         let start = ctx.out.len();
         match srv.commands.resolve(&argv) {
-            Ok(cmd) => run_command(ctx, cmd, &argv, start),
+            // ACL rules may have changed since the command was queued.
+            Ok(cmd) => match crate::commands::acl::exec_recheck(ctx, cmd, &argv) {
+                Ok(()) => run_command(ctx, cmd, &argv, start),
+                Err(e) => ctx.error(&e),
+            },
             Err(e) => ctx.error(&e),
         }
     }

@@ -162,7 +162,7 @@ macro_rules! raiser {
 }
 
 raiser!(c_call, "lodestone.call");
-raiser!(c_acl, "lodestone.acl");
+raiser!(c_acl, "lodestone.acl_check_cmd");
 raiser!(c_sha1hex, "lodestone.sha1hex");
 raiser!(c_log, "lodestone.log");
 raiser!(c_setresp, "lodestone.setresp");
@@ -221,9 +221,9 @@ fn raw_api(lua: &Lua, mode: &str) -> mlua::Result<Table> {
         }
         let run = unsafe { &mut *p };
         let argv: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
-        match run.srv().commands.resolve(&argv) {
-            Ok(_) => Ok((false, Value::Boolean(true))),
-            Err(_) => failed(lua, "Invalid command passed to redis.acl_check_cmd()"),
+        match run.acl_allows(&argv) {
+            Some(ok) => Ok((false, Value::Boolean(ok))),
+            None => failed(lua, "Invalid command passed to redis.acl_check_cmd()"),
         }
     })?;
     raising(lua, &raw, "acl_check_cmd", acl, c_acl)?;

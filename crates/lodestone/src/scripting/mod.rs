@@ -257,6 +257,9 @@ impl Run {
                 cmd.name
             ));
         }
+        if let Err(e) = commands::acl::script_check(self.ctx(), cmd, &argv) {
+            return fail(&e);
+        }
         if self.read_only && cmd.has(flags::WRITE | flags::MAY_REPLICATE) {
             return fail("Write commands are not allowed from read-only scripts.");
         }
@@ -311,6 +314,12 @@ impl Run {
         let mut pos = 0;
         let v = lua::resp_to_lua(lua, &out, &mut pos)?;
         Ok((failed, v))
+    }
+
+    /// `redis.acl_check_cmd`: whether the script's user may run `argv`
+    /// (None: no such command).
+    pub fn acl_allows(&mut self, argv: &[&[u8]]) -> Option<bool> {
+        commands::acl::script_allows(self.ctx(), argv)
     }
 
     /// Makes sure the shards `cmd` needs are held. False when they cannot

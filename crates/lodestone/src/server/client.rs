@@ -48,6 +48,9 @@ pub struct ClientHandle {
     /// BROKEN redirect) and the redirect id (-1 when off), for CLIENT LIST.
     pub track_flags: AtomicU8,
     pub track_redir: AtomicI64,
+    /// The ACL user the connection is authenticated as (CLIENT LIST
+    /// `user=`, ACL DELUSER closing its connections).
+    pub user: Mutex<std::sync::Arc<str>>,
 }
 
 impl ClientHandle {
@@ -90,6 +93,7 @@ impl ClientHandle {
             is_master: AtomicBool::new(false),
             track_flags: AtomicU8::new(0),
             track_redir: AtomicI64::new(-1),
+            user: Mutex::new(std::sync::Arc::from("default")),
         }
     }
 
@@ -142,7 +146,7 @@ impl ClientHandle {
         let qbuf = self.qbuf.load(Ordering::Relaxed);
         let omem = self.omem.load(Ordering::Relaxed);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -161,6 +165,7 @@ impl ClientHandle {
             omem,
             self.memory(),
             cmd,
+            self.user.lock(),
             if self.track_flags.load(Ordering::Relaxed) & crate::commands::tracking::ON != 0 {
                 self.track_redir.load(Ordering::Relaxed)
             } else {
@@ -209,6 +214,9 @@ pub struct Client {
     pub subs: crate::commands::pubsub::ClientSubs,
     /// Client-side caching settings (CLIENT TRACKING).
     pub tracking: crate::commands::tracking::ClientTracking,
+    /// The ACL user and its cached permissions (internal clients have
+    /// none and may run anything).
+    pub acl: crate::acl::ClientAcl,
 }
 
 impl Client {
@@ -226,6 +234,7 @@ impl Client {
             blocked: None,
             subs: Default::default(),
             tracking: Default::default(),
+            acl: Default::default(),
         }
     }
 

@@ -132,6 +132,8 @@ pub struct Server {
     pub feed: crate::commands::propagate::Feed,
     /// The append-only file.
     pub aof: Arc<crate::aof::Aof>,
+    /// Users and permissions (ACL).
+    pub acl: crate::acl::Acl,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -162,10 +164,12 @@ impl Server {
                 .collect()
         };
         let port = config.num(HOT.port) as usize;
+        let commands = CommandTable::build();
         Server {
+            acl: crate::acl::Acl::new(&commands),
             config,
             keyspace: Keyspace::new(dbs),
-            commands: CommandTable::build(),
+            commands,
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             connected: AtomicUsize::new(0),
@@ -301,6 +305,7 @@ impl Server {
         crate::keyspace::shard::COMPACT_ON_CHURN
             .store(self.config.num(HOT.maxmemory) > 0, Ordering::Relaxed);
         lazyfree::configure(self);
+        self.acl.sync_config(self, &self.commands);
         let f =
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
                 .unwrap_or(0);

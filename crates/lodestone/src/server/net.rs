@@ -468,13 +468,14 @@ impl Worker {
             ));
             srv.clients.lock().insert(id, handle.clone());
             srv.connected.fetch_add(1, Ordering::Relaxed);
-            let authed = srv.config.str_of(HOT.requirepass).is_empty();
+            let mut client = Client::new(handle, false);
+            crate::acl::set_default_auth(srv, &mut client);
             self.by_client.insert(id, token);
             self.conns.insert(
                 token,
                 Conn {
                     stream,
-                    client: Client::new(handle, authed),
+                    client,
                     inbuf: Vec::new(),
                     in_pos: 0,
                     // Redis's 16 KB per-client reply buffer: allocated up
