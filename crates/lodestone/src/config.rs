@@ -111,6 +111,7 @@ const POLICIES: &[&str] = &[
     "allkeys-random",
     "noeviction",
     "allkeys-s3fifo",
+    "volatile-s3fifo",
 ];
 const FSYNC: &[&str] = &["always", "everysec", "no"];
 const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];

@@ -3,6 +3,7 @@
 
 pub mod live;
 pub mod rng;
+pub mod s3;
 pub mod sim;
 pub mod workload;
 pub mod zipf;

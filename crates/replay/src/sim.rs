@@ -46,6 +46,8 @@ pub const POLICIES: &[&str] = &[
     "lfu:10",
     "random",
     "s3fifo",
+    "s3fifo-static",
+    "s3fifo-sharded",
     "belady",
     "inf",
 ];
@@ -69,7 +71,12 @@ pub fn build(
     Ok(match name.split_once(':') {
         None if name == "lru" => Box::new(ExactLru::new(capacity)),
         None if name == "random" => Box::new(Sampled::new(capacity, Kind::Random, 1, seed, rate)),
-        None if name == "s3fifo" => Box::new(S3Fifo::new(capacity)),
+        None if name == "s3fifo" => Box::new(crate::s3::Sharded::new(capacity, 1, 1)),
+        None if name == "s3fifo-static" => Box::new(S3Fifo::new(capacity)),
+        None if name == "s3fifo-sharded" => Box::new(crate::s3::Sharded::new(capacity, 1024, 5)),
+        Some(("s3fifo-sharded", n)) => {
+            Box::new(crate::s3::Sharded::new(capacity, 1024, samples(n)?))
+        }
         None if name == "inf" => Box::new(Infinite::default()),
         None if name == "belady" => Box::new(Belady::new(
             capacity,
@@ -365,7 +372,7 @@ impl Policy for Sampled {
     }
 }
 
-/// S3-FIFO: a small FIFO (10% of the objects) that new keys enter, a main FIFO
+/// The original S3-FIFO (`s3fifo-static`): a small FIFO (10% of the objects) that new keys enter, a main FIFO
 /// with reinsertion, a ghost FIFO of keys recently evicted from the small queue
 /// (as many as the main queue holds), and a 2-bit access count per object.
 /// A key found in the ghost goes straight to main; the small queue's tail moves
@@ -631,7 +638,7 @@ mod tests {
         let mut ids = vec![1, 1];
         ids.extend(2..=20);
         ids.extend([1, 20]);
-        assert_eq!(hits("s3fifo", 10, &ids), 3);
+        assert_eq!(hits("s3fifo-static", 10, &ids), 3);
         // A ghost hit is admitted to main: 1..=10 fill, 11 sends 1 to the ghost, 1 comes
         // back into main (2 goes to the ghost), 12..=21 cycle through the small queue,
         // and 1 still hits. Without the ghost it would have been pushed out by 21.
@@ -639,7 +646,7 @@ mod tests {
         ids.push(1);
         ids.extend(12..=21);
         ids.push(1);
-        assert_eq!(hits("s3fifo", 10, &ids), 1);
+        assert_eq!(hits("s3fifo-static", 10, &ids), 1);
         assert_eq!(hits("lru", 10, &ids), 0);
     }
 

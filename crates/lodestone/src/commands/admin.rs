@@ -345,8 +345,11 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("mem_aof_buffer:0");
             line!("mem_allocator:jemalloc");
             line!("active_defrag_running:0");
-            line!("lazyfree_pending_objects:0");
-            line!("lazyfreed_objects:0");
+            line!(
+                "lazyfree_pending_objects:{}",
+                crate::server::lazyfree::pending()
+            );
+            line!("lazyfreed_objects:{}", crate::server::lazyfree::freed());
         }
         "persistence" => {
             o.push_str("# Persistence\r\n");
@@ -611,6 +614,7 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
 fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.srv.stats.reset();
     crate::server::evict::reset_stats();
+    crate::server::lazyfree::reset_stats();
     for c in &ctx.srv.commands.cmds {
         c.stats.reset();
     }

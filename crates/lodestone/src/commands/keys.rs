@@ -5,6 +5,7 @@
 use super::strings::lookup;
 use super::{all_shards, err, Ctx, Handler, LockFn, LockSet, Registry, ShardList};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
+use crate::server::lazyfree::{self, Reason};
 use crate::server::Server;
 use rand::Rng;
 use strutil::{glob_match, parse_i64};
@@ -14,7 +15,7 @@ pub fn register(r: &mut Registry) {
     let v = &mut r.handlers;
     v.extend_from_slice(&[
         ("del", del as Handler),
-        ("unlink", del),
+        ("unlink", unlink),
         ("exists", exists),
         ("type", type_cmd),
         ("rename", rename),
@@ -110,12 +111,21 @@ fn swapdb_locks(argv: &[&[u8]], _: usize, srv: &Server) -> LockSet {
 }
 
 fn del(ctx: &mut Ctx, argv: &[&[u8]]) {
+    del_keys(ctx, argv, Reason::UserDel)
+}
+
+/// UNLINK: DEL whose big values are freed in the background.
+fn unlink(ctx: &mut Ctx, argv: &[&[u8]]) {
+    del_keys(ctx, argv, Reason::Async)
+}
+
+fn del_keys(ctx: &mut Ctx, argv: &[&[u8]], why: Reason) {
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let mut n = 0;
     for key in &argv[1..] {
         let sh = ctx.locks.shard(db, key);
         if sh.contains(key, now) {
-            sh.remove(key);
+            lazyfree::drop_opt(sh.remove(key), why);
             n += 1;
             super::notify::notify(ctx.srv, super::notify::GENERIC, "del", db, key);
         }
@@ -159,7 +169,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) {
         return ctx.r().int(0);
     }
     let e = ctx.locks.shard(db, src).remove(src).expect("checked above");
-    ctx.locks.shard(db, dst).insert_entry(e.rekey(dst));
+    let old = ctx.locks.shard(db, dst).insert_entry(e.rekey(dst));
+    lazyfree::drop_opt(old, Reason::ServerDel);
     ctx.srv.add_dirty(1);
     super::notify::notify(
         ctx.srv,
@@ -224,7 +235,7 @@ fn copy(ctx: &mut Ctx, argv: &[&[u8]]) {
     if dsh.contains(dst, now) && !replace {
         return ctx.r().int(0);
     }
-    dsh.insert(dst, value, ttl);
+    lazyfree::drop_opt(dsh.insert(dst, value, ttl), Reason::ServerDel);
     ctx.signal_modified(dst_db, dst);
     ctx.srv.add_dirty(1);
     super::notify::notify(ctx.srv, super::notify::GENERIC, "copy_to", dst_db, dst);
@@ -621,12 +632,15 @@ fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.r().int(n as i64);
 }
 
-/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL.
-fn flush_mode_ok(argv: &[&[u8]]) -> bool {
+/// Parses the optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL: None on a
+/// syntax error, else whether to free in the background (ASYNC, or no
+/// mode with `lazyfree-lazy-user-flush yes`).
+fn flush_mode(argv: &[&[u8]]) -> Option<bool> {
     match argv.len() {
-        1 => true,
-        2 => argv[1].eq_ignore_ascii_case(b"async") || argv[1].eq_ignore_ascii_case(b"sync"),
-        _ => false,
+        1 => Some(lazyfree::lazy(Reason::UserFlush)),
+        2 if argv[1].eq_ignore_ascii_case(b"async") => Some(true),
+        2 if argv[1].eq_ignore_ascii_case(b"sync") => Some(false),
+        _ => None,
     }
 }
 
@@ -646,36 +660,50 @@ fn live_watched(ctx: &mut Ctx, db: usize) -> Vec<Vec<u8>> {
     out
 }
 
-pub fn flush_db(ctx: &mut Ctx, db: usize) -> usize {
+/// Empties database `db`; with `lazy` the old tables are freed by the
+/// background thread. Returns the keys deleted.
+pub fn flush_db(ctx: &mut Ctx, db: usize, lazy: bool) -> usize {
     for k in live_watched(ctx, db) {
         ctx.srv.touch_watched(Some(db), Some(&k));
     }
     let mut n = 0;
+    let mut old = Vec::new();
     ctx.locks.for_each_shard(db, |_, sh| {
-        n += sh.clear();
+        if lazy {
+            let (t, len) = sh.take_all();
+            n += len;
+            if len > 0 {
+                old.push(t);
+            }
+        } else {
+            n += sh.clear();
+        }
         true
     });
+    if !old.is_empty() {
+        lazyfree::free_later(Box::new(old), n as u64);
+    }
     n
 }
 
 fn flushdb(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if !flush_mode_ok(argv) {
+    let Some(lazy) = flush_mode(argv) else {
         return ctx.error(err::SYNTAX);
-    }
+    };
     let db = ctx.client.db;
-    let n = flush_db(ctx, db);
+    let n = flush_db(ctx, db, lazy);
     super::tracking::flushed(ctx);
     ctx.srv.add_dirty(n as u64);
     ctx.ok();
 }
 
 fn flushall(ctx: &mut Ctx, argv: &[&[u8]]) {
-    if !flush_mode_ok(argv) {
+    let Some(lazy) = flush_mode(argv) else {
         return ctx.error(err::SYNTAX);
-    }
+    };
     let mut n = 0;
     for db in 0..ctx.srv.keyspace.db_count() {
-        n += flush_db(ctx, db);
+        n += flush_db(ctx, db, lazy);
     }
     super::tracking::flushed(ctx);
     ctx.srv.add_dirty(n as u64 + 1);

@@ -4,6 +4,7 @@
 use super::propagate::num;
 use super::{err, Ctx, Handler, Registry};
 use crate::keyspace::{Entry, Shard, Str, StrRef, Value};
+use crate::server::lazyfree;
 use resp::Reply;
 use strutil::{parse_i64, LongDouble};
 
@@ -150,14 +151,16 @@ fn store_ttl(
 /// replacing any value and TTL (unless `Keep`).
 pub fn store_bytes(sh: &mut Shard, key: &[u8], value: &[u8], expire: ExpireArgPub, now: u64) {
     if let Ok(at) = store_ttl(sh, key, expire, now) {
-        sh.insert_entry(Entry::new_str_full(key, value, at, lru_clock(now)));
+        let old = sh.insert_entry(Entry::new_str_full(key, value, at, lru_clock(now)));
+        lazyfree::drop_opt(old, lazyfree::Reason::ServerDel);
     }
 }
 
 /// Sets a key to a value, replacing any value and TTL (unless `Keep`).
 pub fn store(sh: &mut Shard, key: &[u8], value: Str, expire: ExpireArgPub, now: u64) {
     if let Ok(at) = store_ttl(sh, key, expire, now) {
-        sh.insert_entry(Entry::new_full(key, Value::Str(value), at, lru_clock(now)));
+        let old = sh.insert_entry(Entry::new_full(key, Value::Str(value), at, lru_clock(now)));
+        lazyfree::drop_opt(old, lazyfree::Reason::ServerDel);
     }
 }
 

@@ -438,11 +438,12 @@ impl Entry {
         self.set_tag(t);
     }
 
-    /// Counts one access for S3-FIFO (saturating at 3).
+    /// Counts one access for S3-FIFO (saturating at the engine's
+    /// `MAX_FREQ`).
     #[inline]
     pub fn bump_s3_freq(&mut self) {
         let f = self.s3_freq();
-        if f < 3 {
+        if f < super::s3fifo::MAX_FREQ {
             self.set_s3_freq(f + 1);
         }
     }
@@ -756,7 +757,10 @@ mod tests {
         e.set_s3_in_main(true);
         e.set_expire_raw(Some(5));
         e.set_value(Value::Str(Str::raw(b"x".to_vec())));
-        assert_eq!((e.s3_freq(), e.s3_in_main()), (3, true));
+        assert_eq!(
+            (e.s3_freq(), e.s3_in_main()),
+            (super::super::s3fifo::MAX_FREQ, true)
+        );
         assert_eq!(e.expire_at(), Some(5));
         assert_eq!(e.type_name(), "string");
         e.set_s3_freq(1);

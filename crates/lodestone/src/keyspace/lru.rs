@@ -26,6 +26,7 @@ pub enum Policy {
     VolatileRandom,
     VolatileTtl,
     AllkeysS3Fifo,
+    VolatileS3Fifo,
 }
 
 impl Policy {
@@ -40,6 +41,7 @@ impl Policy {
             "volatile-random" => Policy::VolatileRandom,
             "volatile-ttl" => Policy::VolatileTtl,
             "allkeys-s3fifo" => Policy::AllkeysS3Fifo,
+            "volatile-s3fifo" => Policy::VolatileS3Fifo,
             _ => Policy::NoEviction,
         }
     }
@@ -54,6 +56,7 @@ impl Policy {
             6 => Policy::VolatileRandom,
             7 => Policy::VolatileTtl,
             8 => Policy::AllkeysS3Fifo,
+            9 => Policy::VolatileS3Fifo,
             _ => Policy::NoEviction,
         }
     }
@@ -70,7 +73,13 @@ impl Policy {
                 | Policy::VolatileLfu
                 | Policy::VolatileRandom
                 | Policy::VolatileTtl
+                | Policy::VolatileS3Fifo
         )
+    }
+
+    /// The S3-FIFO engine's policies (queues in the shards).
+    pub fn is_s3(self) -> bool {
+        matches!(self, Policy::AllkeysS3Fifo | Policy::VolatileS3Fifo)
     }
 }
 
@@ -200,7 +209,7 @@ pub fn touch(e: &mut Entry, now_ms: u64) {
                 r,
             ))
         }
-        Policy::AllkeysS3Fifo => {
+        Policy::AllkeysS3Fifo | Policy::VolatileS3Fifo => {
             e.set_lru(lru_clock(now_ms));
             e.bump_s3_freq();
         }
@@ -298,6 +307,7 @@ mod tests {
             "volatile-random",
             "volatile-ttl",
             "allkeys-s3fifo",
+            "volatile-s3fifo",
         ] {
             let p = Policy::from_name(n);
             assert_eq!(Policy::from_u8(p as u8), p);

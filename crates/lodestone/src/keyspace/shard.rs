@@ -59,6 +59,16 @@ thread_local! {
     pub static OBEY_MASTER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Whether a table out of growth room is rebuilt at the size its keys need
+/// instead of letting hashbrown double it (set while maxmemory is on). Under
+/// eviction churn every delete can leave a tombstone that uses up growth
+/// room, and hashbrown doubles any table more than half full when the room
+/// runs out: at 100mb of 100-byte values ~2/3 of the tables doubled with
+/// no more keys, used_memory rose by their size, and the keys evicted to
+/// pay for it left holes in the allocator (RSS 1.24x maxmemory).
+pub static COMPACT_ON_CHURN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Whether shards record the names of expired keys in `expired_log`.
 pub static LOG_EXPIRED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -106,6 +116,7 @@ impl Shard {
             if log_expired() {
                 self.expired_log.push(e.key().to_vec());
             }
+            crate::server::lazyfree::drop_entry(e, crate::server::lazyfree::Reason::Expire);
             return None;
         }
         Some(self.table.at_mut(s))
@@ -126,6 +137,12 @@ impl Shard {
     /// New keys join the S3-FIFO queues when that policy is active; a
     /// replaced key keeps its queue position and frequency.
     pub fn insert_entry(&mut self, mut e: Entry) -> Option<Entry> {
+        if self.table.out_of_room()
+            && self.table.len() >= 16
+            && COMPACT_ON_CHURN.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.table.rebuild();
+        }
         let h = key_hash(e.key());
         if e.expire_at().is_some() {
             self.volatile += 1;
@@ -147,17 +164,15 @@ impl Shard {
                 if LOG_NEW.load(std::sync::atomic::Ordering::Relaxed) {
                     NEW_KEYS.with(|n| n.borrow_mut().push(e.key().to_vec()));
                 }
-                if lru::policy() == Policy::AllkeysS3Fifo {
+                let p = lru::policy();
+                if p.is_s3() && (p == Policy::AllkeysS3Fifo || e.expire_at().is_some()) {
                     let q = s3.get_or_insert_with(Default::default);
                     let main = q.take_ghost(h);
                     e.set_s3_in_main(main);
                     e.set_s3_freq(0);
-                    if main {
-                        q.main.push_back(h);
-                    } else {
-                        q.small.push_back(h);
-                    }
-                    if q.small.len() + q.main.len() > 2 * len + 64 {
+                    q.push(main, h);
+                    let (a, b) = q.slots();
+                    if a + b > 2 * len + 64 {
                         self.table.insert_new(h, e);
                         self.s3_compact();
                         return None;
@@ -191,7 +206,15 @@ impl Shard {
         };
         let had = e.set_expire_raw(at);
         match (had, at.is_some()) {
-            (false, true) => self.volatile += 1,
+            (false, true) => {
+                self.volatile += 1;
+                // volatile-s3fifo queues keys once they have a TTL.
+                if lru::policy() == Policy::VolatileS3Fifo {
+                    e.set_s3_in_main(false);
+                    e.set_s3_freq(0);
+                    self.s3.get_or_insert_with(Default::default).push(false, h);
+                }
+            }
             (true, false) => self.volatile -= 1,
             _ => {}
         }
@@ -205,6 +228,16 @@ impl Shard {
         self.volatile = 0;
         self.s3 = None;
         n
+    }
+
+    /// Deletes every key and returns the old table (for the lazyfree
+    /// thread) and how many keys it held.
+    pub fn take_all(&mut self) -> (KeyTable, usize) {
+        let t = std::mem::take(&mut self.table);
+        let n = t.len();
+        self.volatile = 0;
+        self.s3 = None;
+        (t, n)
     }
 
     /// Table memory (bucket array and control bytes), for INFO's overhead.
@@ -274,98 +307,89 @@ impl Shard {
         Some(e)
     }
 
-    /// Evicts one key with S3-FIFO and returns it. Builds the queues from
-    /// the table first if the policy was just switched on.
-    pub fn s3_evict_one(&mut self) -> Option<Entry> {
-        if self.table.is_empty() {
+    /// Whether the slot of hash `h` popped from main (`main`) or small
+    /// still stands for a key there (else it is skipped): the key exists,
+    /// sits in that queue, and has a TTL if `volatile`.
+    fn s3_live(&self, h: u64, main: bool, volatile: bool) -> bool {
+        self.table
+            .find(h, |e| key_hash(e.key()) == h)
+            .is_some_and(|e| e.s3_in_main() == main && (!volatile || e.expire_at().is_some()))
+    }
+
+    /// The insertion number of the head of this shard's main (`main`) or
+    /// small queue, dropping stale slots first; None if that queue is
+    /// empty. Builds the queues from the table first if an S3-FIFO policy
+    /// was just switched on (or the queues lost every key).
+    pub fn s3_head(&mut self, main: bool, volatile: bool) -> Option<u32> {
+        let empty = self.s3.as_ref().is_none_or(|q| q.slots() == (0, 0));
+        if empty
+            && (if volatile {
+                self.volatile > 0
+            } else {
+                !self.table.is_empty()
+            })
+        {
+            self.s3_rebuild(volatile);
+        }
+        loop {
+            let (h, seq) = self.s3.as_ref()?.head(main)?;
+            if self.s3_live(h, main, volatile) {
+                return Some(seq);
+            }
+            self.s3.as_mut().unwrap().pop(main);
+        }
+    }
+
+    /// Pops the head of this shard's main (`main`) or small queue: a key
+    /// read while queued moves to main's tail (from small with its
+    /// frequency reset, from main with it lowered by one) and None is
+    /// returned; any other is evicted, remembered in the ghost (at most
+    /// `ghost_cap` per shard) and returned. Stale slots are dropped.
+    pub fn s3_pop(&mut self, main: bool, volatile: bool, ghost_cap: usize) -> Option<Entry> {
+        let h = self.s3.as_mut()?.pop(main)?;
+        if !self.s3_live(h, main, volatile) {
             return None;
         }
-        let mut rebuilt = false;
-        if self
-            .s3
-            .as_ref()
-            .is_none_or(|q| q.small.is_empty() && q.main.is_empty())
-        {
-            self.s3_rebuild();
-            rebuilt = true;
-        }
-        let len = self.table.len();
-        let small_target = (len / 10).max(1);
-        // Every live hash is popped at most 4 times (freq <= 3) before
-        // one goes; stale ones once. Bound the walk anyway.
-        let mut budget = 8 * (len + 64);
-        loop {
-            let q = self.s3.as_mut().expect("queues exist");
-            let from_small = q.small.len() >= small_target || q.main.is_empty();
-            let h = if from_small {
-                q.small.pop_front()
-            } else {
-                q.main.pop_front()
-            };
-            let Some(h) = h else {
-                if rebuilt {
-                    return None;
-                }
-                self.s3_rebuild();
-                rebuilt = true;
-                continue;
-            };
-            budget -= 1;
-            if budget == 0 {
-                return None;
-            }
-            let Some(e) = self.find_by_hash(h) else {
-                continue; // deleted since it was queued
-            };
-            if e.s3_in_main() == from_small {
-                continue; // stale: the key moved to the other queue
-            }
-            let f = e.s3_freq();
-            if from_small {
-                if f > 0 {
-                    e.set_s3_in_main(true);
-                    e.set_s3_freq(0);
-                    self.s3.as_mut().unwrap().main.push_back(h);
-                    continue;
-                }
-                let cap = len;
-                let out = self.remove_by_hash(h);
-                self.s3.as_mut().unwrap().push_ghost(h, cap);
-                return out;
-            }
-            if f > 0 {
-                e.set_s3_freq(f - 1);
-                self.s3.as_mut().unwrap().main.push_back(h);
-                continue;
-            }
-            return self.remove_by_hash(h);
-        }
-    }
-
-    /// Puts every key in the main queue (policy just switched on, or the
-    /// queues lost track).
-    fn s3_rebuild(&mut self) {
-        let q = self.s3.get_or_insert_with(Default::default);
-        q.small.clear();
-        q.main.clear();
-        for e in self.table.iter_mut() {
+        let e = self.find_by_hash(h).expect("live slot");
+        let f = e.s3_freq();
+        if f > 0 {
             e.set_s3_in_main(true);
-            q.main.push_back(key_hash(e.key()));
+            e.set_s3_freq(if main { f - 1 } else { 0 });
+            self.s3.as_mut().unwrap().push(true, h);
+            return None;
         }
+        let out = self.remove_by_hash(h);
+        self.s3.as_mut().unwrap().push_ghost(h, main, ghost_cap);
+        out
     }
 
-    /// Drops hashes of deleted keys and duplicates from the queues.
+    /// Puts every key (with a TTL if `volatile`) in the main queue: the
+    /// policy was just switched on, or the queues lost track.
+    fn s3_rebuild(&mut self, volatile: bool) {
+        let mut q = self.s3.take().unwrap_or_default();
+        q.retain(false, |_| false);
+        q.retain(true, |_| false);
+        for e in self.table.iter_mut() {
+            if volatile && e.expire_at().is_none() {
+                continue;
+            }
+            e.set_s3_in_main(true);
+            q.push(true, key_hash(e.key()));
+        }
+        self.s3 = Some(q);
+    }
+
+    /// Drops slots of deleted or moved keys, and duplicates, from the queues.
     fn s3_compact(&mut self) {
         let Some(mut q) = self.s3.take() else { return };
         let mut seen = hashbrown::HashSet::with_capacity(self.table.len());
-        for (queue, main) in [(&mut q.small, false), (&mut q.main, true)] {
-            queue.retain(|&h| {
+        for main in [false, true] {
+            q.retain(main, |h| {
                 self.table
                     .find(h, |e| key_hash(e.key()) == h)
                     .is_some_and(|e| e.s3_in_main() == main)
                     && seen.insert(h)
             });
-            queue.shrink_to_fit();
         }
         self.s3 = Some(q);
     }
@@ -385,17 +409,16 @@ impl Shard {
         let mut removed_volatile = 0;
         let log = log_expired();
         let expired_log = &mut self.expired_log;
-        self.table.retain(|e| {
-            if e.is_expired(now_ms) {
+        self.table.remove_where(
+            |e| e.is_expired(now_ms),
+            |e| {
                 removed_volatile += 1;
                 if log {
                     expired_log.push(e.key().to_vec());
                 }
-                false
-            } else {
-                true
-            }
-        });
+                crate::server::lazyfree::drop_entry(e, crate::server::lazyfree::Reason::Expire);
+            },
+        );
         self.volatile -= removed_volatile;
         self.expired += removed_volatile as u64;
         (before, removed_volatile)
@@ -411,6 +434,11 @@ impl Shard {
         self.table.iter().nth(i)
     }
 }
+
+/// The policy and the S3-FIFO state are process-wide: tests that switch
+/// the policy run one at a time.
+#[cfg(test)]
+pub(crate) static POLICY_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 #[cfg(test)]
 mod tests {
@@ -461,47 +489,119 @@ mod tests {
         assert_eq!(sh.volatile_len(), 24);
     }
 
-    /// The policy is process-wide: tests that switch it run one at a time.
-    static POLICY_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    /// The evictor's S3-FIFO loop on one shard: pop from the queue the
+    /// global state asks for (the other one if that is empty) until a key
+    /// leaves.
+    fn evict1(sh: &mut Shard, volatile: bool) -> Option<Entry> {
+        use super::super::s3fifo::{ghost_cap, GLOBAL};
+        for _ in 0..10_000 {
+            let mut main = !GLOBAL.pop_small();
+            if sh.s3_head(main, volatile).is_none() {
+                main = !main;
+                sh.s3_head(main, volatile)?;
+            }
+            if let Some(e) = sh.s3_pop(main, volatile, ghost_cap(GLOBAL.len())) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    fn drain(sh: &mut Shard, volatile: bool) -> Vec<String> {
+        let mut order = Vec::new();
+        while let Some(e) = evict1(sh, volatile) {
+            order.push(String::from_utf8(e.key().to_vec()).unwrap());
+        }
+        order
+    }
 
     #[test]
     fn s3fifo_keeps_accessed_keys_and_remembers_ghosts() {
         use crate::keyspace::lru::{configure, Policy};
         let _g = POLICY_LOCK.lock();
         configure(Policy::AllkeysS3Fifo, 10, 1);
+        super::super::s3fifo::GLOBAL.reset_share();
         let mut sh = Shard::default();
         for i in 0..20 {
             sh.insert(format!("a{i}").as_bytes(), s(b"x"), None);
         }
         // a0..a4 are read while in the small queue.
         for i in 0..5 {
-            sh.get_mut(format!("a{i}").as_bytes(), 0)
-                .unwrap()
-                .bump_s3_freq();
+            crate::keyspace::lru::touch(sh.get_mut(format!("a{i}").as_bytes(), 0).unwrap(), 0);
         }
         // Small holds everything (target 2): the accessed keys move to main,
         // the others leave in insertion order.
-        let victim = sh.s3_evict_one().unwrap();
-        assert_eq!(victim.key(), b"a5");
-        assert_eq!(sh.s3_evict_one().unwrap().key(), b"a6");
+        assert_eq!(evict1(&mut sh, false).unwrap().key(), b"a5");
+        assert_eq!(evict1(&mut sh, false).unwrap().key(), b"a6");
         assert!(sh.peek(b"a0").unwrap().s3_in_main());
         // A key evicted recently comes back straight into main.
         sh.insert(b"a5", s(b"y"), None);
         assert!(sh.peek(b"a5").unwrap().s3_in_main());
-        // Drain: one-hit keys go first; main's keys last.
-        let mut order = Vec::new();
-        while let Some(e) = sh.s3_evict_one() {
-            order.push(String::from_utf8(e.key().to_vec()).unwrap());
-        }
+        // Drain: the small queue's one-hit keys first, in order; main's last.
+        let order = drain(&mut sh, false);
         assert_eq!(order.len(), 19);
-        let last: std::collections::HashSet<&str> = order[order.len() - 6..]
-            .iter()
-            .map(|k| k.as_str())
-            .collect();
-        for k in ["a0", "a1", "a2", "a3", "a4", "a5"] {
-            assert!(last.contains(k), "{k} evicted early: {order:?}");
-        }
+        let small: Vec<String> = (7..20).map(|i| format!("a{i}")).collect();
+        assert_eq!(order[..13], small[..]);
+        let mut last = order[13..].to_vec();
+        last.sort();
+        assert_eq!(last, ["a0", "a1", "a2", "a3", "a4", "a5"]);
         assert!(sh.is_empty());
+        configure(Policy::NoEviction, 10, 1);
+    }
+
+    #[test]
+    fn s3fifo_main_is_a_clock_with_two_bits() {
+        use crate::keyspace::lru::{configure, touch, Policy};
+        let _g = POLICY_LOCK.lock();
+        configure(Policy::AllkeysS3Fifo, 10, 1);
+        super::super::s3fifo::GLOBAL.reset_share();
+        let mut sh = Shard::default();
+        for k in ["a", "b", "c"] {
+            sh.insert(k.as_bytes(), s(b"x"), None);
+        }
+        // a and b read in small: promoted (frequency reset); c leaves.
+        touch(sh.get_mut(b"a", 0).unwrap(), 0);
+        touch(sh.get_mut(b"b", 0).unwrap(), 0);
+        assert_eq!(evict1(&mut sh, false).unwrap().key(), b"c");
+        // a read three times (saturates at 2), b once: the CLOCK lowers
+        // a 2 -> 1, b 1 -> 0, a 1 -> 0, then evicts b, then a.
+        for _ in 0..3 {
+            touch(sh.get_mut(b"a", 0).unwrap(), 0);
+        }
+        touch(sh.get_mut(b"b", 0).unwrap(), 0);
+        assert_eq!(sh.peek(b"a").unwrap().s3_freq(), 2);
+        assert_eq!(drain(&mut sh, false), ["b", "a"]);
+        configure(Policy::NoEviction, 10, 1);
+    }
+
+    #[test]
+    fn volatile_s3fifo_never_evicts_keys_without_ttl() {
+        use crate::keyspace::lru::{configure, Policy};
+        let _g = POLICY_LOCK.lock();
+        configure(Policy::VolatileS3Fifo, 10, 1);
+        let mut sh = Shard::default();
+        for i in 0..30 {
+            let ttl = (i % 3 == 0).then_some(u64::MAX / 2);
+            sh.insert(format!("k{i}").as_bytes(), s(b"x"), ttl);
+        }
+        // A key that gets its TTL later is queued then.
+        assert!(sh.set_expire(b"k1", Some(u64::MAX / 2)));
+        // One that loses it is skipped.
+        sh.set_expire(b"k0", None);
+        let mut order = drain(&mut sh, true);
+        order.sort();
+        let mut want: Vec<String> = (3..30).step_by(3).map(|i| format!("k{i}")).collect();
+        want.push("k1".into());
+        want.sort();
+        assert_eq!(order, want);
+        assert_eq!(sh.len(), 20);
+        assert!(sh.peek(b"k0").is_some());
+        // Policy switched on with keys already there: rebuilt from the TTL'd ones.
+        configure(Policy::NoEviction, 10, 1);
+        sh.s3 = None;
+        sh.set_expire(b"k2", Some(u64::MAX / 2));
+        configure(Policy::VolatileS3Fifo, 10, 1);
+        assert_eq!(drain(&mut sh, true), ["k2"]);
         configure(Policy::NoEviction, 10, 1);
     }
 
@@ -522,15 +622,11 @@ mod tests {
                 }
             }
         }
-        let q = sh.s3.as_ref().unwrap();
-        assert!(q.small.len() + q.main.len() <= 2 * 10 + 64 + 1);
+        let (a, b) = sh.s3.as_ref().unwrap().slots();
+        assert!(a + b <= 2 * 10 + 64 + 1);
         // Queues lost (policy switched off and on): rebuilt from the table.
         sh.s3 = None;
-        let mut n = 0;
-        while sh.s3_evict_one().is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 10);
+        assert_eq!(drain(&mut sh, false).len(), 10);
         configure(Policy::NoEviction, 10, 1);
     }
 }

@@ -153,6 +153,25 @@ impl KeyTable {
         self.step();
     }
 
+    /// Whether the next new key would start a migration: the current half
+    /// has no growth room left (deletes leave tombstones that use it up).
+    pub fn out_of_room(&self) -> bool {
+        !self.migrating() && !self.cur.is_empty() && self.cur.len() == self.cur.capacity()
+    }
+
+    /// Re-inserts every entry into one table sized for them, dropping the
+    /// tombstones of deleted keys; it only grows if the keys need it. Used
+    /// under maxmemory churn instead of a doubling migration.
+    pub fn rebuild(&mut self) {
+        let old = std::mem::take(self);
+        let n = old.len();
+        let mut t = HashTable::with_capacity(n + 1 + n / 16);
+        for e in old.cur.into_iter().chain(old.old) {
+            t.insert_unique(rehash(&e), e, rehash);
+        }
+        self.cur = t;
+    }
+
     /// Moves up to [`MOVE_PER_STEP`] entries from the old half to the new
     /// one; frees the old half when it is empty.
     #[inline]
@@ -195,6 +214,26 @@ impl KeyTable {
         self.cur.retain(&mut f);
         if self.migrating() {
             self.old.retain(&mut f);
+            if self.old.is_empty() {
+                self.finish();
+            }
+        }
+    }
+
+    /// Removes the entries for which `pred` is true and hands each to
+    /// `sink` (which may free it elsewhere, e.g. the lazyfree thread).
+    pub fn remove_where(
+        &mut self,
+        mut pred: impl FnMut(&Entry) -> bool,
+        mut sink: impl FnMut(Entry),
+    ) {
+        for e in self.cur.extract_if(|e| pred(e)) {
+            sink(e);
+        }
+        if self.migrating() {
+            for e in self.old.extract_if(|e| pred(e)) {
+                sink(e);
+            }
             if self.old.is_empty() {
                 self.finish();
             }

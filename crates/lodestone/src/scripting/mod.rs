@@ -311,7 +311,12 @@ impl Run {
         if cmd.has(flags::WRITE)
             && srv.repl.is_replica()
             && srv.config.get_bool("replica-read-only")
-            && !self.ctx().client.handle.is_master.load(std::sync::atomic::Ordering::Relaxed)
+            && !self
+                .ctx()
+                .client
+                .handle
+                .is_master
+                .load(std::sync::atomic::Ordering::Relaxed)
         {
             return Err(self.reject(Some(cmd), &format!("-{}", crate::repl::READONLY_ERR)));
         }

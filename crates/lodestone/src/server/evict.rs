@@ -152,6 +152,7 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     if max == 0 {
         return EvictResult::Ok;
     }
+    let max = max - RSS_CUT.load(Ordering::Relaxed).min(max / 2);
     evict_clients(srv);
     if used_for_eviction() <= max {
         if EXCEEDED_SINCE.load(Ordering::Relaxed) != 0 {
@@ -179,10 +180,17 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     let samples = srv.config.get_num("maxmemory-samples").max(1) as usize;
     let start = Instant::now();
     let now = crate::server::now_ms();
+    // Like Redis, the target is fixed when the eviction starts and only the
+    // bytes the deletions themselves free count against it: what evicting
+    // allocates (tracking invalidations queued to clients, the DEL fed to
+    // the AOF) must not make the loop chase its own tail (unit/maxmemory
+    // "client tracking don't cause eviction feedback loop").
+    let to_free = used_for_eviction().saturating_sub(max);
+    let mut freed_bytes = 0u64;
     let mut freed = 0u64;
     let result = loop {
         let used = used_for_eviction();
-        if used <= max {
+        if used <= max || freed_bytes >= to_free {
             break EvictResult::Ok;
         }
         memory::note_peak(used);
@@ -191,7 +199,10 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
             None => break EvictResult::Fail,
             Some((db, entry)) => {
                 let key = entry.key().to_vec();
-                drop(entry);
+                let before = memory::thread_freed();
+                super::lazyfree::drop_entry(entry, super::lazyfree::Reason::Eviction);
+                // The key's copy is freed after the invalidations are sent.
+                freed_bytes += memory::thread_freed() - before + key.len() as u64;
                 on_evicted(srv, db, &key);
                 freed += 1;
                 if freed.is_multiple_of(16) && start.elapsed() > limit {
@@ -207,10 +218,82 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     result
 }
 
+/// The RSS guard applies from this maxmemory on (below it the process's
+/// fixed overhead alone is a large share of the limit).
+pub const RSS_GUARD_MIN: u64 = 32 << 20;
+/// RSS is kept under this percentage of maxmemory (the issue asks for 10%),
+/// plus the RSS the process had before it held data (code, stacks, Lua).
+pub const RSS_TARGET_PCT: u64 = 108;
+/// The process's RSS at the guard's first run (its data-free baseline).
+static RSS_BASE: AtomicU64 = AtomicU64::new(0);
+/// Bytes the guard takes off maxmemory for eviction (at most half of it).
+static RSS_CUT: AtomicU64 = AtomicU64::new(0);
+/// The guard's last RSS reading, its time (ms), the last purge (ms) and
+/// the maxmemory it was working for.
+static RSS_LAST: AtomicU64 = AtomicU64::new(0);
+static RSS_TICK_MS: AtomicU64 = AtomicU64::new(0);
+static RSS_PURGED_MS: AtomicU64 = AtomicU64::new(0);
+static RSS_MAX: AtomicU64 = AtomicU64::new(0);
+
+/// The RSS guard: under eviction churn the allocator's size classes fill
+/// with holes (freed entries), so RSS can grow past maxmemory while
+/// used_memory stays at it. Every 100 ms, while RSS is above
+/// [`RSS_TARGET_PCT`] of maxmemory (plus the data-free baseline), dirty pages are
+/// purged (at most once a second) and every byte RSS grew above the
+/// target is taken off the eviction limit, so new keys fill the holes
+/// instead of new pages; when RSS falls well below the target the cut is
+/// given back a quarter of the gap at a time. It never cuts more than half
+/// of maxmemory. Only the growth counts, so holes that never close cannot
+/// wind the limit down. Returns the current cut.
+pub fn rss_guard(srv: &Server) -> u64 {
+    let max = srv.config.num(HOT.maxmemory) as u64;
+    if max < RSS_GUARD_MIN {
+        RSS_CUT.store(0, Ordering::Relaxed);
+        return 0;
+    }
+    let now = crate::server::now_ms();
+    let last = RSS_TICK_MS.load(Ordering::Relaxed);
+    if now < last + 100
+        || RSS_TICK_MS
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return RSS_CUT.load(Ordering::Relaxed);
+    }
+    if RSS_MAX.swap(max, Ordering::Relaxed) != max {
+        RSS_CUT.store(0, Ordering::Relaxed);
+        RSS_LAST.store(0, Ordering::Relaxed);
+    }
+    let rss = memory::rss();
+    let _ = RSS_BASE.compare_exchange(0, rss, Ordering::Relaxed, Ordering::Relaxed);
+    let target = max / 100 * RSS_TARGET_PCT + RSS_BASE.load(Ordering::Relaxed);
+    // The highest RSS seen: purges make it dip and pages come back, which
+    // must not count as growth again.
+    let prev = RSS_LAST.fetch_max(rss, Ordering::Relaxed);
+    let cut = RSS_CUT.load(Ordering::Relaxed);
+    let new = if rss > target {
+        if now >= RSS_PURGED_MS.load(Ordering::Relaxed) + 1000 {
+            RSS_PURGED_MS.store(now, Ordering::Relaxed);
+            memory::purge();
+        }
+        cut + rss.saturating_sub(prev.max(target))
+    } else if rss + max / 50 < target {
+        cut.saturating_sub((target - rss) / 4)
+    } else {
+        cut
+    };
+    let new = new.min(max / 2);
+    RSS_CUT.store(new, Ordering::Relaxed);
+    new
+}
+
 /// The workers' timer: keeps evicting while a budget-limited eviction is
-/// pending (Redis's evictionTimeProc).
+/// pending (Redis's evictionTimeProc), and runs the RSS guard.
 pub fn cron(srv: &Server) {
     evict_clients(srv);
+    if rss_guard(srv) > 0 {
+        perform_evictions(srv, false);
+    }
     if PENDING.load(Ordering::Relaxed) || EXCEEDED_SINCE.load(Ordering::Relaxed) != 0 {
         perform_evictions(srv, false);
     }

@@ -126,6 +126,17 @@ pub fn used() -> u64 {
     sum.max(0) as u64
 }
 
+/// Bytes the calling thread has freed so far (jemalloc's
+/// `thread.deallocated`); the difference of two readings is what the code
+/// in between freed, whatever other threads did meanwhile.
+pub fn thread_freed() -> u64 {
+    thread_local! {
+        static PTR: Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>> =
+            tikv_jemalloc_ctl::thread::deallocatedp::read().ok();
+    }
+    PTR.with(|p| p.map_or(0, |p| p.get()))
+}
+
 /// used_memory minus what Redis does not count for eviction.
 pub fn used_for_eviction() -> u64 {
     used().saturating_sub(NOT_COUNTED.load(Ordering::Relaxed))

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod evict;
+pub mod lazyfree;
 pub mod memory;
 pub mod net;
 pub mod signals;
@@ -318,6 +319,9 @@ impl Server {
 
     /// Re-reads configuration that is cached outside the config table.
     pub fn apply_config(&self) {
+        crate::keyspace::shard::COMPACT_ON_CHURN
+            .store(self.config.num(HOT.maxmemory) > 0, Ordering::Relaxed);
+        lazyfree::configure(self);
         self.acl.sync_config(self, &self.commands);
         let f =
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))
@@ -342,8 +346,12 @@ impl Server {
         );
         if policy != before {
             evict::reset();
-            if before == Policy::AllkeysS3Fifo {
-                // The queues are rebuilt from the table if it comes back.
+            if policy.is_s3() {
+                crate::keyspace::s3fifo::GLOBAL.reset_share();
+            }
+            if before.is_s3() {
+                // The queues are rebuilt from the table if it comes back
+                // (volatile-s3fifo queues only keys with a TTL).
                 for db in 0..self.keyspace.db_count() {
                     for i in 0..crate::keyspace::SHARDS {
                         self.keyspace.db(db).shard(i).lock().s3 = None;

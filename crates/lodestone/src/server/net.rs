@@ -618,7 +618,10 @@ impl Worker {
                     client,
                     inbuf: Vec::new(),
                     in_pos: 0,
-                    outbuf: Vec::new(),
+                    // Redis's 16 KB per-client reply buffer: allocated up
+                    // front (and counted), so a burst of replies that is
+                    // written out returns used_memory to where it was.
+                    outbuf: Vec::with_capacity(READ_CHUNK),
                     out_pos: 0,
                     parser: Parser::new(),
                     paused: false,
@@ -981,7 +984,12 @@ impl Worker {
         if c.out_pos == c.outbuf.len() {
             c.outbuf.clear();
             c.out_pos = 0;
-            if c.outbuf.capacity() > 1 << 20 {
+            // Like Redis's 16 KB reply buffer plus freed reply nodes: a
+            // written buffer does not keep its peak size, which used_memory
+            // (and so eviction) would count for as long as the client lives
+            // (tracking invalidations fanned out to many clients otherwise
+            // feed the eviction they come from).
+            if c.outbuf.capacity() > READ_CHUNK {
                 c.outbuf.shrink_to(READ_CHUNK);
             }
             if c.client.close_after_reply {
