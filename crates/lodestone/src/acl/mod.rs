@@ -10,8 +10,7 @@
 //! the command table's ids; the textual rules are kept as Redis keeps them
 //! (`command_rules`) so ACL LIST/GETUSER print what Redis prints.
 
-pub mod keyspecs;
-
+use crate::commands::keyspecs::{self, kf};
 use crate::commands::{flags, Command, CommandTable, ACL_CATEGORIES};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, VecDeque};
@@ -23,8 +22,6 @@ pub const READ: u8 = 1;
 /// Key pattern permission bit for writing (`%W~`).
 pub const WRITE: u8 = 2;
 const ALL_PERM: u8 = READ | WRITE;
-/// A key spec whose argument is not a key (SPUBLISH's shard channel).
-const NOT_KEY: u8 = 0x80;
 
 /// User flag: may log in.
 pub const ON: u8 = 1;
@@ -720,31 +717,19 @@ impl Denied {
 
 /// Per-command facts the checks need, indexed by command id.
 struct Meta {
-    /// Access bits of each key spec.
-    specs: Vec<Vec<u8>>,
+    /// Whether the command has Redis key specs (else the fallback access).
+    has_specs: Vec<bool>,
     /// 0 none, 1 publish (argv[1]), 2 subscribe (all), 3 psubscribe.
     channels: Vec<u8>,
-    set_id: usize,
-    bitfield_id: usize,
 }
 
 impl Meta {
     fn new(t: &CommandTable) -> Meta {
-        let mut specs = vec![Vec::new(); t.cmds.len()];
-        for line in keyspecs::SPECS.lines() {
-            let Some((name, f)) = line.split_once(' ') else {
-                continue;
-            };
-            if let Some(c) = t.by_full_name(name) {
-                specs[c.id] = f
-                    .split(',')
-                    .map(|s| match s {
-                        "n" => NOT_KEY,
-                        _ => (s.contains('r') as u8 * READ) | (s.contains('w') as u8 * WRITE),
-                    })
-                    .collect();
-            }
-        }
+        let has_specs = t
+            .cmds
+            .iter()
+            .map(|c| !keyspecs::specs(&c.name).is_empty())
+            .collect();
         let channels = t
             .cmds
             .iter()
@@ -755,72 +740,49 @@ impl Meta {
                 _ => 0,
             })
             .collect();
-        let id = |n: &str| t.by_full_name(n).map_or(usize::MAX, |c| c.id);
         Meta {
-            specs,
+            has_specs,
             channels,
-            set_id: id("set"),
-            bitfield_id: id("bitfield"),
         }
     }
 
-    /// The keys of a command with the access each needs.
+    /// The keys of a command with the access each needs, from the same
+    /// key specs COMMAND GETKEYSANDFLAGS reports (SET's and BITFIELD's
+    /// flags depend on their arguments there). Shard channels are not keys.
     fn keys(&self, cmd: &Command, argv: &[&[u8]]) -> smallvec::SmallVec<[(usize, u8); 4]> {
         let pos = cmd.key_positions_of(argv);
-        let specs = &self.specs[cmd.id];
-        let fallback = if cmd.has(flags::WRITE) {
-            READ | WRITE
-        } else {
-            READ
-        };
-        let special = if cmd.id == self.set_id {
-            let get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
-            Some(if get { READ | WRITE } else { WRITE })
-        } else if cmd.id == self.bitfield_id {
-            Some(if bitfield_readonly(argv) {
-                READ
-            } else {
+        if !self.has_specs[cmd.id] {
+            let access = if cmd.has(flags::WRITE) {
                 READ | WRITE
-            })
-        } else {
-            None
-        };
-        if specs.first() == Some(&NOT_KEY) {
-            return Default::default();
+            } else {
+                READ
+            };
+            return pos.into_iter().map(|p| (p, access)).collect();
         }
+        let key_flags = keyspecs::key_flags(&cmd.name, argv, &pos);
         pos.into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let f = special.unwrap_or_else(|| {
-                    specs
-                        .get(i.min(specs.len().saturating_sub(1)))
-                        .copied()
-                        .unwrap_or(fallback)
-                });
-                (p, f)
-            })
+            .zip(key_flags)
+            .filter_map(|(p, f)| access_of(f).map(|a| (p, a)))
             .collect()
     }
 }
 
-/// BITFIELD with only GET (and OVERFLOW) subcommands reads its key only.
-fn bitfield_readonly(argv: &[&[u8]]) -> bool {
-    let mut i = 2;
-    while i < argv.len() {
-        let rem = argv.len() - i - 1;
-        let a = argv[i];
-        if a.eq_ignore_ascii_case(b"get") && rem >= 2 {
-            i += 3;
-        } else if (a.eq_ignore_ascii_case(b"set") || a.eq_ignore_ascii_case(b"incrby")) && rem >= 3
-        {
-            return false;
-        } else if a.eq_ignore_ascii_case(b"overflow") && rem >= 1 {
-            i += 2;
-        } else {
-            return false;
-        }
+/// The ACL access a key's spec flags ask for, as Redis's ACL check reads
+/// them: ACCESS needs read permission, INSERT/DELETE/UPDATE write
+/// permission (neither, as for EXISTS: any matching pattern will do).
+/// None for a NOT_KEY argument (shard channels).
+fn access_of(f: u32) -> Option<u8> {
+    if f & kf::NOT_KEY != 0 {
+        return None;
     }
-    true
+    let mut a = 0;
+    if f & kf::ACCESS != 0 {
+        a |= READ;
+    }
+    if f & (kf::INSERT | kf::DELETE | kf::UPDATE) != 0 {
+        a |= WRITE;
+    }
+    Some(a)
 }
 
 fn selector_key_ok(s: &Selector, key: &[u8], need: u8) -> bool {
