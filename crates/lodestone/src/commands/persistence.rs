@@ -76,17 +76,9 @@ fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     match persist::bgsave(ctx.srv) {
         Ok(()) => ctx.r().simple("Background saving started"),
-        Err(persist::BgError::InProgress) => {
-            if schedule {
-                ctx.srv
-                    .persist
-                    .bgsave_scheduled
-                    .store(true, Ordering::SeqCst);
-                ctx.r().simple("Background saving scheduled")
-            } else {
-                ctx.error("ERR Background save already in progress")
-            }
-        }
+        // As in Redis, SCHEDULE only waits for the other kind of snapshot
+        // (an AOF rewrite): a save already running is an error either way.
+        Err(persist::BgError::InProgress) => ctx.error("ERR Background save already in progress"),
         Err(persist::BgError::NoServer) => ctx.error("ERR"),
     }
 }
