@@ -94,6 +94,18 @@ fn write_info(ctx_cmds: &super::CommandTable, r: &mut Reply, c: &Command) {
 }
 
 /// One of Redis's key specs as COMMAND INFO prints it.
+/// A key spec's find-keys part: its type, then `spec` as a map of three
+/// integer fields.
+fn int_spec(r: &mut Reply, kind: &[u8], fields: [(&[u8], i32); 3]) {
+    r.bulk(kind);
+    r.bulk(b"spec");
+    r.map(3);
+    for (name, v) in fields {
+        r.bulk(name);
+        r.int(v as i64);
+    }
+}
+
 fn write_spec(r: &mut Reply, sp: &super::keyspecs::Spec) {
     use super::keyspecs::{flag_names, Begin, Find};
     let f = flag_names(sp.flags);
@@ -142,30 +154,26 @@ fn write_spec(r: &mut Reply, sp: &super::keyspecs::Spec) {
             step,
             limit,
         } => {
-            r.bulk(b"range");
-            r.bulk(b"spec");
-            r.map(3);
-            r.bulk(b"lastkey");
-            r.int(lastkey as i64);
-            r.bulk(b"keystep");
-            r.int(step as i64);
-            r.bulk(b"limit");
-            r.int(limit as i64);
+            int_spec(
+                r,
+                b"range",
+                [(b"lastkey", lastkey), (b"keystep", step), (b"limit", limit)],
+            );
         }
         Find::Keynum {
             keynumidx,
             firstkey,
             step,
         } => {
-            r.bulk(b"keynum");
-            r.bulk(b"spec");
-            r.map(3);
-            r.bulk(b"keynumidx");
-            r.int(keynumidx as i64);
-            r.bulk(b"firstkey");
-            r.int(firstkey as i64);
-            r.bulk(b"keystep");
-            r.int(step as i64);
+            int_spec(
+                r,
+                b"keynum",
+                [
+                    (b"keynumidx", keynumidx),
+                    (b"firstkey", firstkey),
+                    (b"keystep", step),
+                ],
+            );
         }
         Find::Unknown => {
             r.bulk(b"unknown");

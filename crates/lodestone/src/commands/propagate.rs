@@ -289,6 +289,16 @@ mod tests {
         }
     }
 
+    /// The words of encoded RESP commands, without the length headers.
+    fn words(out: Vec<u8>) -> Vec<String> {
+        String::from_utf8(out)
+            .unwrap()
+            .split("\r\n")
+            .filter(|w| !w.is_empty() && !w.starts_with(['*', '$']))
+            .map(str::to_string)
+            .collect()
+    }
+
     #[test]
     fn units_get_select_and_multi() {
         let mut out = Vec::new();
@@ -307,11 +317,7 @@ mod tests {
             &mut db,
             &mut out,
         );
-        let s = String::from_utf8(out).unwrap();
-        let words: Vec<&str> = s
-            .split("\r\n")
-            .filter(|w| !w.is_empty() && !w.starts_with(['*', '$']))
-            .collect();
+        let words = words(out);
         assert_eq!(
             words,
             ["MULTI", "INCR", "x", "SELECT", "2", "INCR", "y", "EXEC"]
@@ -497,11 +503,7 @@ mod tests {
             &mut db,
             &mut out,
         );
-        let s = String::from_utf8(out).unwrap();
-        let words: Vec<&str> = s
-            .split("\r\n")
-            .filter(|w| !w.is_empty() && !w.starts_with(['*', '$']))
-            .collect();
+        let words = words(out);
         assert_eq!(
             words,
             ["MULTI", "SELECT", "1", "INCR", "x", "INCR", "y", "EXEC"]
