@@ -932,7 +932,7 @@ fn databases_are_allocated_on_first_use() {
     // A reload brings back exactly what was there.
     let _: () = c.set_ex("t", "x", 1000).unwrap();
     let _: () = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
-    assert_eq!(c.ttl::<_, i64>("t").unwrap() > 0, true);
+    assert!(c.ttl::<_, i64>("t").unwrap() > 0);
     sel(&mut c, 12);
     assert_eq!(c.get::<_, String>("a").unwrap(), "1");
     let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
