@@ -7,8 +7,11 @@
 //! and a shard table of 20 KB touches 20 KB of pages instead of 24.
 //!
 //! With an 8-byte quantum, `malloc` only guarantees 8-byte alignment, while
-//! `tikv_jemallocator::Jemalloc` assumes 16: this allocator asks jemalloc
-//! for the alignment explicitly whenever a layout needs more than 8.
+//! `tikv_jemallocator::Jemalloc` assumes 16. Small size classes are
+//! naturally aligned (jemalloc's own `sz_sa2u` relies on it), so a layout
+//! aligned to 16 (hashbrown's tables, Lua's allocations) keeps `malloc`'s
+//! fast path with its size rounded up to a multiple of 16; larger
+//! alignments go through `mallocx`.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::os::raw::{c_int, c_void};
@@ -21,62 +24,66 @@ const QUANTUM: usize = 8;
 #[derive(Clone, Copy, Default, Debug)]
 pub struct Jemalloc;
 
-/// 0 when plain `malloc` gives the layout's alignment, else the flag that
-/// asks jemalloc for it.
+/// The size to ask for and the flags to pass: sizes aligned to 16 are
+/// rounded up to a multiple of 16 (a class of such a size is 16-aligned),
+/// larger alignments need `MALLOCX_ALIGN`.
 #[inline]
-fn flags(align: usize, size: usize) -> c_int {
-    if align <= QUANTUM && align <= size {
-        0
+fn request(align: usize, size: usize) -> (usize, c_int) {
+    if align <= QUANTUM {
+        (size, 0)
+    } else if align == 2 * QUANTUM {
+        ((size + 15) & !15, 0)
     } else {
-        ffi::MALLOCX_ALIGN(align)
+        (size, ffi::MALLOCX_ALIGN(align))
     }
 }
 
-// SAFETY: every call forwards to jemalloc with the layout's size and an
-// alignment flag whenever the layout needs more than plain malloc gives;
-// deallocation passes the same size and flag, as sdallocx requires.
+// SAFETY: every call forwards to jemalloc with a size (and flag) that
+// gives the layout's alignment (see `request`); deallocation passes the
+// same size and flag, as sdallocx requires.
 unsafe impl GlobalAlloc for Jemalloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let f = flags(layout.align(), layout.size());
+        let (size, f) = request(layout.align(), layout.size());
         if f == 0 {
-            ffi::malloc(layout.size()) as *mut u8
+            ffi::malloc(size) as *mut u8
         } else {
-            ffi::mallocx(layout.size(), f) as *mut u8
+            ffi::mallocx(size, f) as *mut u8
         }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let f = flags(layout.align(), layout.size());
+        let (size, f) = request(layout.align(), layout.size());
         if f == 0 {
-            ffi::calloc(1, layout.size()) as *mut u8
+            ffi::calloc(1, size) as *mut u8
         } else {
-            ffi::mallocx(layout.size(), f | ffi::MALLOCX_ZERO) as *mut u8
+            ffi::mallocx(size, f | ffi::MALLOCX_ZERO) as *mut u8
         }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let f = flags(layout.align(), layout.size());
-        ffi::sdallocx(ptr as *mut c_void, layout.size(), f)
+        let (size, f) = request(layout.align(), layout.size());
+        ffi::sdallocx(ptr as *mut c_void, size, f)
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let f = flags(layout.align(), new_size);
+        let (size, f) = request(layout.align(), new_size);
         if f == 0 {
-            ffi::realloc(ptr as *mut c_void, new_size) as *mut u8
+            ffi::realloc(ptr as *mut c_void, size) as *mut u8
         } else {
-            ffi::rallocx(ptr as *mut c_void, new_size, f) as *mut u8
+            ffi::rallocx(ptr as *mut c_void, size, f) as *mut u8
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    /// Allocations that need 16-byte alignment get it even from the 8-byte
-    /// size classes (24, 40, 56), and entries use those classes.
+    /// Allocations that need 16-byte alignment get it although 24, 40 and
+    /// 56 are size classes, reallocations keep it, and entries use those
+    /// classes.
     #[test]
     fn alignment_and_small_classes() {
         use std::alloc::{alloc, dealloc, Layout};
@@ -84,14 +91,22 @@ mod tests {
             for align in [1usize, 8, 16, 32, 64] {
                 let l = Layout::from_size_align(size, align).unwrap();
                 let mut ptrs = Vec::new();
-                for _ in 0..50 {
+                for i in 0..50 {
                     // SAFETY: size > 0; freed below with the same layout.
-                    let p = unsafe { alloc(l) };
+                    let mut p = unsafe { alloc(l) };
                     assert!(!p.is_null());
                     assert_eq!(p as usize % align, 0, "size {size} align {align}");
-                    ptrs.push(p);
+                    let mut cur = l;
+                    if i % 2 == 1 {
+                        let n = size * 3 / 2 + 8;
+                        // SAFETY: p was allocated with `l`; n > 0.
+                        p = unsafe { std::alloc::realloc(p, l, n) };
+                        assert_eq!(p as usize % align, 0, "realloc {size}->{n} align {align}");
+                        cur = Layout::from_size_align(n, align).unwrap();
+                    }
+                    ptrs.push((p, cur));
                 }
-                for p in ptrs {
+                for (p, l) in ptrs {
                     // SAFETY: allocated above with `l`.
                     unsafe { dealloc(p, l) };
                 }
