@@ -947,3 +947,23 @@ fn spop_of_a_whole_set_logs_del_or_unlink() {
     let joined = words(&incr_text(&dir)).join(" ");
     assert!(joined.ends_with("DEL s1 UNLINK s2"), "{joined}");
 }
+
+/// A served BLMOVE is logged as LMOVE with the client's own LEFT/RIGHT
+/// words, and BRPOPLPUSH as RPOPLPUSH, as Redis rewrites them.
+#[test]
+fn blocking_moves_log_as_their_plain_commands() {
+    let dir = TempDir::new("aof-blmove");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["RPUSH", "a", "1", "2"]);
+    assert_eq!(
+        q::<String>(&mut c, &["BLMOVE", "a", "b", "left", "Right", "0"]),
+        "1"
+    );
+    assert_eq!(q::<String>(&mut c, &["BRPOPLPUSH", "a", "b", "0"]), "2");
+    let joined = words(&incr_text(&dir)).join(" ");
+    assert!(
+        joined.ends_with("LMOVE a b left Right RPOPLPUSH a b"),
+        "{joined}"
+    );
+}
