@@ -504,8 +504,8 @@ pub struct Ctx<'a> {
     /// Keys with parked clients that this command (or EXEC) wrote; their
     /// waiters are woken once the locks are released.
     pub ready: Vec<(usize, Vec<u8>)>,
-    /// Set when re-running a parked command: MONITOR showed it and the
-    /// command statistics counted it when it first ran.
+    /// Set when re-running a parked command: MONITOR showed it when it
+    /// first ran.
     pub no_monitor: bool,
     /// Invalidations for this client caused by its own command, written
     /// after the reply (client-side caching).
@@ -875,10 +875,12 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     ctx.clock = end;
     let us = end.duration_since(start).as_micros() as u64;
     let counters = cmd.stats.local();
-    if !ctx.no_monitor {
+    // A command that parked its client is counted when its wait ends (when
+    // it is served, times out or is unblocked), as in Redis.
+    if ctx.client.blocked.is_none() {
         counters.calls.fetch_add(1, Ordering::Relaxed);
+        counters.usec.fetch_add(us, Ordering::Relaxed);
     }
-    counters.usec.fetch_add(us, Ordering::Relaxed);
     srv.stats.total_commands.add(1);
     if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
         counters.failed.fetch_add(1, Ordering::Relaxed);

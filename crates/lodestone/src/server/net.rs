@@ -658,6 +658,7 @@ impl Worker {
             return; // a writer is serving it; its reply is on the way
         };
         self.blocked.remove(&token);
+        commands::blocking::count_call(srv, &st.waiter.argv[0], matches!(how, Wake::Error));
         let mut r = resp::Reply::new(&mut c.outbuf, c.client.proto);
         match how {
             Wake::Timeout => match st.on_timeout {
