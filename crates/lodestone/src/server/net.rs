@@ -1164,8 +1164,8 @@ fn output_over_limit(srv: &Server, c: &mut Conn) -> bool {
 fn collect_expired(srv: &Server) {
     let mut total = 0;
     for db in 0..srv.keyspace.db_count() {
-        for i in 0..crate::keyspace::SHARDS {
-            if let Some(mut sh) = srv.keyspace.db(db).shard(i).try_lock() {
+        for sh in srv.keyspace.db(db).allocated().unwrap_or_default() {
+            if let Some(mut sh) = sh.try_lock() {
                 total += std::mem::take(&mut sh.expired);
             }
         }
