@@ -891,15 +891,7 @@ fn debug_populate_follows_redis() {
 fn databases_are_allocated_on_first_use() {
     let s = Server::start(&["--save", ""]);
     let mut c = s.client();
-    let used = |c: &mut redis::Connection| -> u64 {
-        let info: String = cmd("INFO").arg("memory").query(c).unwrap();
-        info.lines()
-            .find_map(|l| l.strip_prefix("used_memory:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
-    };
+    let used = |c: &mut redis::Connection| common::info_i64(c, "memory", "used_memory");
     // 16 x 1024 shards allocated up front took ~2.2 MB.
     let empty = used(&mut c);
     assert!(empty < 1_500_000, "empty server used_memory {empty}");
