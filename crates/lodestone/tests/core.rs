@@ -855,24 +855,17 @@ fn debug_populate_follows_redis() {
         .unwrap();
     assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 1000);
     for bad in ["-1", "x"] {
-        let e = cmd("DEBUG")
-            .arg("POPULATE")
-            .arg(bad)
-            .query::<String>(&mut c);
-        assert_eq!(
-            e.unwrap_err().detail(),
-            Some("value is out of range, must be positive")
-        );
-        let e = cmd("DEBUG")
-            .arg("POPULATE")
-            .arg(1)
-            .arg("k")
-            .arg(bad)
-            .query::<String>(&mut c);
-        assert_eq!(
-            e.unwrap_err().detail(),
-            Some("value is out of range, must be positive")
-        );
+        // A bad count, then a bad size.
+        for args in [vec![bad], vec!["1", "k", bad]] {
+            let e = cmd("DEBUG")
+                .arg("POPULATE")
+                .arg(&args)
+                .query::<String>(&mut c);
+            assert_eq!(
+                e.unwrap_err().detail(),
+                Some("value is out of range, must be positive")
+            );
+        }
     }
     let e = cmd("DEBUG")
         .arg("POPULATE")
