@@ -17,7 +17,7 @@ Subcommands:
                                         pipelined raw-socket client for block tests (MULTI)
   subscribe --port P --channel C --conns N --ready FILE
                                         N subscribers draining C until SIGTERM
-  xfill --port P --n N                  N XADDs of a small entry (memory per stream entry)
+  cfill --port P --kind K --n N         N elements into a collection (K: stream zset set hash list)
   about NAMES...                        one description line per command test
   rbcsv FILE                            redis-benchmark --csv output -> "rps p50_ms p99_ms"
   report TSV --a NAME --b NAME [...]    tables and the SUMMARY line from bench's results
@@ -460,13 +460,39 @@ def cmd_subscribe(a):
     print(f"received_bytes={got}")
 
 
-# --------------------------------------------------------------------------- stream memory
-def cmd_xfill(a):
-    """--n XADDs of a small entry (one field, 8-digit value) to one stream, pipelined."""
+# --------------------------------------------------------------------------- collection memory
+# Element-memory rows (issues 3 and 4): what one fill sends, how the server's
+# element count is asked for, and the row's description in the report.
+# Hashes: 10 small fields per key (listpack encoding on both servers).
+FILLS = {
+    "stream": (lambda i: (b"XADD", b"mem:stream", b"*", b"field", b"%08d" % i),
+               lambda n: [(b"XLEN", b"mem:stream")], "one stream, XADD mem:stream * field <8 digits>"),
+    "zset": (lambda i: (b"ZADD", b"mem:zset", b"%d" % i, b"m:%012d" % i),
+             lambda n: [(b"ZCARD", b"mem:zset")], "one sorted set, members 'm:' + 12 digits, integer scores"),
+    "set": (lambda i: (b"SADD", b"mem:set", b"m:%012d" % i),
+            lambda n: [(b"SCARD", b"mem:set")], "one set, members 'm:' + 12 digits"),
+    "hash": (lambda i: (b"HSET", b"mem:hash:%08d" % (i // 10), b"f%d" % (i % 10), b"v:%08d" % i),
+             lambda n: [(b"DBSIZE",), (b"HLEN", b"mem:hash:%08d" % 0)],
+             "N/10 hashes of 10 fields ('f' + digit = 'v:' + 8 digits); elements = DBSIZE x HLEN"),
+    "list": (lambda i: (b"RPUSH", b"mem:list", b"%010d" % i),
+             lambda n: [(b"LLEN", b"mem:list")], "one list of 10-byte elements"),
+}
+
+
+def cmd_cfill(a):
+    """--n elements into one collection of --kind, pipelined; prints the element count."""
+    one, count, _ = FILLS[a.kind]
     c = Conn(a.port)
     t0 = time.perf_counter()
-    n, err = c.pipe((b"XADD", b"mem:stream", b"*", b"field", b"%08d" % i) for i in range(a.n))
-    print(f"sent={n} errors={1 if err else 0} seconds={time.perf_counter() - t0:.2f}"
+    n, err = c.pipe(one(i) for i in range(a.n))
+    secs = time.perf_counter() - t0
+    elements = 1
+    for q in count(a.n):
+        raw, e = c.call(q)
+        if e or not raw.startswith(b":"):
+            sys.exit(f"bench-helper cfill: {q[0].decode()} answered {raw!r}")
+        elements *= int(raw[1:])
+    print(f"elements={elements} sent={n} errors={1 if err else 0} seconds={secs:.2f}"
           + (f" first_error={err!r}" if err else ""))
     sys.exit(1 if err else 0)
 
@@ -637,13 +663,12 @@ def cmd_report(a):
                   f"{other:.2f} CPUs on average, {max(oc):.2f} at most"
                   + (" -- a busy machine: rps and CPU figures are noisy" if other > 0.15 else ""))
 
-    mem = [t for t in ("mem", "mem-ttl", "mem-stream") if ("mem", t, "bytes_per_key") in D]
+    mem = [t for t in ("mem", "mem-ttl") + tuple("mem-" + k for k in FILLS) if ("mem", t, "bytes_per_key") in D]
     if mem:
         print("\n== Memory per key: fresh server, keys loaded by a pipelined client, "
               "(VmRSS after - VmRSS before) / DBSIZE")
         print(f"{'row':10} {'keys':>10} {an+' B/key':>15} {bn+' B/key':>15} {'ratio':>6}  "
               f"{an+' RSS MB':>13} {bn+' RSS MB':>13}")
-        label = {"mem": "mem", "mem-ttl": "mem-ttl", "mem-stream": "mem-stream"}
         for t in mem:
             d = D[("mem", t, "bytes_per_key")]
             k = D.get(("mem", t, "keys"), {})
@@ -652,16 +677,17 @@ def cmd_report(a):
             ma, mb = med(d.get(A)), med(d.get(B))
             rss = D.get(("mem", t, "rss_after_kb"), {})
             rr = ratio(ma, mb)
-            print(f"{label[t]:10} {keys:>10} {f(ma, 1, 15)} {f(mb, 1, 15)} {f(rr, 3, 6)}  "
+            print(f"{t:10} {keys:>10} {f(ma, 1, 15)} {f(mb, 1, 15)} {f(rr, 3, 6)}  "
                   f"{f(med(rss.get(A)) / 1024, 1, 13)} {f(med(rss.get(B)) / 1024, 1, 13)}")
-            summary.append((f"{t.replace('-', '_')}_per_{'entry' if t == 'mem-stream' else 'key'}", rr))
+            summary.append((f"{t.replace('-', '_')}_per_{'key' if t in ('mem', 'mem-ttl') else 'element'}", rr))
         if "mem" in mem and "mem-ttl" in mem:
             ea = med(D[("mem", "mem-ttl", "bytes_per_key")].get(A)) - med(D[("mem", "mem", "bytes_per_key")].get(A))
             eb = med(D[("mem", "mem-ttl", "bytes_per_key")].get(B)) - med(D[("mem", "mem", "bytes_per_key")].get(B))
             print(f"{'TTL cost':10} {'':>10} {f(ea, 1, 15)} {f(eb, 1, 15)}")
-        print(f"   keys 'key:' + 12 digits (16 B), values 32 B"
-              + ("; mem-stream: one stream, 'keys' = entries (XLEN), each XADD mem:stream * field <8 digits>"
-                 if "mem-stream" in mem else ""))
+        print("   mem, mem-ttl: keys 'key:' + 12 digits (16 B), values 32 B")
+        for t in mem:
+            if t[4:] in FILLS:
+                print(f"   {t}: 'keys' = elements; {FILLS[t[4:]][2]}")
 
     lat = [s for s in (A, B) if ("lat", "latency", "max_us") in D and s in D[("lat", "latency", "max_us")]]
     if lat:
@@ -679,7 +705,7 @@ def cmd_report(a):
         if B in lat:
             summary.append(("latgrowth_max_ratio", ratio(g(A, "max_us"), g(B, "max_us"))))
 
-    print(f"\n   ratios are {A}/{B}: *_rps > 1 = {A} faster; *_cpu, *_per_key and *_per_entry < 1 = {A} better")
+    print(f"\n   ratios are {A}/{B}: *_rps > 1 = {A} faster; *_cpu, *_per_key and *_per_element < 1 = {A} better")
     lo = [meta[k] for k in sorted(meta) if k.startswith("load1_round")]
     if lo:
         print(f"   load1 per round: {' '.join(lo)}")
@@ -736,10 +762,11 @@ def main():
     p.add_argument("--conns", type=int, default=1)
     p.add_argument("--ready", required=True)
     p.set_defaults(fn=cmd_subscribe)
-    p = sp.add_parser("xfill")
+    p = sp.add_parser("cfill")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--kind", choices=sorted(FILLS), required=True)
     p.add_argument("--n", type=int, required=True)
-    p.set_defaults(fn=cmd_xfill)
+    p.set_defaults(fn=cmd_cfill)
     p = sp.add_parser("about")
     p.add_argument("names", nargs="*")
     p.set_defaults(fn=cmd_about)

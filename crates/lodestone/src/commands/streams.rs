@@ -127,7 +127,7 @@ fn find<'s>(sh: &'s mut Shard, key: &[u8], now: u64, touch: bool) -> Found<'s> {
 }
 
 fn new_entry(key: &[u8], s: StreamValue, now: u64) -> Entry {
-    Entry::new_full(key, Value::Stream(s), None, lru_clock(now))
+    Entry::new_full(key, Value::Stream(Box::new(s)), None, lru_clock(now))
 }
 
 /// Parses `ms-seq`, `ms` (seq = `missing_seq`), `-` and `+` (not when

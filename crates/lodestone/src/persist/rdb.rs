@@ -1180,7 +1180,7 @@ fn read_stream<R: Read>(rd: &mut Reader<R>, t: u8, lim: &BuildLimits) -> RResult
             return rd.err("duplicate consumer group name");
         }
     }
-    Ok(Value::Stream(s))
+    Ok(Value::Stream(Box::new(s)))
 }
 
 /// Reads a DUMP payload (already verified) into a value.
@@ -1474,7 +1474,7 @@ mod tests {
             b"empty".to_vec(),
             stream::Group::new(stream::StreamId::MIN, 0),
         );
-        out.push(Value::Stream(s));
+        out.push(Value::Stream(Box::new(s)));
         out
     }
 
