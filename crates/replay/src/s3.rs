@@ -1,9 +1,12 @@
 //! The adaptive S3-FIFO engine as lodestone runs it, for simulation.
 //!
-//! This mirrors `crates/lodestone/src/keyspace/s3fifo.rs` and
-//! `Shard::s3_evict_one` decision for decision (the server's unit test
-//! `s3fifo_matches_the_simulator` replays one trace through both and
-//! requires the same hits), so the simulated numbers are the server's.
+//! The queues, the ghost and the adaptive small share are the `s3fifo`
+//! crate, the same code the server runs (`keyspace/s3fifo.rs`); this file
+//! adds the object table and `Evictor::evict_s3`'s sampling of shard
+//! heads (the server's unit test `s3fifo_matches_the_simulator` replays
+//! one trace through both and requires the same hits), so the simulated
+//! numbers are the server's. Ghost fingerprints come from a mix of the
+//! object id (the server's from the key's table hash).
 //!
 //! S3-FIFO (Yang et al., SOSP '23): new keys enter a small FIFO; the small
 //! queue's head moves to the main queue if it was read while queued, else it
