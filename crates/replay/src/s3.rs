@@ -1,9 +1,12 @@
 //! The adaptive S3-FIFO engine as lodestone runs it, for simulation.
 //!
-//! This mirrors `crates/lodestone/src/keyspace/s3fifo.rs` and
-//! `Shard::s3_evict_one` decision for decision (the server's unit test
-//! `s3fifo_matches_the_simulator` replays one trace through both and
-//! requires the same hits), so the simulated numbers are the server's.
+//! The queues, the ghost and the adaptive small share are the `s3fifo`
+//! crate, the same code the server runs (`keyspace/s3fifo.rs`); this file
+//! adds the object table and `Evictor::evict_s3`'s sampling of shard
+//! heads (the server's unit test `s3fifo_matches_the_simulator` replays
+//! one trace through both and requires the same hits), so the simulated
+//! numbers are the server's. Ghost fingerprints come from a mix of the
+//! object id (the server's from the key's table hash).
 //!
 //! S3-FIFO (Yang et al., SOSP '23): new keys enter a small FIFO; the small
 //! queue's head moves to the main queue if it was read while queued, else it
@@ -18,8 +21,12 @@
 //!   this origin's (so the rarer signal weighs more), between one key and
 //!   [`SMALL_MAX_PPM`].
 
+use crate::rng::mix64;
 use crate::workload::Request;
-use std::collections::{HashMap, VecDeque};
+use s3fifo::{age, Global, Queues, MAX_FREQ};
+use std::collections::HashMap;
+
+pub use s3fifo::{adapt, small_target, GHOST_PCT, PPM, SMALL_INIT_PPM, SMALL_MAX_PPM, STEP_PPM};
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -27,107 +34,24 @@ fn new_map<K, V>() -> Map<K, V> {
     HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x53))
 }
 
-/// Shares are in parts per million of the cache's object count.
-pub const PPM: u64 = 1_000_000;
-/// The small queue's initial share (10%, the paper's).
-pub const SMALL_INIT_PPM: u64 = 100_000;
-/// The small queue's largest share.
-pub const SMALL_MAX_PPM: u64 = 900_000;
-/// How far one ghost hit moves the small queue's share (before the ratio).
-pub const STEP_PPM: u64 = 2_000;
-/// Ghosts remembered, as a percentage of the cache's object count.
-pub const GHOST_PCT: usize = 75;
-/// The frequency saturates here: a key left alone survives at most
-/// MAX_FREQ + 1 passes of the main CLOCK.
-pub const MAX_FREQ: u8 = 2;
-
-/// The small queue's target length for a cache of `len` objects.
-pub fn small_target(len: usize, ppm: u64) -> usize {
-    ((len as u64 * ppm / PPM) as usize).max(1)
-}
-
-/// The ghost queue's bound for a cache of `len` objects.
-pub fn ghost_cap(len: usize) -> usize {
-    (len * GHOST_PCT / 100).max(1)
-}
-
-/// The small queue's new share after a ghost hit. `from_main`: the key had
-/// been evicted from main; `ghosts`: ghosts left per origin [small, main].
-pub fn adapt(ppm: u64, from_main: bool, ghosts: [usize; 2]) -> u64 {
-    let (gs, gm) = (ghosts[0].max(1) as u64, ghosts[1].max(1) as u64);
-    if from_main {
-        ppm.saturating_sub(STEP_PPM * (gs / gm).max(1))
-    } else {
-        (ppm + STEP_PPM * (gm / gs).max(1)).min(SMALL_MAX_PPM)
-    }
-}
-
-/// State shared by all shards of one cache (process-wide in the server):
-/// queue slot counts, the small queue's share, ghost counts per origin and
-/// the insertion clock that orders queue slots across shards.
-#[derive(Debug)]
-pub struct Global {
-    /// Slots in all small queues / all main queues.
-    pub small: usize,
-    pub main: usize,
-    /// The small queue's share of all slots, in ppm.
-    pub ppm: u64,
-    /// Ghosts remembered per origin [small, main], all shards.
-    pub ghosts: [usize; 2],
-    /// Next insertion number (queue slots carry theirs, 32 bits, wrapping).
-    pub seq: u32,
-}
-
-impl Default for Global {
-    fn default() -> Global {
-        Global {
-            small: 0,
-            main: 0,
-            ppm: SMALL_INIT_PPM,
-            ghosts: [0, 0],
-            seq: 0,
-        }
-    }
-}
-
-impl Global {
-    /// Whether the next pop comes from the small queues.
-    pub fn pop_small(&self) -> bool {
-        self.small >= small_target(self.small + self.main, self.ppm) || self.main == 0
-    }
-
-    fn tick(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-}
-
-/// How long ago (in insertions) a slot stamped `seq` was queued.
-pub fn age(now: u32, seq: u32) -> u32 {
-    now.wrapping_sub(seq)
+/// The 64-bit hash an object's ghost fingerprint comes from (the server
+/// uses the key's table hash).
+fn ghost_hash(id: u64) -> u64 {
+    mix64(id)
 }
 
 /// One shard's queues and objects.
 pub struct Engine {
-    small: VecDeque<(u64, u32)>,
-    main: VecDeque<(u64, u32)>,
+    q: Queues<u64>,
     /// id -> (frequency, in main)
     objs: Map<u64, (u8, bool)>,
-    ghost: VecDeque<(u64, u64)>,
-    /// id -> (sequence number in `ghost`, evicted from main)
-    ghost_ids: Map<u64, (u64, bool)>,
-    ghost_seq: u64,
 }
 
 impl Default for Engine {
     fn default() -> Engine {
         Engine {
-            small: VecDeque::new(),
-            main: VecDeque::new(),
+            q: Queues::default(),
             objs: new_map(),
-            ghost: VecDeque::new(),
-            ghost_ids: new_map(),
-            ghost_seq: 0,
         }
     }
 }
@@ -167,86 +91,42 @@ impl Engine {
 
     /// Admits `id` (not held): to main if remembered by the ghost (adapting
     /// the small queue's share), else to small.
-    pub fn insert(&mut self, id: u64, g: &mut Global) {
-        let seq = g.tick();
-        if let Some((_, from_main)) = self.ghost_ids.remove(&id) {
-            g.ghosts[from_main as usize] -= 1;
-            g.ppm = adapt(g.ppm, from_main, g.ghosts);
-            self.objs.insert(id, (0, true));
-            self.main.push_back((id, seq));
-            g.main += 1;
-        } else {
-            self.objs.insert(id, (0, false));
-            self.small.push_back((id, seq));
-            g.small += 1;
-        }
+    pub fn insert(&mut self, id: u64, g: &Global) {
+        let main = g.take_ghost(ghost_hash(id));
+        self.objs.insert(id, (0, main));
+        self.q.push(g, main, id);
     }
 
     /// The insertion number of the head of the small or main queue.
     pub fn head(&self, small: bool) -> Option<u32> {
-        let q = if small { &self.small } else { &self.main };
-        q.front().map(|s| s.1)
-    }
-
-    fn ghost_add(&mut self, id: u64, from_main: bool, cap: usize, g: &mut Global) {
-        self.ghost_seq += 1;
-        self.ghost.push_back((id, self.ghost_seq));
-        self.ghost_ids.insert(id, (self.ghost_seq, from_main));
-        g.ghosts[from_main as usize] += 1;
-        while self.ghost_ids.len() > cap {
-            let Some((old, seq)) = self.ghost.pop_front() else {
-                break;
-            };
-            if self.ghost_ids.get(&old).map(|x| x.0) == Some(seq) {
-                let (_, m) = self.ghost_ids.remove(&old).expect("present");
-                g.ghosts[m as usize] -= 1;
-            }
-        }
-        // Readmitted ghosts leave stale queue slots; compact them.
-        if self.ghost.len() > 2 * cap + 16 {
-            let ids = &self.ghost_ids;
-            self.ghost
-                .retain(|(id, seq)| ids.get(id).map(|x| x.0) == Some(*seq));
-        }
+        self.q.head(!small).map(|s| s.1)
     }
 
     /// Pops the head of the small (`small`) or main queue: a key read while
     /// queued moves to main's tail (from small with its frequency reset,
     /// from main with it lowered by one); any other leaves the cache and
-    /// is remembered in this shard's ghost (at most `ghost_cap` ghosts).
-    pub fn pop(&mut self, small: bool, ghost_cap: usize, g: &mut Global) -> Pop {
-        let q = if small {
-            &mut self.small
-        } else {
-            &mut self.main
-        };
-        let Some((id, _)) = q.pop_front() else {
+    /// is remembered in the ghost.
+    pub fn pop(&mut self, small: bool, g: &Global) -> Pop {
+        let Some(id) = self.q.pop(g, !small) else {
             return Pop::Empty;
         };
-        if small {
-            g.small -= 1;
-        } else {
-            g.main -= 1;
-        }
         let e = self.objs.get_mut(&id).expect("queued object");
         if e.0 > 0 {
             *e = if small { (0, true) } else { (e.0 - 1, true) };
-            let seq = g.tick();
-            self.main.push_back((id, seq));
-            g.main += 1;
+            self.q.push(g, true, id);
             return Pop::Moved;
         }
         self.objs.remove(&id);
-        self.ghost_add(id, !small, ghost_cap, g);
+        g.push_ghost(ghost_hash(id), !small);
         Pop::Evicted(id)
     }
 
     #[cfg(test)]
     fn check(&self) {
-        assert_eq!(self.small.len() + self.main.len(), self.objs.len());
-        assert_eq!(self.main.len(), self.objs.values().filter(|e| e.1).count());
+        let (s, m) = self.q.slots();
+        assert_eq!(s + m, self.objs.len());
+        assert_eq!(m, self.objs.values().filter(|e| e.1).count());
         assert!(self.objs.values().all(|e| e.0 <= MAX_FREQ));
-        assert!(self.ghost_ids.keys().all(|g| !self.objs.contains_key(g)));
     }
 }
 
@@ -281,13 +161,12 @@ impl Sharded {
     }
 
     fn len(&self) -> usize {
-        self.g.small + self.g.main
+        self.g.len()
     }
 
     /// Evicts one object (None when empty).
     pub fn evict_one(&mut self) -> Option<u64> {
         let n = self.shards.len();
-        let gcap = ghost_cap(self.len()).div_ceil(n).max(1);
         loop {
             if self.len() == 0 {
                 return None;
@@ -299,7 +178,7 @@ impl Sharded {
                 let i = self.cursor % n;
                 self.cursor = i + 1;
                 if let Some(seq) = self.shards[i].head(small) {
-                    let a = age(self.g.seq, seq);
+                    let a = age(self.g.now(), seq);
                     if best.is_none_or(|b| a > b.0) {
                         best = Some((a, i));
                     }
@@ -310,7 +189,7 @@ impl Sharded {
                 }
             }
             let (_, i) = best.expect("a non-empty queue");
-            if let Pop::Evicted(id) = self.shards[i].pop(small, gcap, &mut self.g) {
+            if let Pop::Evicted(id) = self.shards[i].pop(small, &self.g) {
                 self.evicted += 1;
                 return Some(id);
             }
@@ -327,11 +206,11 @@ impl crate::sim::Policy for Sharded {
         while self.len() >= self.cap {
             self.evict_one();
         }
-        self.shards[s].insert(req.id, &mut self.g);
+        self.shards[s].insert(req.id, &self.g);
         false
     }
     fn len(&self) -> usize {
-        self.g.small + self.g.main
+        self.g.len()
     }
     fn evictions(&self) -> u64 {
         self.evicted
@@ -345,33 +224,6 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn adapt_moves_the_share_by_the_ghost_ratio() {
-        // Equal ghosts: one step either way.
-        assert_eq!(
-            adapt(SMALL_INIT_PPM, false, [5, 5]),
-            SMALL_INIT_PPM + STEP_PPM
-        );
-        assert_eq!(
-            adapt(SMALL_INIT_PPM, true, [5, 5]),
-            SMALL_INIT_PPM - STEP_PPM
-        );
-        // Ten small ghosts per main ghost: a main-ghost hit weighs ten steps.
-        assert_eq!(
-            adapt(SMALL_INIT_PPM, true, [10, 1]),
-            SMALL_INIT_PPM - 10 * STEP_PPM
-        );
-        assert_eq!(
-            adapt(SMALL_INIT_PPM, false, [10, 1]),
-            SMALL_INIT_PPM + STEP_PPM
-        );
-        // Bounds.
-        assert_eq!(adapt(1, true, [1, 1]), 0);
-        assert_eq!(adapt(SMALL_MAX_PPM, false, [0, 9]), SMALL_MAX_PPM);
-        assert_eq!(small_target(10, 0), 1);
-        assert_eq!(small_target(1000, SMALL_INIT_PPM), 100);
-    }
-
-    #[test]
     fn victims_by_hand() {
         // One shard of 10: small target 1. 1 is read; room for 11 moves 1
         // to main and evicts 2 (not read), remembered as a small ghost.
@@ -381,10 +233,10 @@ mod tests {
         }
         assert!(c.shards[0].hit(1));
         assert_eq!(c.evict_one(), Some(2));
-        assert_eq!(c.g.ghosts, [1, 0]);
+        assert_eq!(c.g.ghosts(), [1, 0]);
         // 2 comes back: straight to main, and the small share grows.
-        c.shards[0].insert(2, &mut c.g);
-        assert!(c.g.ppm > SMALL_INIT_PPM);
+        c.shards[0].insert(2, &c.g);
+        assert!(c.g.ppm() > SMALL_INIT_PPM);
         assert!(c.shards[0].objs[&2].1 && c.shards[0].objs[&1].1);
         c.shards[0].check();
 
@@ -404,10 +256,10 @@ mod tests {
         assert_eq!(c.shards[0].objs[&1], (MAX_FREQ, true));
         // 1: 2 -> 1, 2: 1 -> 0, 1: 1 -> 0, then 2 goes.
         assert_eq!(c.evict_one(), Some(2));
-        assert_eq!(c.g.ghosts, [0, 1], "3's ghost made room (75% of 2 keys)");
+        assert_eq!(c.g.ghosts(), [1, 1], "one bucket of 15 holds both");
         // A main ghost coming back shrinks the small share.
-        c.shards[0].insert(2, &mut c.g);
-        assert!(c.g.ppm < SMALL_INIT_PPM);
+        c.shards[0].insert(2, &c.g);
+        assert!(c.g.ppm() < SMALL_INIT_PPM);
         assert_eq!(c.evict_one(), Some(1));
         assert_eq!(c.evict_one(), Some(2));
         assert_eq!(c.evict_one(), None);
@@ -434,14 +286,13 @@ mod tests {
             for (t, &id) in ids.iter().enumerate() {
                 c.access(Request { id, size: 1 }, t as u64);
                 prop_assert!(Policy::len(&c) <= cap);
-                let mut ghosts = 0;
                 for sh in &c.shards {
                     sh.check();
-                    ghosts += sh.ghost_ids.len();
                 }
-                prop_assert_eq!(c.g.ghosts[0] + c.g.ghosts[1], ghosts);
-                prop_assert_eq!(c.g.small + c.g.main, c.shards.iter().map(|s| s.len()).sum::<usize>());
-                prop_assert!(c.g.ppm <= SMALL_MAX_PPM);
+                let [gs, gm] = c.g.ghosts();
+                prop_assert!(gs + gm <= c.g.ghost_bytes() / 64 * s3fifo::WAYS);
+                prop_assert_eq!(c.g.len(), c.shards.iter().map(|s| s.len()).sum::<usize>());
+                prop_assert!(c.g.ppm() <= SMALL_MAX_PPM);
             }
         }
 

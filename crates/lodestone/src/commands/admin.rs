@@ -84,9 +84,16 @@ pub fn mem_info(srv: &Server) -> MemInfo {
             tables.push((db, bytes, n));
         }
     }
+    // The S3-FIFO ghost is process-wide: counted with the first database
+    // (in the overhead anyway).
+    let mut ghost = crate::keyspace::s3fifo::GLOBAL.ghost_bytes() as u64;
+    if let Some(t) = tables.first_mut() {
+        t.1 += std::mem::take(&mut ghost);
+    }
     let startup = memory::STARTUP.load(Ordering::Relaxed);
     let not_counted = memory::NOT_COUNTED.load(Ordering::Relaxed);
-    let overhead = startup + clients_normal + not_counted + tables.iter().map(|t| t.1).sum::<u64>();
+    let overhead =
+        startup + clients_normal + not_counted + ghost + tables.iter().map(|t| t.1).sum::<u64>();
     MemInfo {
         used,
         peak,

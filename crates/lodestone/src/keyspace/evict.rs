@@ -203,11 +203,10 @@ impl Evictor {
         samples: usize,
         removed: &mut dyn FnMut(usize, &Entry),
     ) -> (Option<Entry>, bool) {
-        use super::s3fifo::{age, ghost_cap, GLOBAL};
+        use super::s3fifo::{age, GLOBAL};
         if !ks.allocated(db) {
             return (None, false);
         }
-        let gcap = ghost_cap(GLOBAL.len()).div_ceil(SHARDS).max(1);
         let mut seen_any = false;
         // A key is popped at most MAX_FREQ + 2 times before it leaves
         // (when every key is hot, one eviction may take a pass over all of
@@ -249,7 +248,7 @@ impl Evictor {
             let Some(mut sh) = ks.try_lock_shard(db, i) else {
                 continue;
             };
-            if let Some(e) = sh.s3_pop(main, volatile, gcap) {
+            if let Some(e) = sh.s3_pop(main, volatile) {
                 removed(db, &e);
                 return (Some(e), true);
             }
@@ -460,7 +459,7 @@ mod tests {
         use replay::workload::{Generator, Params, Spec};
         let _g = crate::keyspace::shard::POLICY_LOCK.lock();
         lru::configure(Policy::AllkeysS3Fifo, 10, 1);
-        super::super::s3fifo::GLOBAL.reset_share();
+        super::super::s3fifo::reset();
         let params = Params {
             keys: 20_000,
             requests: 200_000,
@@ -519,6 +518,7 @@ mod tests {
     #[test]
     fn s3fifo_evicts_when_every_key_is_hot() {
         let _g = crate::keyspace::shard::POLICY_LOCK.lock();
+        super::super::s3fifo::reset();
         lru::configure(Policy::AllkeysS3Fifo, 10, 1);
         let ks = Keyspace::new(1);
         for i in 0..6000 {

@@ -6,7 +6,7 @@
 
 use super::entry::{Entry, Value};
 use super::lru::{self, Policy};
-use super::s3fifo::S3Fifo;
+use super::s3fifo::{probe_hash, slot_key, S3Fifo};
 use super::table::KeyTable;
 use std::hash::BuildHasher;
 
@@ -294,25 +294,28 @@ impl Shard {
         self.remove_hashed(h, key)
     }
 
-    /// The entry whose key hashes to `h`, for S3-FIFO's queues.
-    fn find_by_hash(&mut self, h: u64) -> Option<&mut Entry> {
-        self.table.find_mut(h, |e| key_hash(e.key()) == h)
+    /// The entry an S3-FIFO queue slot refers to (see `s3fifo::slot_key`).
+    fn find_by_slot(&mut self, k: u32) -> Option<&mut Entry> {
+        self.table
+            .find_mut(probe_hash(k), |e| slot_key(key_hash(e.key())) == k)
     }
 
-    fn remove_by_hash(&mut self, h: u64) -> Option<Entry> {
-        let e = self.table.remove(h, |e| key_hash(e.key()) == h)?;
+    fn remove_by_slot(&mut self, k: u32) -> Option<Entry> {
+        let e = self
+            .table
+            .remove(probe_hash(k), |e| slot_key(key_hash(e.key())) == k)?;
         if e.expire_at().is_some() {
             self.volatile -= 1;
         }
         Some(e)
     }
 
-    /// Whether the slot of hash `h` popped from main (`main`) or small
-    /// still stands for a key there (else it is skipped): the key exists,
-    /// sits in that queue, and has a TTL if `volatile`.
-    fn s3_live(&self, h: u64, main: bool, volatile: bool) -> bool {
+    /// Whether the slot `k` popped from main (`main`) or small still
+    /// stands for a key there (else it is skipped): the key exists, sits
+    /// in that queue, and has a TTL if `volatile`.
+    fn s3_live(&self, k: u32, main: bool, volatile: bool) -> bool {
         self.table
-            .find(h, |e| key_hash(e.key()) == h)
+            .find(probe_hash(k), |e| slot_key(key_hash(e.key())) == k)
             .is_some_and(|e| e.s3_in_main() == main && (!volatile || e.expire_at().is_some()))
     }
 
@@ -332,8 +335,8 @@ impl Shard {
             self.s3_rebuild(volatile);
         }
         loop {
-            let (h, seq) = self.s3.as_ref()?.head(main)?;
-            if self.s3_live(h, main, volatile) {
+            let (k, seq) = self.s3.as_ref()?.head(main)?;
+            if self.s3_live(k, main, volatile) {
                 return Some(seq);
             }
             self.s3.as_mut().unwrap().pop(main);
@@ -343,23 +346,23 @@ impl Shard {
     /// Pops the head of this shard's main (`main`) or small queue: a key
     /// read while queued moves to main's tail (from small with its
     /// frequency reset, from main with it lowered by one) and None is
-    /// returned; any other is evicted, remembered in the ghost (at most
-    /// `ghost_cap` per shard) and returned. Stale slots are dropped.
-    pub fn s3_pop(&mut self, main: bool, volatile: bool, ghost_cap: usize) -> Option<Entry> {
-        let h = self.s3.as_mut()?.pop(main)?;
-        if !self.s3_live(h, main, volatile) {
+    /// returned; any other is evicted, remembered in the global ghost and
+    /// returned. Stale slots are dropped.
+    pub fn s3_pop(&mut self, main: bool, volatile: bool) -> Option<Entry> {
+        let k = self.s3.as_mut()?.pop(main)?;
+        if !self.s3_live(k, main, volatile) {
             return None;
         }
-        let e = self.find_by_hash(h).expect("live slot");
+        let e = self.find_by_slot(k).expect("live slot");
         let f = e.s3_freq();
         if f > 0 {
             e.set_s3_in_main(true);
             e.set_s3_freq(if main { f - 1 } else { 0 });
-            self.s3.as_mut().unwrap().push(true, h);
+            self.s3.as_mut().unwrap().requeue(k);
             return None;
         }
-        let out = self.remove_by_hash(h);
-        self.s3.as_mut().unwrap().push_ghost(h, main, ghost_cap);
+        let out = self.remove_by_slot(k);
+        self.s3.as_mut().unwrap().push_ghost(k, main);
         out
     }
 
@@ -384,11 +387,11 @@ impl Shard {
         let Some(mut q) = self.s3.take() else { return };
         let mut seen = hashbrown::HashSet::with_capacity(self.table.len());
         for main in [false, true] {
-            q.retain(main, |h| {
+            q.retain(main, |k| {
                 self.table
-                    .find(h, |e| key_hash(e.key()) == h)
+                    .find(probe_hash(k), |e| slot_key(key_hash(e.key())) == k)
                     .is_some_and(|e| e.s3_in_main() == main)
-                    && seen.insert(h)
+                    && seen.insert(k)
             });
         }
         self.s3 = Some(q);
@@ -493,14 +496,14 @@ mod tests {
     /// global state asks for (the other one if that is empty) until a key
     /// leaves.
     fn evict1(sh: &mut Shard, volatile: bool) -> Option<Entry> {
-        use super::super::s3fifo::{ghost_cap, GLOBAL};
+        use super::super::s3fifo::GLOBAL;
         for _ in 0..10_000 {
             let mut main = !GLOBAL.pop_small();
             if sh.s3_head(main, volatile).is_none() {
                 main = !main;
                 sh.s3_head(main, volatile)?;
             }
-            if let Some(e) = sh.s3_pop(main, volatile, ghost_cap(GLOBAL.len())) {
+            if let Some(e) = sh.s3_pop(main, volatile) {
                 return Some(e);
             }
         }
@@ -520,7 +523,7 @@ mod tests {
         use crate::keyspace::lru::{configure, Policy};
         let _g = POLICY_LOCK.lock();
         configure(Policy::AllkeysS3Fifo, 10, 1);
-        super::super::s3fifo::GLOBAL.reset_share();
+        super::super::s3fifo::reset();
         let mut sh = Shard::default();
         for i in 0..20 {
             sh.insert(format!("a{i}").as_bytes(), s(b"x"), None);
@@ -554,7 +557,7 @@ mod tests {
         use crate::keyspace::lru::{configure, touch, Policy};
         let _g = POLICY_LOCK.lock();
         configure(Policy::AllkeysS3Fifo, 10, 1);
-        super::super::s3fifo::GLOBAL.reset_share();
+        super::super::s3fifo::reset();
         let mut sh = Shard::default();
         for k in ["a", "b", "c"] {
             sh.insert(k.as_bytes(), s(b"x"), None);
@@ -578,6 +581,7 @@ mod tests {
     fn volatile_s3fifo_never_evicts_keys_without_ttl() {
         use crate::keyspace::lru::{configure, Policy};
         let _g = POLICY_LOCK.lock();
+        super::super::s3fifo::reset();
         configure(Policy::VolatileS3Fifo, 10, 1);
         let mut sh = Shard::default();
         for i in 0..30 {
@@ -609,6 +613,7 @@ mod tests {
     fn s3fifo_rebuilds_and_compacts_its_queues() {
         use crate::keyspace::lru::{configure, Policy};
         let _g = POLICY_LOCK.lock();
+        super::super::s3fifo::reset();
         configure(Policy::AllkeysS3Fifo, 10, 1);
         let mut sh = Shard::default();
         // Churn: deleted keys leave stale hashes that compaction drops.

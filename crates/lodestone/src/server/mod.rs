@@ -346,8 +346,8 @@ impl Server {
         );
         if policy != before {
             evict::reset();
-            if policy.is_s3() {
-                crate::keyspace::s3fifo::GLOBAL.reset_share();
+            if policy.is_s3() || before.is_s3() {
+                crate::keyspace::s3fifo::reset();
             }
             if before.is_s3() {
                 // The queues are rebuilt from the table if it comes back
