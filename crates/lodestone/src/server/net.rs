@@ -347,6 +347,14 @@ impl Worker {
                 }
                 continue;
             }
+            let pass = super::latency::Timer::start();
+            let work = |s: &Server| {
+                (
+                    s.stats.total_commands.local().load(Ordering::Relaxed),
+                    s.stats.net_input_bytes.local().load(Ordering::Relaxed),
+                )
+            };
+            let work0 = work(&self.srv);
             // Connections left with input by the last pass: served after
             // this pass's events, unless an event already served them.
             let again = std::mem::take(&mut self.more_input);
@@ -380,9 +388,16 @@ impl Worker {
                 self.expire_blocked();
             }
             if Instant::now() >= next_cron {
+                let t = super::latency::Timer::start();
                 self.cron();
+                t.end(super::latency::Ev::Cron);
                 next_cron = Instant::now() + tick;
             }
+            let work1 = work(&self.srv);
+            pass.end_work(
+                super::latency::Ev::WorkerPass,
+                (work1.0 - work0.0, work1.1 - work0.1),
+            );
         }
     }
 
@@ -883,8 +898,12 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                     commands::dispatch(&mut ctx, &argv);
                     *in_pos += req.consumed;
                     ran += 1;
+                    // Every QUANTUM_EVERY commands, or after any command
+                    // that moved table entries (it may have faulted in
+                    // new pages: the costly commands of a growth burst).
+                    let costly = crate::keyspace::table::take_steps() > 0;
                     if bounded
-                        && ran.is_multiple_of(QUANTUM_EVERY)
+                        && (costly || ran.is_multiple_of(QUANTUM_EVERY))
                         && clock_base.elapsed() >= QUANTUM
                     {
                         yielded = *in_pos < inbuf.len();
@@ -1069,6 +1088,7 @@ impl Worker {
         // A replica waits for its master's DELs (Redis semantics).
         let replica = srv.repl.is_replica();
         if !replica {
+            let t = super::latency::Timer::start();
             crate::keyspace::expire::active_expire_cycle(
                 &srv.keyspace,
                 now,
@@ -1089,6 +1109,7 @@ impl Worker {
                     }
                 },
             );
+            t.end(super::latency::Ev::ExpireCycle);
         }
         super::evict::cron(&srv);
         if self.id == 0 {
@@ -1098,7 +1119,6 @@ impl Worker {
             srv.tracking.broadcast_pending(&srv);
             srv.tracking.enforce_limit(&srv, None);
         }
-        // Fold shard expiry counters into the server statistics.
         let timeout = srv.config.num(HOT.timeout) as u64;
         let mut to_close = Vec::new();
         for (t, c) in &self.conns {
@@ -1119,7 +1139,6 @@ impl Worker {
             self.close(t);
         }
         if self.id == 0 {
-            collect_expired(&srv);
             crate::aof::cron(&srv);
             crate::persist::cron(&srv);
             srv.repl.cron(&srv);
@@ -1158,19 +1177,6 @@ fn output_over_limit(srv: &Server, c: &mut Conn) -> bool {
     }
     c.soft_since = None;
     false
-}
-
-/// Adds the shards' expired-key counters to `expired_keys`.
-fn collect_expired(srv: &Server) {
-    let mut total = 0;
-    for db in 0..srv.keyspace.db_count() {
-        for i in 0..crate::keyspace::SHARDS {
-            if let Some(mut sh) = srv.keyspace.db(db).shard(i).try_lock() {
-                total += std::mem::take(&mut sh.expired);
-            }
-        }
-    }
-    srv.stats.expired_keys.fetch_add(total, Ordering::Relaxed);
 }
 
 /// Whether CLIENT PAUSE holds this command back.
