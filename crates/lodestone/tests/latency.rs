@@ -117,7 +117,7 @@ fn histograms_per_command() {
     assert_eq!(int(&set[1]), 2);
     assert_eq!(text(&set[2]), "histogram_usec");
     let buckets = items(&set[3]);
-    assert!(!buckets.is_empty() && buckets.len() % 2 == 0);
+    assert!(!buckets.is_empty() && buckets.len().is_multiple_of(2));
     // Cumulative counts grow to the number of calls; the bucket bounds
     // are Redis's (1, 2, 4, 8, 16, 33, 66 ... µs).
     let mut last = 0;

@@ -350,8 +350,8 @@ pub fn doctor(env: &DoctorEnv) -> String {
         let v = ordered(s);
         let count = v.len() as u64;
         let (mut avg, mut mad, mut period) = (0u64, 0u64, 0u64);
-        if count > 0 {
-            avg = v.iter().map(|x| x.1).sum::<u64>() / count;
+        if let Some(a) = v.iter().map(|x| x.1).sum::<u64>().checked_div(count) {
+            avg = a;
             let oldest = v.iter().map(|x| x.0).min().unwrap_or(now);
             period = now.saturating_sub(oldest).max(1);
             mad = v
@@ -593,7 +593,7 @@ impl Timer {
                     preempted: p - self.preempted,
                     work,
                 };
-                list.sort_by(|a, b| b.cpu.cmp(&a.cpu));
+                list.sort_by_key(|w| std::cmp::Reverse(w.cpu));
             }
         }
         add_sample_if_needed(ev.name(), us / 1000);
