@@ -21,6 +21,7 @@
 )]
 
 pub mod acl;
+pub mod alloc;
 pub mod aof;
 pub mod commands;
 pub mod config;
@@ -38,4 +39,4 @@ pub const REDIS_VERSION: &str = "7.2.6";
 // (jemalloc's per-thread counters) can be tested.
 #[cfg(test)]
 #[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOC: alloc::Jemalloc = alloc::Jemalloc;

@@ -9,7 +9,7 @@ use lodestone::server::{net, Server};
 use std::sync::Arc;
 
 #[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOC: lodestone::alloc::Jemalloc = lodestone::alloc::Jemalloc;
 
 fn usage() -> ! {
     eprintln!(

@@ -925,3 +925,45 @@ fn rdb_base_then_incr_commands_load() {
     q::<()>(&mut c, &["DEL", "after"]);
     assert_eq!(digest(&mut c), d);
 }
+
+/// SPOP with a count that takes the whole set deletes the key, and the
+/// deletion is logged as DEL, or as UNLINK when lazyfree-lazy-server-del is
+/// on (Redis's "SPOP ... propagate as DEL or UNLINK").
+#[test]
+fn spop_of_a_whole_set_logs_del_or_unlink() {
+    let dir = TempDir::new("aof-spop");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["SADD", "s1", "1", "2", "3", "4", "5"]);
+    q::<()>(&mut c, &["SADD", "s2", "a", "b", "c"]);
+    q::<()>(&mut c, &["CONFIG", "SET", "lazyfree-lazy-server-del", "no"]);
+    assert_eq!(q::<Vec<String>>(&mut c, &["SPOP", "s1", "5"]).len(), 5);
+    q::<()>(
+        &mut c,
+        &["CONFIG", "SET", "lazyfree-lazy-server-del", "yes"],
+    );
+    assert_eq!(q::<Vec<String>>(&mut c, &["SPOP", "s2", "10"]).len(), 3);
+    assert_eq!(q::<i64>(&mut c, &["EXISTS", "s1", "s2"]), 0);
+    let joined = words(&incr_text(&dir)).join(" ");
+    assert!(joined.ends_with("DEL s1 UNLINK s2"), "{joined}");
+}
+
+/// A served BLMOVE is logged as LMOVE with the client's own LEFT/RIGHT
+/// words, and BRPOPLPUSH as RPOPLPUSH, as Redis rewrites them.
+#[test]
+fn blocking_moves_log_as_their_plain_commands() {
+    let dir = TempDir::new("aof-blmove");
+    let srv = start(&dir, &[]);
+    let mut c = srv.client();
+    q::<()>(&mut c, &["RPUSH", "a", "1", "2"]);
+    assert_eq!(
+        q::<String>(&mut c, &["BLMOVE", "a", "b", "left", "Right", "0"]),
+        "1"
+    );
+    assert_eq!(q::<String>(&mut c, &["BRPOPLPUSH", "a", "b", "0"]), "2");
+    let joined = words(&incr_text(&dir)).join(" ");
+    assert!(
+        joined.ends_with("LMOVE a b left Right RPOPLPUSH a b"),
+        "{joined}"
+    );
+}

@@ -798,3 +798,130 @@ fn monitor_streams_executed_commands() {
         "{seen}"
     );
 }
+
+#[test]
+fn debug_populate_follows_redis() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let _: () = c.set("key:1", "mine").unwrap();
+    let ok: String = cmd("DEBUG").arg("POPULATE").arg(3).query(&mut c).unwrap();
+    assert_eq!(ok, "OK");
+    // Existing keys are left alone; the others get value:N (embstr).
+    assert_eq!(c.get::<_, String>("key:0").unwrap(), "value:0");
+    assert_eq!(c.get::<_, String>("key:1").unwrap(), "mine");
+    assert_eq!(c.get::<_, String>("key:2").unwrap(), "value:2");
+    assert!(!c.exists::<_, bool>("key:3").unwrap());
+    let enc: String = cmd("OBJECT")
+        .arg("ENCODING")
+        .arg("key:2")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(enc, "embstr");
+    // A prefix, and a size: values cut or zero-padded to it.
+    let _: () = cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(12)
+        .arg("p")
+        .arg(7)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(c.get::<_, Vec<u8>>("p:3").unwrap(), b"value:3");
+    assert_eq!(c.get::<_, Vec<u8>>("p:11").unwrap(), b"value:1");
+    let _: () = cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(2)
+        .arg("z")
+        .arg(10)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(c.get::<_, Vec<u8>>("z:1").unwrap(), b"value:1\0\0\0");
+    // Size 0 is the default form; count 0 does nothing.
+    let _: () = cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(1)
+        .arg("y")
+        .arg(0)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(c.get::<_, String>("y:0").unwrap(), "value:0");
+    let _: () = cmd("DEBUG").arg("POPULATE").arg(0).query(&mut c).unwrap();
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 3 + 12 + 2 + 1);
+    // In another database (its first write).
+    let _: () = cmd("SELECT").arg(7).query(&mut c).unwrap();
+    let _: () = cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(1000)
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 1000);
+    for bad in ["-1", "x"] {
+        // A bad count, then a bad size.
+        for args in [vec![bad], vec!["1", "k", bad]] {
+            let e = cmd("DEBUG")
+                .arg("POPULATE")
+                .arg(&args)
+                .query::<String>(&mut c);
+            assert_eq!(
+                e.unwrap_err().detail(),
+                Some("value is out of range, must be positive")
+            );
+        }
+    }
+    let e = cmd("DEBUG")
+        .arg("POPULATE")
+        .arg(1)
+        .arg("k")
+        .arg(1)
+        .arg(1)
+        .query::<String>(&mut c);
+    assert!(e.is_err());
+}
+
+/// Databases get their shards on first use: an empty server is small, and
+/// databases never written behave as empty everywhere (DBSIZE, KEYS, SCAN,
+/// RANDOMKEY, INFO keyspace, SWAPDB, MOVE, FLUSHALL, DEBUG RELOAD).
+#[test]
+fn databases_are_allocated_on_first_use() {
+    let s = Server::start(&["--save", ""]);
+    let mut c = s.client();
+    let used = |c: &mut redis::Connection| common::info_i64(c, "memory", "used_memory");
+    // 16 x 1024 shards allocated up front took ~2.2 MB.
+    let empty = used(&mut c);
+    assert!(empty < 1_500_000, "empty server used_memory {empty}");
+    let sel = |c: &mut redis::Connection, db: i64| {
+        let _: () = cmd("SELECT").arg(db).query(c).unwrap();
+    };
+    sel(&mut c, 3);
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
+    assert!(c.keys::<_, Vec<String>>("*").unwrap().is_empty());
+    let (cur, keys): (u64, Vec<String>) = cmd("SCAN").arg(0).query(&mut c).unwrap();
+    assert_eq!((cur, keys.len()), (0, 0));
+    assert_eq!(
+        cmd("RANDOMKEY").query::<Option<String>>(&mut c).unwrap(),
+        None
+    );
+    assert_eq!(c.get::<_, Option<String>>("nothing").unwrap(), None);
+    // MOVE into a database never used, SWAPDB with another one.
+    sel(&mut c, 0);
+    let _: () = c.set("a", "1").unwrap();
+    assert!(cmd("MOVE").arg("a").arg(9).query::<bool>(&mut c).unwrap());
+    let _: () = cmd("SWAPDB").arg(9).arg(12).query(&mut c).unwrap();
+    sel(&mut c, 12);
+    assert_eq!(c.get::<_, String>("a").unwrap(), "1");
+    sel(&mut c, 9);
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
+    let _: () = cmd("SWAPDB").arg(13).arg(14).query(&mut c).unwrap();
+    let info: String = cmd("INFO").arg("keyspace").query(&mut c).unwrap();
+    assert!(info.contains("db12:keys=1,expires=0"), "{info}");
+    assert!(!info.contains("db13") && !info.contains("db14"), "{info}");
+    // A reload brings back exactly what was there.
+    let _: () = c.set_ex("t", "x", 1000).unwrap();
+    let _: () = cmd("DEBUG").arg("RELOAD").query(&mut c).unwrap();
+    assert!(c.ttl::<_, i64>("t").unwrap() > 0);
+    sel(&mut c, 12);
+    assert_eq!(c.get::<_, String>("a").unwrap(), "1");
+    let _: () = cmd("FLUSHALL").query(&mut c).unwrap();
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
+    sel(&mut c, 9);
+    assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
+}

@@ -8,15 +8,7 @@ mod common;
 use common::{q, qerr, Server};
 use std::time::{Duration, Instant};
 
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> i64 {
-    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
+use common::info_i64 as info_field;
 
 fn used(c: &mut redis::Connection) -> i64 {
     info_field(c, "memory", "used_memory")

@@ -80,12 +80,7 @@ fn encodings(c: &mut redis::Connection) -> Vec<String> {
 }
 
 fn info_field(c: &mut redis::Connection, f: &str) -> String {
-    let info: String = q(c, &["INFO", "persistence"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{f}:")))
-        .unwrap_or_else(|| panic!("no {f}"))
-        .trim()
-        .to_string()
+    common::info_field(c, "persistence", f)
 }
 
 fn wait_bgsave(c: &mut redis::Connection) {

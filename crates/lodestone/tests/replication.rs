@@ -9,15 +9,7 @@ use common::{q, qerr, RealRedis, Server};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
-/// One field of INFO replication (or any section).
-fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
-    let text: String = redis::cmd("INFO").arg(section).query(c).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
+use common::info_field;
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -458,15 +458,7 @@ fn scripts_are_atomic_across_threads() {
     assert_eq!(b, 6 * N);
 }
 
-/// One `name:value` field of an INFO section.
-fn info_field(c: &mut redis::Connection, section: &str, name: &str) -> String {
-    let info: String = q(c, &["INFO", section]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
+use common::info_field;
 
 #[test]
 fn error_stats_of_script_calls() {

@@ -775,7 +775,7 @@ pub fn debug_loadaof(srv: &Server) -> Result<(), String> {
 
 /// Deletes every key of every database.
 fn empty_all(srv: &Server) {
-    for db in 0..srv.keyspace.db_count() {
+    for db in (0..srv.keyspace.db_count()).filter(|&db| srv.keyspace.allocated(db)) {
         for i in 0..crate::keyspace::SHARDS {
             srv.keyspace.lock_shard(db, i).clear();
         }

@@ -3,7 +3,7 @@
 
 use super::{err, Ctx, Handler, Registry};
 use crate::config::{self, SetError, HOT};
-use crate::keyspace::Value;
+use crate::keyspace::{Entry, Str, Value};
 use crate::server::{now_us, Server};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -74,8 +74,8 @@ pub fn mem_info(srv: &Server) -> MemInfo {
     let mut keys = 0;
     for db in 0..srv.keyspace.db_count() {
         let (mut bytes, mut n) = (0u64, 0u64);
-        for i in 0..crate::keyspace::SHARDS {
-            let sh = srv.keyspace.db(db).shard(i).lock();
+        for sh in srv.keyspace.db(db).allocated().unwrap_or_default() {
+            let sh = sh.lock();
             bytes += sh.table_bytes() as u64;
             n += sh.len() as u64;
         }
@@ -804,6 +804,66 @@ fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) {
     }
 }
 
+/// DEBUG POPULATE count [prefix] [size]: adds string keys `prefix:N`
+/// (default `key:N`) with values `value:N`, cut or zero-padded to `size`
+/// bytes when given, skipping keys that exist; nothing is propagated.
+fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) {
+    const POSITIVE: &str = "ERR value is out of range, must be positive";
+    let positive = |a: &[u8]| strutil::parse_i64(a).filter(|n| *n >= 0);
+    let Some(count) = positive(argv[2]) else {
+        return ctx.error(POSITIVE);
+    };
+    // Redis first sizes its table for `count` keys; a size no machine has fails.
+    if count > 1 << 32 {
+        return ctx.error("ERR OOM in dictTryExpand");
+    }
+    let size = match argv.get(4) {
+        Some(a) => match positive(a) {
+            Some(n) => n as usize,
+            None => return ctx.error(POSITIVE),
+        },
+        None => 0,
+    };
+    if size as u64 > ctx.srv.config.num(HOT.proto_max_bulk_len) as u64 {
+        return ctx.error("ERR value is out of range, must be at most proto-max-bulk-len");
+    }
+    let prefix = argv.get(3).copied().unwrap_or(b"key");
+    let (db, now) = (ctx.client.db, ctx.now_ms);
+    let lru = crate::keyspace::lru::new_lru(crate::keyspace::lru::coarse_now_ms());
+    let (mut key, mut val) = (Vec::new(), Vec::new());
+    for j in 0..count as u64 {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+        // Redis formats the name into a 128-byte buffer.
+        key.truncate(127);
+        let added = ctx
+            .locks
+            .with_shard_mut(db, crate::keyspace::shard_of(&key), |sh| {
+                if sh.get_mut(&key, now).is_some() {
+                    return false;
+                }
+                val.clear();
+                val.extend_from_slice(b"value:");
+                val.extend_from_slice(itoa::Buffer::new().format(j).as_bytes());
+                if size > 0 {
+                    val.resize(size, 0);
+                }
+                let v = Value::Str(Str::Bytes {
+                    data: std::mem::take(&mut val),
+                    raw: false,
+                });
+                sh.insert_entry(Entry::new_full(&key, v, None, lru));
+                true
+            });
+        if added {
+            ctx.signal_modified(db, &key);
+        }
+    }
+    ctx.ok();
+}
+
 fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
     if !debug_allowed(ctx) {
         return ctx.error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
@@ -826,6 +886,11 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 "    Write <message> to the server log.",
                 "OBJECT <key>",
                 "    Show low level info about the internal encoding of <key>.",
+                "POPULATE <count> [<prefix>] [<size>]",
+                "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+                "    it is used instead of the 'key' prefix. These are not propagated to",
+                "    replicas. Cluster slots are not respected so keys not belonging to the",
+                "    current node can be created in cluster mode.",
                 "RELOAD [NOSAVE]",
                 "    Save the RDB on disk and reload it back to memory.",
                 "PROTOCOL <type>",
@@ -838,6 +903,7 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 "    Show (or reset) the stall histograms of the event loop, cron and table growth.",
             ],
         ),
+        b"populate" if (3..=5).contains(&argv.len()) => debug_populate(ctx, argv),
         b"sleep" if argv.len() == 3 => {
             let secs = strutil::parse_f64(argv[2]).unwrap_or(0.0).max(0.0);
             std::thread::sleep(std::time::Duration::from_secs_f64(secs));

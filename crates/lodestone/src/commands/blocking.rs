@@ -19,6 +19,7 @@ use super::Ctx;
 use crate::server::client::{Client, ClientHandle};
 use crate::server::{Server, WorkerMsg};
 use parking_lot::Mutex;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -214,7 +215,21 @@ pub fn end_external(srv: &Server, h: &ClientHandle) -> bool {
         return false;
     }
     srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+    count_call(srv, b"wait", false);
     true
+}
+
+/// Counts a parked command in the command statistics when its wait ends
+/// without a service (timeout, CLIENT UNBLOCK, WAIT's acknowledgements):
+/// Redis's updateStatsOnUnblock. `failed` for CLIENT UNBLOCK ... ERROR.
+pub fn count_call(srv: &Server, name: &[u8], failed: bool) {
+    if let Some(cmd) = srv.commands.lookup(name) {
+        let counters = cmd.stats.local();
+        counters.calls.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Records that a write touched `key`, if anyone waits for it. Called
@@ -233,49 +248,113 @@ pub fn note_all(ctx: &mut Ctx, db: Option<usize>) {
     }
 }
 
+thread_local! {
+    /// Keys made ready by the commands a service runs (BLMOVE's push to its
+    /// destination ...), while this thread serves waiters: the outer
+    /// [`signal_ready`] takes them after the keys already in its list.
+    static DEFERRED: RefCell<Option<Vec<(usize, Vec<u8>)>>> = const { RefCell::new(None) };
+}
+
+/// Ends a service round: the thread serves nothing any more.
+struct Serving;
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        DEFERRED.with(|d| *d.borrow_mut() = None);
+    }
+}
+
 /// Serves the waiters of each ready key, first come first served, until
 /// one finds nothing. Called after the writer released its locks.
+///
+/// Keys are served in the order they became ready, as Redis's
+/// handleClientsBlockedOnKeys does: a key readied by a service (a BLMOVE
+/// pushing to its destination) joins the end of the list instead of being
+/// served on the spot, so a waiter on several keys cannot take an element
+/// that a client which blocked before it is about to be served.
 pub fn signal_ready(ctx: &mut Ctx) {
-    let mut ready = std::mem::take(&mut ctx.ready);
-    ready.dedup();
+    let ready = std::mem::take(&mut ctx.ready);
+    let nested = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+        Some(v) => {
+            v.extend(ready.iter().cloned());
+            true
+        }
+        None => false,
+    });
+    if nested {
+        return;
+    }
+    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let _round = Serving;
+    let mut queue: VecDeque<(usize, Vec<u8>)> = VecDeque::new();
+    let push = |q: &mut VecDeque<(usize, Vec<u8>)>, k: (usize, Vec<u8>)| {
+        if !q.contains(&k) {
+            q.push_back(k);
+        }
+    };
+    for k in ready {
+        push(&mut queue, k);
+    }
     let srv = ctx.srv;
-    for (db, key) in ready {
+    while let Some((db, key)) = queue.pop_front() {
+        serve_key(srv, db, &key);
+        for k in DEFERRED.with(|d| {
+            d.borrow_mut()
+                .as_mut()
+                .map(std::mem::take)
+                .unwrap_or_default()
+        }) {
+            push(&mut queue, k);
+        }
+    }
+}
+
+/// Serves the waiters of one ready key in order, until one finds nothing.
+fn serve_key(srv: &Server, db: usize, key: &[u8]) {
+    while let Some(w) = srv.waiters.first(db, key) {
         // Only a key of the type the waiters want can serve them (a key
-        // replaced by a string in one EXEC leaves them waiting).
-        let ty = {
-            let mut g = srv
-                .keyspace
-                .db(db)
-                .shard(crate::keyspace::shard_of(&key))
-                .lock();
-            let now = crate::server::now_ms();
-            g.get_mut(&key, now).map(|e| e.type_name())
-        };
-        while let Some(w) = srv.waiters.first(db, &key) {
-            // XREADGROUP is the exception: a deleted or replaced key ends
-            // its wait with NOGROUP/WRONGTYPE, as in Redis.
-            let group_read = w.argv[0].eq_ignore_ascii_case(b"xreadgroup");
-            if !group_read && ty != Some(wanted_type(&w.argv[0])) {
+        // replaced by a string in one EXEC leaves them waiting). Looked
+        // up again for every waiter: the one served before may have
+        // emptied the key, and its client may already have parked anew
+        // on it; claiming that client for a service that cannot happen
+        // would race with its connection closing.
+        // XREADGROUP is the exception: a deleted or replaced key ends
+        // its wait with NOGROUP/WRONGTYPE, as in Redis.
+        let group_read = w.argv[0].eq_ignore_ascii_case(b"xreadgroup");
+        if !group_read && key_type(srv, db, key) != Some(wanted_type(&w.argv[0])) {
+            break;
+        }
+        srv.waiters.remove(&w);
+        if !claim(&w.handle) {
+            continue; // timed out or unblocked meanwhile
+        }
+        match serve(srv, &w) {
+            Some(reply) => {
+                srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+                srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
+            }
+            None => {
+                // Still nothing for it (a stream read whose IDs are not
+                // there yet): back to the head of its queues, queued
+                // before it can be claimed again so that whoever ends
+                // its wait next finds it there.
+                srv.waiters.add(&w, true);
+                w.handle.blocked.store(true, Ordering::SeqCst);
                 break;
-            }
-            srv.waiters.remove(&w);
-            if !claim(&w.handle) {
-                continue; // timed out or unblocked meanwhile
-            }
-            match serve(srv, &w) {
-                Some(reply) => {
-                    srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
-                    srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
-                }
-                None => {
-                    // Still nothing for it: back to the head of its queues.
-                    w.handle.blocked.store(true, Ordering::SeqCst);
-                    srv.waiters.add(&w, true);
-                    break;
-                }
             }
         }
     }
+}
+
+/// The type of a live key, if any.
+fn key_type(srv: &Server, db: usize, key: &[u8]) -> Option<&'static str> {
+    let mut g = srv
+        .keyspace
+        .db(db)
+        .shard(crate::keyspace::shard_of(key))
+        .lock();
+    g.get_mut(key, crate::server::now_ms())
+        .map(|e| e.type_name())
 }
 
 /// The type of key a blocking command pops from.

@@ -911,14 +911,13 @@ fn blmove_generic(ctx: &mut Ctx, argv: &[&[u8]], from_head: bool, to_head: bool,
         Ok(Some(v)) => {
             ctx.srv.add_dirty(1);
             ctx.r().bulk(&v);
-            let side = |h: bool| -> &[u8] {
-                if h {
-                    b"LEFT"
-                } else {
-                    b"RIGHT"
-                }
-            };
-            ctx.propagate_as(&[b"LMOVE", argv[1], argv[2], side(from_head), side(to_head)]);
+            // As Redis rewrites the command: BLMOVE as LMOVE with the
+            // client's own LEFT/RIGHT words, BRPOPLPUSH as RPOPLPUSH.
+            if argv.len() == 6 {
+                ctx.propagate_as(&[b"LMOVE", argv[1], argv[2], argv[3], argv[4]]);
+            } else {
+                ctx.propagate_as(&[b"RPOPLPUSH", argv[1], argv[2]]);
+            }
         }
     }
 }

@@ -506,8 +506,8 @@ pub struct Ctx<'a> {
     /// Keys with parked clients that this command (or EXEC) wrote; their
     /// waiters are woken once the locks are released.
     pub ready: Vec<(usize, Vec<u8>)>,
-    /// Set when re-running a parked command: MONITOR showed it and the
-    /// command statistics counted it when it first ran.
+    /// Set when re-running a parked command: MONITOR showed it when it
+    /// first ran.
     pub no_monitor: bool,
     /// Invalidations for this client caused by its own command, written
     /// after the reply (client-side caching).
@@ -878,7 +878,9 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     let took = end.duration_since(start);
     let us = took.as_micros() as u64;
     let counters = cmd.stats.local();
-    if !ctx.no_monitor {
+    // A command that parked its client is counted when its wait ends (when
+    // it is served, times out or is unblocked), as in Redis.
+    if ctx.client.blocked.is_none() {
         counters.calls.fetch_add(1, Ordering::Relaxed);
         if crate::server::latency::TRACKING.load(Ordering::Relaxed) {
             counters
@@ -886,6 +888,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
                 .get_or_init(Default::default)
                 .record(took.as_nanos() as i64);
         }
+        counters.usec.fetch_add(us, Ordering::Relaxed);
     }
     let event = if cmd.has(flags::FAST) {
         "fast-command"
@@ -893,7 +896,6 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
         "command"
     };
     crate::server::latency::add_sample_if_needed(event, us / 1000);
-    counters.usec.fetch_add(us, Ordering::Relaxed);
     srv.stats.total_commands.add(1);
     if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
         counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -12,6 +12,7 @@ use super::{err, Ctx, Handler, KeysFn, Registry};
 use crate::config::HOT;
 use crate::keyspace::types::set::{Elem, Limits, Owned, SetValue};
 use crate::keyspace::{Shard, Value};
+use crate::server::lazyfree;
 use rand::seq::SliceRandom;
 use resp::reply::Aggregate;
 use resp::Reply;
@@ -741,7 +742,14 @@ fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) {
         // Redis replies through its union code: an intset-started copy.
         let copy = union_diff(&[Some(&all)], SetOp::Union, &lim);
         reply_set(&mut r, &copy);
-        ctx.propagate_as(&[b"DEL", key]);
+        // As Redis: the deletion travels as UNLINK when server-side
+        // deletions are lazy.
+        let del: &[u8] = if lazyfree::lazy(lazyfree::Reason::ServerDel) {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        ctx.propagate_as(&[del, key]);
         return;
     }
     let remaining = size - count;

@@ -98,6 +98,9 @@ impl Evictor {
         mut f: impl FnMut(&mut super::Shard, &mut rand::rngs::SmallRng) -> Option<R>,
     ) -> (Option<R>, bool) {
         let mut seen = false;
+        if !ks.allocated(db) {
+            return (None, false);
+        }
         for _ in 0..max {
             let i = self.cursors[db] % SHARDS;
             self.cursors[db] = i + 1;
@@ -201,6 +204,9 @@ impl Evictor {
         removed: &mut dyn FnMut(usize, &Entry),
     ) -> (Option<Entry>, bool) {
         use super::s3fifo::{age, ghost_cap, GLOBAL};
+        if !ks.allocated(db) {
+            return (None, false);
+        }
         let gcap = ghost_cap(GLOBAL.len()).div_ceil(SHARDS).max(1);
         let mut seen_any = false;
         // A key is popped at most MAX_FREQ + 2 times before it leaves
@@ -273,7 +279,7 @@ impl Evictor {
                     let mut visits = 0;
                     // Consecutive keys from a random position in as many
                     // shards as it takes to gather `samples`.
-                    while found.len() < samples && visits < SHARDS {
+                    while found.len() < samples && visits < SHARDS && ks.allocated(db) {
                         let want = samples - found.len();
                         let (_, seen) = self.visit(ks, db, volatile, 1, |sh, rng| {
                             let start = rng.gen_range(0..sh.len());

@@ -64,33 +64,51 @@ pub fn shard_of(key: &[u8]) -> usize {
 }
 
 /// One logical database (SELECT n).
+///
+/// Its shards are allocated by the first command that locks one of them
+/// (`Keyspace::lock_shard`, `Locks::acquire`): 16 databases x 1024 shards
+/// up front cost ~2 MB of an empty server. Walks that only look (DBSIZE,
+/// INFO, expiry, eviction, KEYS/SCAN, snapshots' walkers) see a database
+/// that was never allocated as empty and leave it so.
+#[derive(Default)]
 pub struct Db {
-    shards: Box<[Mutex<Shard>]>,
+    shards: std::sync::OnceLock<Box<[Mutex<Shard>]>>,
 }
 
 impl Db {
-    fn new() -> Db {
-        Db {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-        }
+    /// The shards, allocated on first use.
+    #[inline]
+    pub fn shards(&self) -> &[Mutex<Shard>] {
+        self.shards
+            .get_or_init(|| (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect())
+    }
+
+    /// The shards if something ever locked one (else the database is empty).
+    #[inline]
+    pub fn allocated(&self) -> Option<&[Mutex<Shard>]> {
+        self.shards.get().map(|s| &**s)
     }
 
     /// Number of keys, expired-but-not-yet-deleted ones included (as
     /// Redis's DBSIZE). Locks each shard briefly.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.allocated()
+            .map_or(0, |sh| sh.iter().map(|s| s.lock().len()).sum())
     }
 
     /// (keys, keys with a TTL), for INFO keyspace.
     pub fn counts(&self) -> (usize, usize) {
-        self.shards.iter().fold((0, 0), |(k, v), s| {
-            let s = s.lock();
-            (k + s.len(), v + s.volatile_len())
+        self.allocated().map_or((0, 0), |sh| {
+            sh.iter().fold((0, 0), |(k, v), s| {
+                let s = s.lock();
+                (k + s.len(), v + s.volatile_len())
+            })
         })
     }
 
+    /// One shard, allocating the database's shards if needed.
     pub fn shard(&self, i: usize) -> &Mutex<Shard> {
-        &self.shards[i]
+        &self.shards()[i]
     }
 }
 
@@ -128,7 +146,7 @@ pub struct Keyspace {
 impl Keyspace {
     pub fn new(databases: usize) -> Keyspace {
         Keyspace {
-            dbs: (0..databases).map(|_| Db::new()).collect(),
+            dbs: (0..databases).map(|_| Db::default()).collect(),
             snap: SnapState::default(),
             all_gate: parking_lot::RwLock::new(()),
         }
@@ -169,14 +187,15 @@ impl Keyspace {
     /// Locks one shard for a change (serializing it first for a running
     /// snapshot).
     pub fn lock_shard(&self, db: usize, i: usize) -> MutexGuard<'_, Shard> {
-        let mut g = self.dbs[db].shards[i].lock();
+        let mut g = self.dbs[db].shards()[i].lock();
         self.snap_check((db as u32, i as u32), &mut g);
         g
     }
 
-    /// Like [`Keyspace::lock_shard`] without waiting.
+    /// Like [`Keyspace::lock_shard`] without waiting; None also for a
+    /// database never allocated (it is empty: walkers skip it).
     pub fn try_lock_shard(&self, db: usize, i: usize) -> Option<MutexGuard<'_, Shard>> {
-        let mut g = self.dbs[db].shards[i].try_lock()?;
+        let mut g = self.dbs[db].allocated()?[i].try_lock()?;
         self.snap_check((db as u32, i as u32), &mut g);
         Some(g)
     }
@@ -187,6 +206,12 @@ impl Keyspace {
 
     pub fn db(&self, i: usize) -> &Db {
         &self.dbs[i]
+    }
+
+    /// Whether database `db` has its shards (a database without them is empty).
+    #[inline]
+    pub fn allocated(&self, db: usize) -> bool {
+        self.dbs[db].allocated().is_some()
     }
 }
 
@@ -237,7 +262,7 @@ impl<'a> Locks<'a> {
             if i > 0 && ids[i - 1] == (db, sh) {
                 continue;
             }
-            let g = self.ks.dbs[db as usize].shards[sh as usize].lock();
+            let g = self.ks.dbs[db as usize].shards()[sh as usize].lock();
             self.held.push(((db, sh), g));
         }
         // Checked once every lock is held and before anything changes, so
@@ -270,7 +295,7 @@ impl<'a> Locks<'a> {
             Ok(_) => return true,
             Err(p) => p,
         };
-        match self.ks.dbs[id.0 as usize].shards[id.1 as usize].try_lock() {
+        match self.ks.dbs[id.0 as usize].shards()[id.1 as usize].try_lock() {
             Some(mut g) => {
                 // A running snapshot captures the shard before it changes.
                 self.ks.snap_check(id, &mut g);
@@ -343,6 +368,8 @@ impl<'a> Locks<'a> {
             let id = (db as u32, i as u32);
             let go_on = match self.position(id) {
                 Ok(p) => f(i, &mut self.held[p].1),
+                // Nothing to see in a database never allocated.
+                Err(_) if !self.ks.allocated(db) => f(i, &mut Shard::default()),
                 Err(_) => {
                     let mut g = self.ks.lock_shard(db, i);
                     let r = f(i, &mut g);
@@ -381,20 +408,30 @@ impl<'a> Locks<'a> {
         let id = (db as u32, i as u32);
         match self.position(id) {
             Ok(p) => f(&mut self.held[p].1),
-            Err(_) => {
-                let mut g = self.ks.dbs[db].shards[i].lock();
-                f(&mut g)
-            }
+            Err(_) => match self.ks.dbs[db].allocated() {
+                Some(sh) => f(&mut sh[i].lock()),
+                None => f(&mut Shard::default()),
+            },
         }
     }
 
     /// Runs `f` on one shard by index (SCAN's cursor), locking it if needed.
+    /// A database never allocated is seen as empty: for looking only.
     pub fn with_shard_index<R>(
         &mut self,
         db: usize,
         i: usize,
         f: impl FnOnce(&mut Shard) -> R,
     ) -> R {
+        if !self.ks.allocated(db) && self.position((db as u32, i as u32)).is_err() {
+            return f(&mut Shard::default());
+        }
+        self.with_shard_mut(db, i, f)
+    }
+
+    /// Like [`Locks::with_shard_index`] for a change: allocates the
+    /// database's shards if needed.
+    pub fn with_shard_mut<R>(&mut self, db: usize, i: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
         let id = (db as u32, i as u32);
         match self.position(id) {
             Ok(p) => f(&mut self.held[p].1),

@@ -359,8 +359,8 @@ impl Server {
                 // The queues are rebuilt from the table if it comes back
                 // (volatile-s3fifo queues only keys with a TTL).
                 for db in 0..self.keyspace.db_count() {
-                    for i in 0..crate::keyspace::SHARDS {
-                        self.keyspace.db(db).shard(i).lock().s3 = None;
+                    for sh in self.keyspace.db(db).allocated().unwrap_or_default() {
+                        sh.lock().s3 = None;
                     }
                 }
             }

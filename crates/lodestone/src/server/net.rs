@@ -3,7 +3,8 @@
 //!
 //! A worker reads whatever a connection has sent, parses every complete
 //! request, executes them one after another to completion, and writes all
-//! replies with one `write` call. Other threads reach a worker through its
+//! replies with one `write` call once every ready connection of the loop
+//! pass has run (Redis's beforeSleep). Other threads reach a worker through its
 //! mailbox and waker (CLIENT KILL, CLIENT UNPAUSE, later blocking and
 //! pub/sub deliveries).
 
@@ -56,6 +57,108 @@ struct Conn {
     /// The last pass stopped at the time quantum with complete requests
     /// left in `inbuf`.
     yielded: bool,
+}
+
+/// The connections of one worker, indexed by token. A token is a slot
+/// index (low 32 bits) plus the slot's generation (high bits), so a stale
+/// token (an event or list entry for a closed connection whose slot was
+/// reused) finds nothing. Cheaper than a hash map: a lookup is an index
+/// and a compare, and a request looks its connection up several times.
+#[derive(Default)]
+struct Conns {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+/// One entry of [`Conns`].
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    /// None while the slot is free or while its connection's commands run
+    /// (taken out by `take`).
+    conn: Option<Box<Conn>>,
+}
+
+impl Conns {
+    fn split(token: usize) -> (usize, u32) {
+        (token & 0xffff_ffff, (token >> 32) as u32)
+    }
+
+    fn slot(&self, token: usize) -> Option<&Slot> {
+        let (i, g) = Self::split(token);
+        self.slots.get(i).filter(|s| s.generation == g)
+    }
+
+    fn slot_mut(&mut self, token: usize) -> Option<&mut Slot> {
+        let (i, g) = Self::split(token);
+        self.slots.get_mut(i).filter(|s| s.generation == g)
+    }
+
+    /// Adds a connection and returns its token.
+    fn insert(&mut self, conn: Box<Conn>) -> usize {
+        let i = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                self.slots.push(Slot::default());
+                self.slots.len() - 1
+            }
+        };
+        self.slots[i].conn = Some(conn);
+        // Generations stay under 2^31: tokens never reach the waker's or
+        // the listeners' tokens at the top of the range.
+        ((self.slots[i].generation as usize) << 32) | i
+    }
+
+    fn get(&self, token: usize) -> Option<&Conn> {
+        self.slot(token)?.conn.as_deref()
+    }
+
+    fn get_mut(&mut self, token: usize) -> Option<&mut Conn> {
+        self.slot_mut(token)?.conn.as_deref_mut()
+    }
+
+    fn contains(&self, token: usize) -> bool {
+        self.get(token).is_some()
+    }
+
+    /// The connection is out of the table while its commands run.
+    fn is_taken(&self, token: usize) -> bool {
+        // A freed slot's generation moved on: a matching empty slot is taken.
+        self.slot(token).is_some_and(|s| s.conn.is_none())
+    }
+
+    /// Takes a connection out while its commands run; its slot stays
+    /// reserved for [`Conns::put_back`].
+    fn take(&mut self, token: usize) -> Option<Box<Conn>> {
+        self.slot_mut(token)?.conn.take()
+    }
+
+    fn put_back(&mut self, token: usize, conn: Box<Conn>) {
+        if let Some(s) = self.slot_mut(token) {
+            s.conn = Some(conn);
+        }
+    }
+
+    /// Removes a connection (none if it is taken out) and frees its slot.
+    fn remove(&mut self, token: usize) -> Option<Box<Conn>> {
+        let (i, _) = Self::split(token);
+        let s = self.slot_mut(token)?;
+        let c = s.conn.take()?;
+        s.generation = s.generation.wrapping_add(1) & 0x7fff_ffff;
+        self.free.push(i as u32);
+        Some(c)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, &Conn)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let c = s.conn.as_deref()?;
+            Some((((s.generation as usize) << 32) | i, c))
+        })
+    }
+
+    fn tokens(&self) -> Vec<usize> {
+        self.iter().map(|(t, _)| t).collect()
+    }
 }
 
 /// The addresses to listen on, from the `bind` and `port` parameters.
@@ -267,11 +370,10 @@ struct Worker {
     poll: Poll,
     listeners: Vec<TcpListener>,
     rx: crossbeam_channel::Receiver<WorkerMsg>,
-    /// Boxed: a connection is taken out of the map while its commands run,
-    /// and moving a pointer is cheaper than moving the whole `Conn`.
-    conns: FastMap<usize, Box<Conn>>,
+    /// Boxed: a connection is taken out of the table while its commands
+    /// run, and moving a pointer is cheaper than moving the whole `Conn`.
+    conns: Conns,
     by_client: FastMap<u64, usize>,
-    next_token: usize,
     any_paused: bool,
     /// Connections parked by a blocking command.
     blocked: std::collections::HashSet<usize>,
@@ -307,9 +409,8 @@ impl Worker {
             poll,
             listeners,
             rx,
-            conns: FastMap::default(),
+            conns: Conns::default(),
             by_client: FastMap::default(),
-            next_token: 0,
             any_paused: false,
             blocked: Default::default(),
             more_input: Vec::new(),
@@ -378,6 +479,7 @@ impl Worker {
                 }
                 self.on_readable(t);
             }
+            self.flush_queued();
             if self.srv.shutdown.load(Ordering::SeqCst) {
                 self.shutdown();
             }
@@ -402,7 +504,7 @@ impl Worker {
     }
 
     fn shutdown(&mut self) {
-        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        let tokens = self.conns.tokens();
         for t in tokens {
             self.flush(t);
         }
@@ -427,7 +529,7 @@ impl Worker {
                 WorkerMsg::Deliver(msgs) => {
                     for (id, m) in msgs {
                         if let Some(&t) = self.by_client.get(&id) {
-                            if let Some(c) = self.conns.get_mut(&t) {
+                            if let Some(c) = self.conns.get_mut(t) {
                                 m.encode(&mut c.outbuf, c.client.proto);
                                 self.queue_flush(t);
                             }
@@ -436,7 +538,7 @@ impl Worker {
                 }
                 WorkerMsg::Monitor(id, line) => {
                     if let Some(&t) = self.by_client.get(&id) {
-                        if let Some(c) = self.conns.get_mut(&t) {
+                        if let Some(c) = self.conns.get_mut(t) {
                             c.outbuf.extend_from_slice(&line);
                             self.queue_flush(t);
                         }
@@ -453,7 +555,7 @@ impl Worker {
                     msg,
                 } => {
                     if let Some(&t) = self.by_client.get(&client) {
-                        if let Some(c) = self.conns.get_mut(&t) {
+                        if let Some(c) = self.conns.get_mut(t) {
                             let sub = c.client.subs.is_subscribed();
                             msg.encode(&mut c.outbuf, c.client.proto, sub, redirected);
                             self.queue_flush(t);
@@ -490,7 +592,7 @@ impl Worker {
 
     /// Marks a connection for the write at the end of this loop pass.
     fn queue_flush(&mut self, token: usize) {
-        if let Some(c) = self.conns.get_mut(&token) {
+        if let Some(c) = self.conns.get_mut(token) {
             if !c.flush_queued {
                 c.flush_queued = true;
                 self.to_flush.push(token);
@@ -498,23 +600,35 @@ impl Worker {
         }
     }
 
-    /// Writes every connection queued by `queue_flush`.
+    /// Writes every connection queued by `queue_flush`. A connection taken
+    /// out of the table (its busy script is pumping events) stays queued.
     fn flush_queued(&mut self) {
         if self.to_flush.is_empty() {
             return;
         }
-        for t in std::mem::take(&mut self.to_flush) {
-            if let Some(c) = self.conns.get_mut(&t) {
+        let mut queued = std::mem::take(&mut self.to_flush);
+        let mut kept = 0;
+        for i in 0..queued.len() {
+            let t = queued[i];
+            if let Some(c) = self.conns.get_mut(t) {
                 c.flush_queued = false;
                 self.flush(t);
+            } else if self.conns.is_taken(t) {
+                queued[kept] = t;
+                kept += 1;
             }
         }
+        queued.truncate(kept);
+        // Keep the allocation; anything queued meanwhile (a flush that
+        // closed a connection may deliver to others) goes after.
+        queued.append(&mut self.to_flush);
+        self.to_flush = queued;
     }
 
     fn next_block_deadline(&self) -> Option<Instant> {
         self.blocked
             .iter()
-            .filter_map(|t| self.conns.get(t)?.client.blocked.as_ref()?.deadline)
+            .filter_map(|&t| self.conns.get(t)?.client.blocked.as_ref()?.deadline)
             .min()
     }
 
@@ -524,7 +638,7 @@ impl Worker {
             .blocked
             .iter()
             .copied()
-            .filter(|t| {
+            .filter(|&t| {
                 self.conns
                     .get(t)
                     .and_then(|c| c.client.blocked.as_ref()?.deadline)
@@ -539,7 +653,7 @@ impl Worker {
     /// A writer served this parked client: deliver the reply and go on
     /// with its pending input.
     fn served(&mut self, token: usize, reply: Vec<u8>) {
-        let Some(c) = self.conns.get_mut(&token) else {
+        let Some(c) = self.conns.get_mut(token) else {
             return;
         };
         c.client.blocked = None;
@@ -552,13 +666,14 @@ impl Worker {
     /// UNBLOCK's error, then serves the rest of its input.
     fn wake(&mut self, token: usize, how: Wake) {
         let srv: &Server = &self.srv;
-        let Some(c) = self.conns.get_mut(&token) else {
+        let Some(c) = self.conns.get_mut(token) else {
             return;
         };
         let Some(st) = commands::blocking::unpark(srv, &mut c.client) else {
             return; // a writer is serving it; its reply is on the way
         };
         self.blocked.remove(&token);
+        commands::blocking::count_call(srv, &st.waiter.argv[0], matches!(how, Wake::Error));
         let mut r = resp::Reply::new(&mut c.outbuf, c.client.proto);
         match how {
             Wake::Timeout => match st.on_timeout {
@@ -597,16 +712,6 @@ impl Worker {
                 continue;
             }
             let _ = stream.set_nodelay(true);
-            let token = self.next_token;
-            self.next_token += 1;
-            if self
-                .poll
-                .registry()
-                .register(&mut stream, Token(token), Interest::READABLE)
-                .is_err()
-            {
-                continue;
-            }
             let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
             let laddr = stream
                 .local_addr()
@@ -625,27 +730,33 @@ impl Worker {
             srv.connected.fetch_add(1, Ordering::Relaxed);
             let mut client = Client::new(handle, false);
             crate::acl::set_default_auth(srv, &mut client);
+            let token = self.conns.insert(Box::new(Conn {
+                stream,
+                client,
+                inbuf: Vec::new(),
+                in_pos: 0,
+                // Redis's 16 KB per-client reply buffer: allocated up
+                // front (and counted), so a burst of replies that is
+                // written out returns used_memory to where it was.
+                outbuf: Vec::with_capacity(READ_CHUNK),
+                out_pos: 0,
+                parser: Parser::new(),
+                paused: false,
+                want_write: false,
+                soft_since: None,
+                flush_queued: false,
+                yielded: false,
+            }));
             self.by_client.insert(id, token);
-            self.conns.insert(
-                token,
-                Box::new(Conn {
-                    stream,
-                    client,
-                    inbuf: Vec::new(),
-                    in_pos: 0,
-                    // Redis's 16 KB per-client reply buffer: allocated up
-                    // front (and counted), so a burst of replies that is
-                    // written out returns used_memory to where it was.
-                    outbuf: Vec::with_capacity(READ_CHUNK),
-                    out_pos: 0,
-                    parser: Parser::new(),
-                    paused: false,
-                    want_write: false,
-                    soft_since: None,
-                    flush_queued: false,
-                    yielded: false,
-                }),
-            );
+            let c = self.conns.get_mut(token).expect("just inserted");
+            if self
+                .poll
+                .registry()
+                .register(&mut c.stream, Token(token), Interest::READABLE)
+                .is_err()
+            {
+                self.close(token);
+            }
         }
     }
 
@@ -655,7 +766,7 @@ impl Worker {
         if !self.rx.is_empty() {
             self.drain_mailbox();
         }
-        let Some(c) = self.conns.get_mut(&token) else {
+        let Some(c) = self.conns.get_mut(token) else {
             return;
         };
         let mut eof = false;
@@ -713,8 +824,9 @@ impl Worker {
         // sent (it may be reading them): no time quantum then.
         self.process_bounded(token, !eof);
         if eof {
+            self.flush(token);
             self.close(token);
-        } else if budget_hit && self.conns.contains_key(&token) {
+        } else if budget_hit && self.conns.contains(token) {
             self.want_more(token);
         }
     }
@@ -737,7 +849,7 @@ impl Worker {
 
     /// [`Worker::process`], optionally without the time quantum.
     fn process_bounded(&mut self, token: usize, bounded: bool) {
-        let Some(mut c) = self.conns.remove(&token) else {
+        let Some(mut c) = self.conns.take(token) else {
             return;
         };
         let me: *mut Worker = self;
@@ -749,7 +861,7 @@ impl Worker {
         c.yielded = yielded;
         PUMP.with(|p| p.set(prev));
         let blocked = c.client.blocked.is_some();
-        self.conns.insert(token, c);
+        self.conns.put_back(token, c);
         if paused {
             self.any_paused = true;
         }
@@ -759,7 +871,10 @@ impl Worker {
         if yielded {
             self.want_more(token);
         }
-        self.flush(token);
+        // Written at the end of the loop pass, with the other clients'
+        // replies (Redis's beforeSleep): reads, commands and writes each run
+        // as a batch, and one AOF write/fsync covers the whole pass.
+        self.queue_flush(token);
         if shutting {
             self.shutdown();
         }
@@ -775,7 +890,7 @@ impl Worker {
         for i in 0..self.listeners.len() {
             self.accept(i);
         }
-        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        let tokens = self.conns.tokens();
         for t in tokens {
             self.on_readable(t);
         }
@@ -788,7 +903,7 @@ impl Worker {
                 WAKER => self.drain_mailbox(),
                 Token(t) if t >= FIRST_LISTENER => self.accept(t - FIRST_LISTENER),
                 Token(t) => {
-                    if !self.conns.contains_key(&t) {
+                    if !self.conns.contains(t) {
                         // The script's own connection: read it afterwards
                         // (edge-triggered events are not repeated).
                         self.more_input.push(t);
@@ -803,6 +918,7 @@ impl Worker {
                 }
             }
         }
+        self.flush_queued();
     }
 }
 
@@ -949,7 +1065,7 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
 impl Worker {
     /// Writes pending replies; closes the connection if it asked to be.
     fn flush(&mut self, token: usize) {
-        let Some(c) = self.conns.get_mut(&token) else {
+        let Some(c) = self.conns.get_mut(token) else {
             return;
         };
         if c.out_pos < c.outbuf.len() {
@@ -1027,7 +1143,7 @@ impl Worker {
     }
 
     fn close(&mut self, token: usize) {
-        let Some(mut c) = self.conns.remove(&token) else {
+        let Some(mut c) = self.conns.remove(token) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
@@ -1059,7 +1175,7 @@ impl Worker {
             .conns
             .iter()
             .filter(|(_, c)| c.paused)
-            .map(|(t, _)| *t)
+            .map(|(t, _)| t)
             .collect();
         for t in tokens {
             self.process(t);
@@ -1121,7 +1237,7 @@ impl Worker {
         }
         let timeout = srv.config.num(HOT.timeout) as u64;
         let mut to_close = Vec::new();
-        for (t, c) in &self.conns {
+        for (t, c) in self.conns.iter() {
             let h = &c.client.handle;
             // Idle timeout spares transactions, parked and subscribed
             // clients, as in Redis.
@@ -1132,7 +1248,7 @@ impl Worker {
                 && now.saturating_sub(h.last_interaction_ms.load(Ordering::Relaxed)) / 1000
                     >= timeout;
             if h.killed.load(Ordering::Relaxed) || idle {
-                to_close.push(*t);
+                to_close.push(t);
             }
         }
         for t in to_close {

@@ -261,15 +261,27 @@ pub fn req(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// One `field:value` line of INFO `section`: the value, or "" when the
+/// field is absent (some fields appear only in some states).
+pub fn info_field(c: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// An integer field of INFO `section`; panics when it is absent.
+pub fn info_i64(c: &mut redis::Connection, section: &str, field: &str) -> i64 {
+    let v = info_field(c, section, field);
+    v.parse()
+        .unwrap_or_else(|_| panic!("INFO {section} {field}: {v:?} is not an integer"))
+}
+
 /// INFO's blocked_clients.
 pub fn blocked_clients(c: &mut redis::Connection) -> i64 {
-    let info: String = redis::cmd("INFO").arg("clients").query(c).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("blocked_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    info_i64(c, "clients", "blocked_clients")
 }
 
 /// Waits (up to 5 s) until exactly `n` clients are blocked.

@@ -268,9 +268,16 @@ fn prev_start(buf: &[u8], end: usize) -> usize {
 }
 
 /// One packed node: elements back to back in listpack entry layout.
+///
+/// The entries are `raw[head..]`: the bytes before `head` are free room, so
+/// pushing at the front writes into that room and popping at the front
+/// moves `head` on, without shifting the node (Redis moves the whole
+/// listpack for each LPUSH and LPOP). Room runs out after about a quarter
+/// of the node's size in pushes, and is then made again with one move.
 #[derive(Clone, Debug, Default)]
 pub struct Pack {
-    buf: Vec<u8>,
+    raw: Vec<u8>,
+    head: u32,
     count: u32,
 }
 
@@ -278,7 +285,7 @@ impl Pack {
     /// What Redis's `lpBytes` would report for this node.
     #[inline]
     pub fn bytes(&self) -> usize {
-        self.buf.len() + LP_OVERHEAD
+        self.buf().len() + LP_OVERHEAD
     }
 
     #[inline]
@@ -290,19 +297,26 @@ impl Pack {
         self.count == 0
     }
 
+    /// The entries, back to back.
+    #[inline]
+    fn buf(&self) -> &[u8] {
+        &self.raw[self.head as usize..]
+    }
+
     /// Byte offset of entry `idx` (`idx == len` gives the end).
     fn offset_of(&self, idx: usize) -> usize {
         let n = self.len();
+        let buf = self.buf();
         if idx <= n / 2 {
             let mut off = 0;
             for _ in 0..idx {
-                off += read_entry(&self.buf, off).1;
+                off += read_entry(buf, off).1;
             }
             off
         } else {
-            let mut off = self.buf.len();
+            let mut off = buf.len();
             for _ in idx..n {
-                off = prev_start(&self.buf, off);
+                off = prev_start(buf, off);
             }
             off
         }
@@ -312,21 +326,50 @@ impl Pack {
     fn splice_entry(&mut self, off: usize, old_len: usize, e: Elem) {
         let l = e.enc_len();
         let t = l + backlen_len(l);
-        let total = self.buf.len();
+        if off == 0 && old_len == 0 {
+            return self.prepend_entry(e, l, t);
+        }
+        let off = self.head as usize + off;
+        let total = self.raw.len();
         if t > old_len {
             let add = t - old_len;
-            if self.buf.capacity() < total + add {
+            if self.raw.capacity() < total + add {
                 // Grow by at least a quarter: amortized O(1) pushes with
                 // little slack (nodes are bounded; full ones get shrunk).
-                self.buf.reserve_exact(add.max(total / 4));
+                self.raw
+                    .reserve_exact(add.max((total - self.head as usize) / 4));
             }
-            self.buf.resize(total + add, 0);
-            self.buf.copy_within(off + old_len..total, off + t);
+            self.raw.resize(total + add, 0);
+            self.raw.copy_within(off + old_len..total, off + t);
         } else if t < old_len {
-            self.buf.copy_within(off + old_len..total, off + t);
-            self.buf.truncate(total - (old_len - t));
+            self.raw.copy_within(off + old_len..total, off + t);
+            self.raw.truncate(total - (old_len - t));
         }
-        write_entry(&mut self.buf[off..off + t], e, l);
+        write_entry(&mut self.raw[off..off + t], e, l);
+    }
+
+    /// Writes `e` (`l` bytes of encoding, `t` in all) before the first
+    /// entry, into the free room at the front, making room first if needed.
+    fn prepend_entry(&mut self, e: Elem, l: usize, t: usize) {
+        let h = self.head as usize;
+        if h < t {
+            let len = self.raw.len() - h;
+            let new_head = t + len / 4;
+            let need = new_head + len;
+            if self.raw.capacity() >= need {
+                self.raw.resize(need, 0);
+                self.raw.copy_within(h..h + len, new_head);
+            } else {
+                let mut v = Vec::with_capacity(need);
+                v.resize(new_head, 0);
+                v.extend_from_slice(&self.raw[h..]);
+                self.raw = v;
+            }
+            self.head = new_head as u32;
+        }
+        let h = self.head as usize - t;
+        write_entry(&mut self.raw[h..h + t], e, l);
+        self.head = h as u32;
     }
 
     fn insert_at(&mut self, off: usize, b: &[u8]) {
@@ -339,25 +382,38 @@ impl Pack {
     }
 
     pub fn push_back(&mut self, b: &[u8]) {
-        self.insert_at(self.buf.len(), b);
+        self.insert_at(self.buf().len(), b);
     }
 
     fn replace_at(&mut self, off: usize, b: &[u8]) {
-        let (_, old) = read_entry(&self.buf, off);
+        let (_, old) = read_entry(self.buf(), off);
         self.splice_entry(off, old, Elem::classify(b));
     }
 
     /// Removes the bytes `start..end` holding `n` entries.
     fn cut(&mut self, start: usize, end: usize, n: usize) {
-        self.buf.drain(start..end);
         self.count -= n as u32;
+        let h = self.head as usize;
+        if self.count == 0 {
+            self.raw.clear();
+            self.head = 0;
+        } else if start == 0 {
+            // Leading entries become free room, given back once it is
+            // twice what is left (amortized O(1) like the pushes).
+            self.head = (h + end) as u32;
+            if h + end > 2 * (self.raw.len() - h - end) && self.raw.capacity() > 256 {
+                self.shrink();
+            }
+        } else {
+            self.raw.drain(h + start..h + end);
+        }
     }
 
     fn pop_front(&mut self) -> Option<Vec<u8>> {
         if self.count == 0 {
             return None;
         }
-        let (e, t) = read_entry(&self.buf, 0);
+        let (e, t) = read_entry(self.buf(), 0);
         let v = e.to_vec();
         self.cut(0, t, 1);
         Some(v)
@@ -367,9 +423,10 @@ impl Pack {
         if self.count == 0 {
             return None;
         }
-        let end = self.buf.len();
-        let s = prev_start(&self.buf, end);
-        let v = read_entry(&self.buf, s).0.to_vec();
+        let buf = self.buf();
+        let end = buf.len();
+        let s = prev_start(buf, end);
+        let v = read_entry(buf, s).0.to_vec();
         self.cut(s, end, 1);
         Some(v)
     }
@@ -379,7 +436,7 @@ impl Pack {
         let start = self.offset_of(idx);
         let mut end = start;
         for _ in 0..n {
-            end += read_entry(&self.buf, end).1;
+            end += read_entry(self.buf(), end).1;
         }
         self.cut(start, end, n);
     }
@@ -387,32 +444,42 @@ impl Pack {
     /// Splits off entries `idx..` into a new node.
     fn split_off(&mut self, idx: usize) -> Pack {
         let off = self.offset_of(idx);
-        let tail = self.buf[off..].to_vec();
-        self.buf.truncate(off);
-        self.buf.shrink_to_fit();
+        let tail = self.buf()[off..].to_vec();
+        self.raw.truncate(self.head as usize + off);
+        self.shrink();
         let n = self.count - idx as u32;
         self.count = idx as u32;
         Pack {
-            buf: tail,
+            raw: tail,
+            head: 0,
             count: n,
         }
     }
 
     /// Appends every entry of `other` (entries are self-delimiting).
     fn append(&mut self, other: Pack) {
-        self.buf.extend_from_slice(&other.buf);
+        self.raw.extend_from_slice(other.buf());
         self.count += other.count;
+    }
+
+    /// Moves the entries to the start of the buffer (no free room).
+    fn compact(&mut self) {
+        if self.head > 0 {
+            self.raw.drain(..self.head as usize);
+            self.head = 0;
+        }
     }
 
     /// Removes up to `max` (0 = all) entries matching `n`, scanning from the
     /// tail when `from_tail`. Returns how many were removed.
     fn remove_matching(&mut self, n: &Needle, max: usize, from_tail: bool) -> usize {
+        self.compact();
         let mut hits: Vec<(usize, usize)> = Vec::new();
         if from_tail {
-            let mut end = self.buf.len();
+            let mut end = self.raw.len();
             while end > 0 && (max == 0 || hits.len() < max) {
-                let s = prev_start(&self.buf, end);
-                if read_entry(&self.buf, s).0.matches(n) {
+                let s = prev_start(&self.raw, end);
+                if read_entry(&self.raw, s).0.matches(n) {
                     hits.push((s, end));
                 }
                 end = s;
@@ -420,8 +487,8 @@ impl Pack {
             hits.reverse();
         } else {
             let mut off = 0;
-            while off < self.buf.len() && (max == 0 || hits.len() < max) {
-                let (e, t) = read_entry(&self.buf, off);
+            while off < self.raw.len() && (max == 0 || hits.len() < max) {
+                let (e, t) = read_entry(&self.raw, off);
                 if e.matches(n) {
                     hits.push((off, off + t));
                 }
@@ -434,11 +501,11 @@ impl Pack {
         // Compact in place, keeping the bytes between the hits.
         let mut w = hits[0].0;
         for (i, &(_, end)) in hits.iter().enumerate() {
-            let next = hits.get(i + 1).map_or(self.buf.len(), |h| h.0);
-            self.buf.copy_within(end..next, w);
+            let next = hits.get(i + 1).map_or(self.raw.len(), |h| h.0);
+            self.raw.copy_within(end..next, w);
             w += next - end;
         }
-        self.buf.truncate(w);
+        self.raw.truncate(w);
         self.count -= hits.len() as u32;
         hits.len()
     }
@@ -449,15 +516,23 @@ impl Pack {
     }
 
     pub fn iter(&self) -> PackIter<'_> {
+        let buf = self.buf();
         PackIter {
-            buf: &self.buf,
+            buf,
             front: 0,
-            back: self.buf.len(),
+            back: buf.len(),
         }
     }
 
+    /// Drops the free room at both ends.
     fn shrink(&mut self) {
-        self.buf.shrink_to_fit();
+        self.compact();
+        self.raw.shrink_to_fit();
+    }
+
+    /// Heap bytes held.
+    fn capacity(&self) -> usize {
+        self.raw.capacity()
     }
 }
 
@@ -772,10 +847,10 @@ impl ListValue {
     /// Approximate heap bytes used, for MEMORY USAGE.
     pub fn memory_usage(&self) -> usize {
         match self {
-            ListValue::Listpack(p) => p.buf.capacity(),
+            ListValue::Listpack(p) => p.capacity(),
             ListValue::Quicklist(q) => {
                 q.nodes.capacity() * std::mem::size_of::<Pack>()
-                    + q.nodes.iter().map(|p| p.buf.capacity()).sum::<usize>()
+                    + q.nodes.iter().map(|p| p.capacity()).sum::<usize>()
             }
         }
     }
@@ -1014,19 +1089,19 @@ impl<'a> Iterator for Iter<'a> {
             let p = list.node(self.node);
             if self.reverse {
                 if self.off > 0 {
-                    let s = prev_start(&p.buf, self.off);
+                    let s = prev_start(p.buf(), self.off);
                     self.off = s;
-                    return Some(read_entry(&p.buf, s).0);
+                    return Some(read_entry(p.buf(), s).0);
                 }
                 if self.node == 0 {
                     self.done = true;
                     return None;
                 }
                 self.node -= 1;
-                self.off = list.node(self.node).buf.len();
+                self.off = list.node(self.node).buf().len();
             } else {
-                if self.off < p.buf.len() {
-                    let (e, t) = read_entry(&p.buf, self.off);
+                if self.off < p.buf().len() {
+                    let (e, t) = read_entry(p.buf(), self.off);
                     self.off += t;
                     return Some(e);
                 }
@@ -1179,6 +1254,47 @@ mod tests {
         assert_eq!(l.encoding(), "listpack");
         l.try_grow(-6, 5536, 1);
         assert_eq!(l.encoding(), "quicklist");
+    }
+
+    #[test]
+    fn head_pushes_and_pops_use_the_front_room() {
+        let mut p = Pack::default();
+        let mut model: VecDeque<Vec<u8>> = VecDeque::new();
+        for i in 0..500 {
+            let v = format!("element-{i}").into_bytes();
+            p.push_front(&v);
+            model.push_front(v);
+            if i % 7 == 0 {
+                p.push_back(b"tail");
+                model.push_back(b"tail".to_vec());
+            }
+        }
+        let all = |p: &Pack| p.iter().map(|e| e.to_vec()).collect::<Vec<_>>();
+        assert_eq!(all(&p), Vec::from(model.clone()));
+        // The room in front stays a fraction of the entries.
+        assert!(
+            p.capacity() < 2 * p.bytes(),
+            "{} {}",
+            p.capacity(),
+            p.bytes()
+        );
+        while model.len() > 3 {
+            assert_eq!(p.pop_front(), model.pop_front());
+            assert!(
+                p.capacity() <= 4 * p.bytes() + 256,
+                "{} {}",
+                p.capacity(),
+                p.bytes()
+            );
+        }
+        p.push_back(b"x");
+        model.push_back(b"x".to_vec());
+        assert_eq!(all(&p), Vec::from(model.clone()));
+        assert_eq!(p.pop_back(), model.pop_back());
+        while let Some(v) = model.pop_front() {
+            assert_eq!(p.pop_front(), Some(v));
+        }
+        assert!(p.is_empty() && p.capacity() == 0 || p.buf().is_empty());
     }
 
     #[test]

@@ -467,12 +467,21 @@ impl Tree {
         loop {
             match node {
                 Node::Inner(kids) => {
-                    let i = kids.partition_point(|c| c.cmp_max(score, member) == Ordering::Less);
-                    acc += kids[..i].iter().map(|c| c.len).sum::<usize>();
-                    if i == kids.len() {
-                        return acc;
+                    // One forward pass that counts as it compares: it reads
+                    // the children it has to add up anyway, in order,
+                    // instead of a binary search's scattered probes first.
+                    let mut next = None;
+                    for c in kids.iter() {
+                        if c.cmp_max(score, member) != Ordering::Less {
+                            next = Some(&c.node);
+                            break;
+                        }
+                        acc += c.len;
                     }
-                    node = &kids[i].node;
+                    match next {
+                        Some(n) => node = n,
+                        None => return acc,
+                    }
                 }
                 Node::Leaf(v) => {
                     if !p.is_null() {
