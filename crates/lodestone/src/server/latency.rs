@@ -36,9 +36,12 @@ pub enum Ev {
     TableGrowth,
     /// Purging jemalloc's dirty pages (RSS guard, MEMORY PURGE).
     MemoryPurge,
+    /// One request of a connection's input, dispatch to reply (timed only
+    /// while DEBUG STALLS CPU is on; work = table migration steps taken).
+    Request,
 }
 
-const EVENTS: usize = 12;
+const EVENTS: usize = 13;
 
 impl Ev {
     pub const ALL: [Ev; EVENTS] = [
@@ -54,6 +57,7 @@ impl Ev {
         Ev::Cron,
         Ev::TableGrowth,
         Ev::MemoryPurge,
+        Ev::Request,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Ev {
             Ev::Cron => "cron",
             Ev::TableGrowth => "table-growth",
             Ev::MemoryPurge => "memory-purge",
+            Ev::Request => "request",
         }
     }
 }
@@ -604,6 +609,12 @@ impl Timer {
 /// DEBUG STALLS CPU 0|1.
 pub fn set_cpu_clock(on: bool) {
     CPU_CLOCK.store(on, Relaxed);
+}
+
+/// Whether DEBUG STALLS CPU is on (steps timed only for diagnosis check).
+#[inline]
+pub fn cpu_clock_on() -> bool {
+    CPU_CLOCK.load(Relaxed)
 }
 
 /// DEBUG STALLS RESET.

@@ -785,11 +785,14 @@ impl Worker {
                 c.inbuf.reserve(READ_CHUNK);
             }
             let len = c.inbuf.len();
-            let cap = c.inbuf.capacity();
+            // One read takes at most what is left of the budget: a buffer
+            // grown by an earlier burst would otherwise let a single read
+            // copy in (and the pass then parse) megabytes at once.
+            let want = (c.inbuf.capacity() - len).min((READ_BUDGET - got).max(READ_CHUNK));
             // SAFETY: the spare capacity is only exposed to read(), and the
             // length is set to exactly what read() initialised.
             let spare =
-                unsafe { std::slice::from_raw_parts_mut(c.inbuf.as_mut_ptr().add(len), cap - len) };
+                unsafe { std::slice::from_raw_parts_mut(c.inbuf.as_mut_ptr().add(len), want) };
             match c.stream.read(spare) {
                 Ok(0) => {
                     eof = true;
@@ -800,7 +803,7 @@ impl Worker {
                     got += n;
                     // A short read drained the socket: skip the read that
                     // would only say EAGAIN (new data brings a new edge).
-                    if n < cap - len {
+                    if n < want {
                         break;
                     }
                 }
@@ -1012,13 +1015,18 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                         break;
                     }
                     ctx.client.handle.qbuf.store(buf.len(), Ordering::Relaxed);
+                    let timer = super::latency::cpu_clock_on().then(super::latency::Timer::start);
                     commands::dispatch(&mut ctx, &argv);
                     *in_pos += req.consumed;
                     ran += 1;
                     // Every QUANTUM_EVERY commands, or after any command
                     // that moved table entries (it may have faulted in
                     // new pages: the costly commands of a growth burst).
-                    let costly = crate::keyspace::table::take_steps() > 0;
+                    let steps = crate::keyspace::table::take_steps();
+                    if let Some(t) = timer {
+                        t.end_work(super::latency::Ev::Request, (steps as u64, 0));
+                    }
+                    let costly = steps > 0;
                     if bounded
                         && (costly || ran.is_multiple_of(QUANTUM_EVERY))
                         && clock_base.elapsed() >= QUANTUM
