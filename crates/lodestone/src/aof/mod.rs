@@ -190,7 +190,10 @@ impl Aof {
             self.pending.store(0, Ordering::SeqCst);
             return;
         };
-        match (&*f).write_all(&st.buf) {
+        let t = crate::server::latency::Timer::start();
+        let wrote = (&*f).write_all(&st.buf);
+        t.end(crate::server::latency::Ev::AofWrite);
+        match wrote {
             Ok(()) => {
                 let n = st.buf.len() as u64;
                 self.written.fetch_add(n, Ordering::SeqCst);
@@ -251,7 +254,9 @@ impl Aof {
             self.write_pending();
         }
         if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS && !self.fsync_suspended() {
+            let t = crate::server::latency::Timer::start();
             self.fsync_now();
+            t.end(crate::server::latency::Ev::AofFsyncAlways);
         }
     }
 

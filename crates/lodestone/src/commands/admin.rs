@@ -391,7 +391,7 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
                 "sync_partial_err:{}",
                 rp.sync_partial_err.load(Ordering::Relaxed)
             );
-            line!("expired_keys:{}", g(&st.expired_keys));
+            line!("expired_keys:{}", crate::server::stats::EXPIRED_KEYS.get());
             line!("expired_stale_perc:0.00");
             line!("expired_time_cap_reached_count:0");
             line!("expire_cycle_cpu_milliseconds:0");
@@ -512,6 +512,27 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
         }
         "latencystats" => {
             o.push_str("# Latencystats\r\n");
+            if srv.config.get_bool("latency-tracking") {
+                let pcts: Vec<f64> = srv
+                    .config
+                    .get_str("latency-tracking-info-percentiles")
+                    .split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect();
+                for c in &srv.commands.cmds {
+                    let Some(h) = super::latency::merged_histogram(c) else {
+                        continue;
+                    };
+                    let vals: Vec<String> = pcts
+                        .iter()
+                        .map(|&p| {
+                            let ns = crate::server::latency::value_at_percentile(&h, p);
+                            format!("p{}={:.3}", p, ns as f64 / 1000.0)
+                        })
+                        .collect();
+                    line!("latency_percentiles_usec_{}:{}", c.name, vals.join(","));
+                }
+            }
         }
         _ => return false,
     }
@@ -885,6 +906,8 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 "    Setting it to 0 disables expiring keys in background.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "STALLS [RESET|CPU <0|1>]",
+                "    Show (or reset) the stall histograms of the event loop, cron and table growth.",
             ],
         ),
         b"populate" if (3..=5).contains(&argv.len()) => debug_populate(ctx, argv),
@@ -892,6 +915,27 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
             let secs = strutil::parse_f64(argv[2]).unwrap_or(0.0).max(0.0);
             std::thread::sleep(std::time::Duration::from_secs_f64(secs));
             ctx.ok();
+        }
+        // Our own: the stall histograms of `server::latency` (event loop
+        // passes, cron steps, table growth ...), their reset, and whether
+        // they also measure thread CPU time.
+        b"stalls" => {
+            use crate::server::latency;
+            match argv.get(2).map(|a| a.to_ascii_lowercase()).as_deref() {
+                None => {
+                    let text = latency::stalls_report();
+                    ctx.r().verbatim(text.as_bytes(), "txt");
+                }
+                Some(b"reset") => {
+                    latency::reset_stalls();
+                    ctx.ok();
+                }
+                Some(b"cpu") if argv.len() == 4 => {
+                    latency::set_cpu_clock(argv[3] != b"0");
+                    ctx.ok();
+                }
+                _ => ctx.error(err::SYNTAX),
+            }
         }
         b"log" if argv.len() == 3 => {
             eprintln!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2]));

@@ -18,6 +18,7 @@ pub mod hyperloglog;
 pub mod introspect;
 pub mod keys;
 pub mod keyspecs;
+pub mod latency;
 pub mod lists;
 pub mod notify;
 pub mod persistence;
@@ -264,6 +265,7 @@ fn registry() -> Registry {
     replication::register(&mut r);
     cluster::register(&mut r);
     acl::register(&mut r);
+    latency::register(&mut r);
     r
 }
 
@@ -873,14 +875,27 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     }
     let end = std::time::Instant::now();
     ctx.clock = end;
-    let us = end.duration_since(start).as_micros() as u64;
+    let took = end.duration_since(start);
+    let us = took.as_micros() as u64;
     let counters = cmd.stats.local();
     // A command that parked its client is counted when its wait ends (when
     // it is served, times out or is unblocked), as in Redis.
     if ctx.client.blocked.is_none() {
         counters.calls.fetch_add(1, Ordering::Relaxed);
+        if crate::server::latency::TRACKING.load(Ordering::Relaxed) {
+            counters
+                .hist
+                .get_or_init(Default::default)
+                .record(took.as_nanos() as i64);
+        }
         counters.usec.fetch_add(us, Ordering::Relaxed);
     }
+    let event = if cmd.has(flags::FAST) {
+        "fast-command"
+    } else {
+        "command"
+    };
+    crate::server::latency::add_sample_if_needed(event, us / 1000);
     srv.stats.total_commands.add(1);
     if ctx.out.len() > reply_start && ctx.out[reply_start] == b'-' {
         counters.failed.fetch_add(1, Ordering::Relaxed);

@@ -22,9 +22,6 @@ pub fn key_hash(key: &[u8]) -> u64 {
 pub struct Shard {
     table: KeyTable,
     volatile: usize,
-    /// Keys deleted by lazy or active expiry since the last read of the
-    /// counter (folded into the server's `expired_keys`).
-    pub expired: u64,
     /// Names of keys deleted by expiry, kept only while someone listens
     /// (keyspace notifications; later replication and AOF): drained by
     /// the command or cycle that expired them.
@@ -112,7 +109,7 @@ impl Shard {
             }
             let e = self.table.take(s);
             self.volatile -= 1;
-            self.expired += 1;
+            crate::server::stats::EXPIRED_KEYS.add(1);
             if log_expired() {
                 self.expired_log.push(e.key().to_vec());
             }
@@ -423,7 +420,7 @@ impl Shard {
             },
         );
         self.volatile -= removed_volatile;
-        self.expired += removed_volatile as u64;
+        crate::server::stats::EXPIRED_KEYS.add(removed_volatile as u64);
         (before, removed_volatile)
     }
 
@@ -464,7 +461,6 @@ mod tests {
         assert_eq!(sh.volatile_len(), 1);
         assert!(sh.get_mut(b"a", 49).is_some());
         assert!(sh.get_mut(b"a", 50).is_none());
-        assert_eq!(sh.expired, 1);
         assert_eq!(sh.volatile_len(), 0);
         assert_eq!(sh.len(), 1);
         assert!(sh.remove(b"b").is_some());

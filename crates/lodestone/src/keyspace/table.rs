@@ -20,6 +20,20 @@ pub const MOVE_PER_STEP: usize = 64;
 /// Buckets of the old half examined per step (empty ones are cheap).
 const SCAN_PER_STEP: usize = 4 * MOVE_PER_STEP;
 
+thread_local! {
+    /// Migration steps taken on this thread since the event loop last
+    /// asked: right after a growth point each step faults in fresh pages
+    /// of the new half (all 1024 shards grow within one batch), so the
+    /// worker checks its time quantum after every such command.
+    static STEPS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Takes (and clears) this thread's count of migration steps.
+#[inline]
+pub fn take_steps() -> u32 {
+    STEPS.with(|s| s.replace(0))
+}
+
 #[inline]
 fn rehash(e: &Entry) -> u64 {
     key_hash(e.key())
@@ -145,9 +159,11 @@ impl KeyTable {
     /// migration instead of letting the table resize in one go.
     pub fn insert_new(&mut self, h: u64, e: Entry) {
         if !self.migrating() && self.cur.len() == self.cur.capacity() && !self.cur.is_empty() {
+            let t = crate::server::latency::Timer::start();
             let n = self.cur.len();
             self.old = std::mem::replace(&mut self.cur, HashTable::with_capacity(2 * n));
             self.next = 0;
+            t.end(crate::server::latency::Ev::TableGrowth);
         }
         self.cur.insert_unique(h, e, rehash);
         self.step();
@@ -183,6 +199,7 @@ impl KeyTable {
 
     #[cold]
     fn step_slow(&mut self) {
+        STEPS.with(|s| s.set(s.get() + 1));
         let end = self.old.num_buckets().min(self.next + SCAN_PER_STEP);
         let mut moved = 0;
         while self.next < end && moved < MOVE_PER_STEP {

@@ -188,6 +188,7 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     let to_free = used_for_eviction().saturating_sub(max);
     let mut freed_bytes = 0u64;
     let mut freed = 0u64;
+    let cycle = super::latency::Timer::start();
     let result = loop {
         let used = used_for_eviction();
         if used <= max || freed_bytes >= to_free {
@@ -200,7 +201,9 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
             Some((db, entry)) => {
                 let key = entry.key().to_vec();
                 let before = memory::thread_freed();
+                let del = super::latency::Timer::start();
                 super::lazyfree::drop_entry(entry, super::lazyfree::Reason::Eviction);
+                del.end(super::latency::Ev::EvictionDel);
                 // The key's copy is freed after the invalidations are sent.
                 freed_bytes += memory::thread_freed() - before + key.len() as u64;
                 on_evicted(srv, db, &key);
@@ -212,6 +215,7 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
         }
     };
     drop(guard);
+    cycle.end(super::latency::Ev::EvictionCycle);
     PENDING.store(result == EvictResult::Running, Ordering::Relaxed);
     note_over(srv, result != EvictResult::Ok);
     LAST_OOM.store(result == EvictResult::Fail, Ordering::Relaxed);

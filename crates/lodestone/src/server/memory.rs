@@ -194,8 +194,27 @@ pub fn total_system_memory() -> u64 {
     }
 }
 
+/// `jemalloc-bg-thread`: whether jemalloc's background threads return
+/// dirty pages to the system. Without them the purging (madvise of freed
+/// extents, on jemalloc's decay schedule) runs inside whichever thread
+/// happens to allocate or free, i.e. in the middle of a command.
+pub fn set_background_thread(on: bool) {
+    let mut v = on;
+    // SAFETY: "background_thread" takes a bool.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            c"background_thread".as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut v as *mut bool as *mut std::ffi::c_void,
+            std::mem::size_of::<bool>(),
+        );
+    }
+}
+
 /// Returns dirty pages to the system (MEMORY PURGE).
 pub fn purge() {
+    let t = super::latency::Timer::start();
     // SAFETY: "arena.<MALLCTL_ARENAS_ALL>.purge" takes and returns nothing.
     unsafe {
         tikv_jemalloc_sys::mallctl(
@@ -206,6 +225,7 @@ pub fn purge() {
             0,
         );
     }
+    t.end(super::latency::Ev::MemoryPurge);
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod evict;
+pub mod latency;
 pub mod lazyfree;
 pub mod memory;
 pub mod net;
@@ -322,6 +323,11 @@ impl Server {
         crate::keyspace::shard::COMPACT_ON_CHURN
             .store(self.config.num(HOT.maxmemory) > 0, Ordering::Relaxed);
         lazyfree::configure(self);
+        memory::set_background_thread(self.config.get_bool("jemalloc-bg-thread"));
+        latency::configure(
+            self.config.get_num("latency-monitor-threshold"),
+            self.config.get_bool("latency-tracking"),
+        );
         self.acl.sync_config(self, &self.commands);
         let f =
             crate::commands::notify::parse_flags(&self.config.get_str("notify-keyspace-events"))

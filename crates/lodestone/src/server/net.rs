@@ -448,6 +448,14 @@ impl Worker {
                 }
                 continue;
             }
+            let pass = super::latency::Timer::start();
+            let work = |s: &Server| {
+                (
+                    s.stats.total_commands.local().load(Ordering::Relaxed),
+                    s.stats.net_input_bytes.local().load(Ordering::Relaxed),
+                )
+            };
+            let work0 = work(&self.srv);
             // Connections left with input by the last pass: served after
             // this pass's events, unless an event already served them.
             let again = std::mem::take(&mut self.more_input);
@@ -482,9 +490,16 @@ impl Worker {
                 self.expire_blocked();
             }
             if Instant::now() >= next_cron {
+                let t = super::latency::Timer::start();
                 self.cron();
+                t.end(super::latency::Ev::Cron);
                 next_cron = Instant::now() + tick;
             }
+            let work1 = work(&self.srv);
+            pass.end_work(
+                super::latency::Ev::WorkerPass,
+                (work1.0 - work0.0, work1.1 - work0.1),
+            );
         }
     }
 
@@ -770,11 +785,14 @@ impl Worker {
                 c.inbuf.reserve(READ_CHUNK);
             }
             let len = c.inbuf.len();
-            let cap = c.inbuf.capacity();
+            // One read takes at most what is left of the budget: a buffer
+            // grown by an earlier burst would otherwise let a single read
+            // copy in (and the pass then parse) megabytes at once.
+            let want = (c.inbuf.capacity() - len).min((READ_BUDGET - got).max(READ_CHUNK));
             // SAFETY: the spare capacity is only exposed to read(), and the
             // length is set to exactly what read() initialised.
             let spare =
-                unsafe { std::slice::from_raw_parts_mut(c.inbuf.as_mut_ptr().add(len), cap - len) };
+                unsafe { std::slice::from_raw_parts_mut(c.inbuf.as_mut_ptr().add(len), want) };
             match c.stream.read(spare) {
                 Ok(0) => {
                     eof = true;
@@ -785,7 +803,7 @@ impl Worker {
                     got += n;
                     // A short read drained the socket: skip the read that
                     // would only say EAGAIN (new data brings a new edge).
-                    if n < cap - len {
+                    if n < want {
                         break;
                     }
                 }
@@ -997,11 +1015,20 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                         break;
                     }
                     ctx.client.handle.qbuf.store(buf.len(), Ordering::Relaxed);
+                    let timer = super::latency::cpu_clock_on().then(super::latency::Timer::start);
                     commands::dispatch(&mut ctx, &argv);
                     *in_pos += req.consumed;
                     ran += 1;
+                    // Every QUANTUM_EVERY commands, or after any command
+                    // that moved table entries (it may have faulted in
+                    // new pages: the costly commands of a growth burst).
+                    let steps = crate::keyspace::table::take_steps();
+                    if let Some(t) = timer {
+                        t.end_work(super::latency::Ev::Request, (steps as u64, 0));
+                    }
+                    let costly = steps > 0;
                     if bounded
-                        && ran.is_multiple_of(QUANTUM_EVERY)
+                        && (costly || ran.is_multiple_of(QUANTUM_EVERY))
                         && clock_base.elapsed() >= QUANTUM
                     {
                         yielded = *in_pos < inbuf.len();
@@ -1186,6 +1213,7 @@ impl Worker {
         // A replica waits for its master's DELs (Redis semantics).
         let replica = srv.repl.is_replica();
         if !replica {
+            let t = super::latency::Timer::start();
             crate::keyspace::expire::active_expire_cycle(
                 &srv.keyspace,
                 now,
@@ -1206,6 +1234,7 @@ impl Worker {
                     }
                 },
             );
+            t.end(super::latency::Ev::ExpireCycle);
         }
         super::evict::cron(&srv);
         if self.id == 0 {
@@ -1215,7 +1244,6 @@ impl Worker {
             srv.tracking.broadcast_pending(&srv);
             srv.tracking.enforce_limit(&srv, None);
         }
-        // Fold shard expiry counters into the server statistics.
         let timeout = srv.config.num(HOT.timeout) as u64;
         let mut to_close = Vec::new();
         for (t, c) in self.conns.iter() {
@@ -1236,7 +1264,6 @@ impl Worker {
             self.close(t);
         }
         if self.id == 0 {
-            collect_expired(&srv);
             crate::aof::cron(&srv);
             crate::persist::cron(&srv);
             srv.repl.cron(&srv);
@@ -1275,19 +1302,6 @@ fn output_over_limit(srv: &Server, c: &mut Conn) -> bool {
     }
     c.soft_since = None;
     false
-}
-
-/// Adds the shards' expired-key counters to `expired_keys`.
-fn collect_expired(srv: &Server) {
-    let mut total = 0;
-    for db in 0..srv.keyspace.db_count() {
-        for sh in srv.keyspace.db(db).allocated().unwrap_or_default() {
-            if let Some(mut sh) = sh.try_lock() {
-                total += std::mem::take(&mut sh.expired);
-            }
-        }
-    }
-    srv.stats.expired_keys.fetch_add(total, Ordering::Relaxed);
 }
 
 /// Whether CLIENT PAUSE holds this command back.

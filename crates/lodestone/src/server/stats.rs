@@ -67,6 +67,11 @@ impl Striped<AtomicU64> {
     }
 }
 
+/// Keys deleted by lazy or active expiry (INFO `expired_keys`), counted
+/// by the shards as they delete: summing per-shard counters on the timer
+/// visited all 16 x 1024 shards, a 0.6 ms stall every cron pass.
+pub static EXPIRED_KEYS: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Counter::default);
+
 #[derive(Default)]
 pub struct Stats {
     pub total_connections: AtomicU64,
@@ -76,7 +81,6 @@ pub struct Stats {
     pub net_output_bytes: Counter,
     pub keyspace_hits: Counter,
     pub keyspace_misses: Counter,
-    pub expired_keys: AtomicU64,
     pub evicted_keys: AtomicU64,
     pub total_error_replies: AtomicU64,
     pub unexpected_error_replies: AtomicU64,
@@ -119,13 +123,13 @@ impl Stats {
             &self.net_output_bytes,
             &self.keyspace_hits,
             &self.keyspace_misses,
+            &EXPIRED_KEYS,
         ] {
             c.reset();
         }
         for c in [
             &self.total_connections,
             &self.rejected_connections,
-            &self.expired_keys,
             &self.evicted_keys,
             &self.total_error_replies,
             &self.unexpected_error_replies,
@@ -145,6 +149,9 @@ pub struct CommandCounters {
     pub usec: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
+    /// Durations for LATENCY HISTOGRAM and INFO latencystats, allocated
+    /// by the first call this stripe counts.
+    pub hist: std::sync::OnceLock<super::latency::Histogram>,
 }
 
 /// Per-command counters, striped by thread.
@@ -169,6 +176,9 @@ impl Striped<CommandCounters> {
             c.usec.store(0, Ordering::Relaxed);
             c.rejected.store(0, Ordering::Relaxed);
             c.failed.store(0, Ordering::Relaxed);
+            if let Some(h) = c.hist.get() {
+                h.reset();
+            }
         }
     }
 }
