@@ -631,6 +631,7 @@ pub struct Config {
 pub struct Hot {
     pub port: Id,
     pub timeout: Id,
+    pub tcp_keepalive: Id,
     pub maxclients: Id,
     pub proto_max_bulk_len: Id,
     pub client_query_buffer_limit: Id,
@@ -659,6 +660,7 @@ pub struct Hot {
 pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
     port: id("port"),
     timeout: id("timeout"),
+    tcp_keepalive: id("tcp-keepalive"),
     maxclients: id("maxclients"),
     proto_max_bulk_len: id("proto-max-bulk-len"),
     client_query_buffer_limit: id("client-query-buffer-limit"),

@@ -971,3 +971,46 @@ fn busy_poll_keeps_replies_per_client() {
         .query(&mut admin);
     assert!(e.is_err());
 }
+
+/// The kernel's view of the server's end of one connection: the `tr` (timer
+/// kind: 2 = keepalive) and `tm->when` (clock ticks) fields of /proc/net/tcp.
+fn server_socket_timer(server_port: u16, client_port: u16) -> Option<(u32, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let port_of = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if port_of(f[1])? != server_port || port_of(f[2])? != client_port {
+            return None;
+        }
+        let (tr, when) = f[5].split_once(':')?;
+        Some((tr.parse().ok()?, u64::from_str_radix(when, 16).ok()?))
+    })
+}
+
+#[test]
+fn tcp_keepalive_is_set_on_accepted_sockets() {
+    // tcp-keepalive 60: the server's socket carries a keepalive timer due in
+    // about 60 s; with 0 it carries none.
+    for (secs, want_timer) in [("60", true), ("0", false)] {
+        let s = Server::start(&["--tcp-keepalive", secs]);
+        let mut raw = s.raw();
+        raw.roundtrip(b"PING\r\n", b"+PONG\r\n");
+        let client_port = raw.s.local_addr().unwrap().port();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let (tr, when) = loop {
+            let t = server_socket_timer(s.port, client_port).expect("socket in /proc/net/tcp");
+            // Wait out a retransmit timer still pending from the reply.
+            if t.0 != 1 || std::time::Instant::now() > deadline {
+                break t;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if want_timer {
+            assert_eq!(tr, 2, "keepalive timer with tcp-keepalive {secs}");
+            // USER_HZ is 100: 60 s idle is 6000 ticks.
+            assert!((5000..=6000).contains(&when), "timer due in {when} ticks");
+        } else {
+            assert_eq!(tr, 0, "no timer with tcp-keepalive 0");
+        }
+    }
+}

@@ -736,6 +736,7 @@ impl Worker {
                 continue;
             }
             let _ = stream.set_nodelay(true);
+            set_keepalive(&stream, srv.config.num(HOT.tcp_keepalive));
             let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
             let laddr = stream
                 .local_addr()
@@ -1335,4 +1336,19 @@ fn must_wait_for_pause(srv: &Server, argv: &[&[u8]], now: u64) -> bool {
     };
     let is_write = cmd.has(commands::flags::WRITE) || cmd.has(commands::flags::MAY_REPLICATE);
     srv.paused_for(is_write, now)
+}
+
+/// Turns on TCP keepalive as Redis's `tcp-keepalive` does: probes start after
+/// `secs` idle seconds, repeat every third of that, and three unanswered
+/// probes drop the peer. Zero leaves the socket alone.
+fn set_keepalive(stream: &TcpStream, secs: i64) {
+    if secs <= 0 {
+        return;
+    }
+    let idle = std::time::Duration::from_secs(secs as u64);
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval((idle / 3).max(std::time::Duration::from_secs(1)))
+        .with_retries(3);
+    let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
 }
