@@ -162,6 +162,9 @@ pub static PARAMS: &[Param] = &[
     // Worker threads (0: one per core). Redis's name for its I/O threads.
     imm("io-threads", int(0, 256), "0"),
     imm("io-threads-do-reads", B, "no"),
+    // Lodestone knob (not in Redis): how long a worker polls for events
+    // before sleeping, while events keep arriving that fast (net.rs).
+    hid("busy-poll-us", int(0, 1_000_000), "30"),
     imm("databases", int(1, IM), "16"),
     p("hz", int(0, IM), "10"),
     p("dynamic-hz", B, "yes"),
@@ -649,6 +652,7 @@ pub struct Hot {
     pub list_compress_depth: Id,
     pub tracking_table_max_keys: Id,
     pub busy_reply_threshold: Id,
+    pub busy_poll_us: Id,
     pub min_replicas_to_write: Id,
     pub min_replicas_max_lag: Id,
 }
@@ -677,6 +681,7 @@ pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
     list_compress_depth: id("list-compress-depth"),
     tracking_table_max_keys: id("tracking-table-max-keys"),
     busy_reply_threshold: id("busy-reply-threshold"),
+    busy_poll_us: id("busy-poll-us"),
     min_replicas_to_write: id("min-replicas-to-write"),
     min_replicas_max_lag: id("min-replicas-max-lag"),
 });

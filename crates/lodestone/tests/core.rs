@@ -926,6 +926,52 @@ fn databases_are_allocated_on_first_use() {
     assert_eq!(cmd("DBSIZE").query::<i64>(&mut c).unwrap(), 0);
 }
 
+/// `busy-poll-us` (Lodestone's knob for polling before sleeping) is hidden
+/// from CONFIG GET * and settable; with it off, on, or very long, many
+/// clients sending one request at a time all get their own replies.
+#[test]
+fn busy_poll_keeps_replies_per_client() {
+    let s = Server::start(&["--io-threads", "1"]);
+    let mut admin = s.client();
+    let all: Vec<String> = cmd("CONFIG").arg("GET").arg("*").query(&mut admin).unwrap();
+    assert!(!all.iter().any(|w| w == "busy-poll-us"));
+    let v: Vec<String> = cmd("CONFIG")
+        .arg("GET")
+        .arg("busy-poll-us")
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(v, ["busy-poll-us", "30"]);
+    for us in ["0", "1000000", "30"] {
+        let _: () = cmd("CONFIG")
+            .arg("SET")
+            .arg("busy-poll-us")
+            .arg(us)
+            .query(&mut admin)
+            .unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let mut c = s.client();
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        let k = format!("bp:{t}:{i}");
+                        let _: () = c.set(&k, i).unwrap();
+                        assert_eq!(c.get::<_, i64>(&k).unwrap(), i);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    let e: redis::RedisResult<()> = cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-poll-us")
+        .arg("-1")
+        .query(&mut admin);
+    assert!(e.is_err());
+}
+
 /// The kernel's view of the server's end of one connection: the `tr` (timer
 /// kind: 2 = keepalive) and `tm->when` (clock ticks) fields of /proc/net/tcp.
 fn server_socket_timer(server_port: u16, client_port: u16) -> Option<(u32, u64)> {

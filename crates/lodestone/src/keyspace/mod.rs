@@ -227,7 +227,10 @@ pub type ShardId = (u32, u32);
 /// otherwise locks one shard at a time.
 pub struct Locks<'a> {
     ks: &'a Keyspace,
-    held: Vec<(ShardId, MutexGuard<'a, Shard>)>,
+    /// Inline for the usual one to four shards: a context is made per
+    /// batch of requests (per request at pipeline 1), and a heap vector
+    /// here was one allocation and free per request.
+    held: smallvec::SmallVec<[(ShardId, MutexGuard<'a, Shard>); 4]>,
     /// Keys lazily expired in shards locked only for a moment (SCAN,
     /// RANDOMKEY, KEYS walks): handed out by `drain_expired` with the
     /// held shards' (their DELs and events follow the command).
@@ -242,7 +245,7 @@ impl<'a> Locks<'a> {
     pub fn new(ks: &'a Keyspace) -> Locks<'a> {
         Locks {
             ks,
-            held: Vec::new(),
+            held: smallvec::SmallVec::new(),
             expired_elsewhere: Vec::new(),
             memo: (0, 0, (0, 0)),
         }
