@@ -56,17 +56,31 @@ impl Server {
     /// it has loaded its dataset (until then commands get `-LOADING`).
     pub fn start_in(dir: PathBuf, args: &[&str]) -> Server {
         let mut s = Self::start_in_loading(dir, args);
-        s.wait_loaded();
+        // With requirepass, ask as the default user (a slow start under
+        // load otherwise lets a test's first command meet -LOADING).
+        let pass = args
+            .windows(2)
+            .find(|w| w[0] == "--requirepass")
+            .map(|w| w[1]);
+        s.wait_loaded_as(pass);
         s
     }
 
     /// Waits until INFO says `loading:0`.
     pub fn wait_loaded(&mut self) {
+        self.wait_loaded_as(None)
+    }
+
+    /// [`Server::wait_loaded`], authenticating with `pass` first if given.
+    fn wait_loaded_as(&mut self, pass: Option<&str>) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let loading = redis::Client::open(self.url())
                 .and_then(|c| c.get_connection())
                 .and_then(|mut c| {
+                    if let Some(p) = pass {
+                        redis::cmd("AUTH").arg(p).query::<()>(&mut c)?;
+                    }
                     redis::cmd("INFO")
                         .arg("persistence")
                         .query::<String>(&mut c)
