@@ -510,7 +510,11 @@ impl Worker {
             let work1 = work(&self.srv);
             pass.end_work(
                 super::latency::Ev::WorkerPass,
-                (work1.0 - work0.0, work1.1 - work0.1),
+                // CONFIG RESETSTAT may have zeroed the counters meanwhile.
+                (
+                    work1.0.saturating_sub(work0.0),
+                    work1.1.saturating_sub(work0.1),
+                ),
             );
         }
     }
