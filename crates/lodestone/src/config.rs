@@ -164,7 +164,7 @@ pub static PARAMS: &[Param] = &[
     imm("io-threads-do-reads", B, "no"),
     // Lodestone knob (not in Redis): how long a worker polls for events
     // before sleeping, while events keep arriving that fast (net.rs).
-    hid("busy-poll-us", int(0, 1_000_000), "10"),
+    hid("busy-poll-us", int(0, 1_000_000), "0"),
     imm("databases", int(1, IM), "16"),
     p("hz", int(0, IM), "10"),
     p("dynamic-hz", B, "yes"),
