@@ -76,6 +76,7 @@ pub fn evict_clients(srv: &Server) {
             !h.no_evict.load(Ordering::Relaxed)
                 && !h.killed.load(Ordering::Relaxed)
                 && !h.is_master.load(Ordering::Relaxed)
+                && !h.is_replica.load(Ordering::Relaxed)
         })
         .map(|h| (h.memory() as u64, h))
         .collect();
