@@ -308,6 +308,18 @@ impl Bucket {
     }
 }
 
+/// Ghost buckets to allocate for `want`: enough to fill the allocator's
+/// size class of `want` buckets (jemalloc's classes from 256 bytes up are
+/// four per doubling), so the table's bytes are what it reports.
+pub fn ghost_buckets(want: usize) -> usize {
+    let b = want.max(1) * std::mem::size_of::<Bucket>();
+    if b <= 256 {
+        return want.max(1);
+    }
+    let step = 1usize << (usize::BITS - 1 - b.leading_zeros() - 2);
+    b.next_multiple_of(step) / std::mem::size_of::<Bucket>()
+}
+
 /// A fingerprint's bucket among `n` (from its high bits).
 #[inline]
 fn bucket_of(f: u32, n: usize) -> usize {
@@ -451,17 +463,19 @@ impl Global {
     pub fn push_ghost(&self, h: u64, from_main: bool) {
         let f = fingerprint(h) | from_main as u32;
         let want = ghost_cap(self.len()).div_ceil(WAYS);
+        // Tables are rounded up to their size class (up to 25%), so the
+        // band below them is wider than the one above.
+        let keep = |n: usize| n > 0 && want * 8 <= n * 9 && want * 8 >= n * 5;
         {
             let t = self.read();
-            let n = t.len();
-            if n > 0 && want * 8 <= n * 9 && want * 8 >= n * 7 {
+            if keep(t.len()) {
                 self.put(&t, f);
                 return;
             }
         }
         let mut t = self.write();
-        if t.len() != want {
-            self.resize(&mut t, want);
+        if !keep(t.len()) {
+            self.resize(&mut t, ghost_buckets(want));
         }
         self.put(&t, f);
     }
@@ -745,6 +759,11 @@ mod tests {
         for i in 1..=1000u64 {
             g.push_ghost(h(i), i % 2 == 0);
         }
+        assert_eq!(
+            [1, 4, 10, 16, 17, 49_936].map(ghost_buckets),
+            [1, 4, 10, 16, 20, 57_344],
+            "64-byte buckets filling 64, 256, 640, 1 KiB, 1.25 KiB, 3.5 MiB"
+        );
         let [gs, gm] = g.ghosts();
         assert!(gs + gm <= 150 && gs + gm > 100, "{gs} {gm}");
         assert_eq!(g.ghost_bytes(), 10 * 64);
