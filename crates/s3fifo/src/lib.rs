@@ -109,7 +109,8 @@ enum Store<K> {
     /// allocated while the queue is empty).
     Ring(Box<[Slot<K>]>),
     /// More: full-size chunks, the head's first (the list boxed so that
-    /// the many small queues stay small).
+    /// the many small queues stay small: 24 bytes instead of 40).
+    #[allow(clippy::box_collection)]
     Chunks(Box<VecDeque<Box<[Slot<K>; CHUNK]>>>),
 }
 
