@@ -441,7 +441,7 @@ impl Worker {
             if let Some(d) = self.next_block_deadline() {
                 timeout = timeout.min(d.saturating_duration_since(Instant::now()));
             }
-            if !self.more_input.is_empty() {
+            if !self.more_input.is_empty() || super::evict::own_pending() {
                 timeout = Duration::ZERO;
             }
             let spin = Duration::from_micros(self.srv.config.num(HOT.busy_poll_us) as u64);
@@ -501,6 +501,7 @@ impl Worker {
             if !self.blocked.is_empty() {
                 self.expire_blocked();
             }
+            super::evict::continue_pending(&self.srv);
             if Instant::now() >= next_cron {
                 let t = super::latency::Timer::start();
                 self.cron();
