@@ -117,14 +117,17 @@ fn volatile_policies_never_evict_persistent_keys() {
     }
 }
 
+/// Every policy that may evict any key.
+const ALLKEYS_POLICIES: [&str; 4] = [
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "allkeys-s3fifo",
+];
+
 #[test]
 fn allkeys_policies_keep_memory_near_the_limit() {
-    for policy in [
-        "allkeys-lru",
-        "allkeys-lfu",
-        "allkeys-random",
-        "allkeys-s3fifo",
-    ] {
+    for policy in ALLKEYS_POLICIES {
         let s = Server::start(&[]);
         let mut c = s.client();
         q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", policy]);
@@ -153,12 +156,7 @@ fn allkeys_policies_keep_memory_near_the_limit() {
 /// tick. The bound is generous; it used to take minutes.
 #[test]
 fn memory_comes_back_under_the_limit_after_a_burst() {
-    for policy in [
-        "allkeys-lru",
-        "allkeys-lfu",
-        "allkeys-random",
-        "allkeys-s3fifo",
-    ] {
+    for policy in ALLKEYS_POLICIES {
         let s = Server::start(&[]);
         let mut c = s.client();
         q::<()>(&mut c, &["CONFIG", "SET", "maxmemory-policy", policy]);

@@ -404,6 +404,31 @@ fn raw_replica(port: u16) -> BufReader<std::net::TcpStream> {
     rd
 }
 
+/// Reads a diskless sync's `$EOF:<mark>` payload to its end mark;
+/// returns its length.
+fn read_eof_payload(rd: &mut BufReader<std::net::TcpStream>) -> usize {
+    let mut line = String::new();
+    rd.read_line(&mut line).unwrap();
+    let mark = line
+        .trim()
+        .strip_prefix("$EOF:")
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    assert_eq!(mark.len(), 40);
+    let (mut tail, mut total) = (Vec::new(), 0usize);
+    let mut buf = vec![0u8; 1 << 16];
+    while !tail.ends_with(&mark) {
+        let n = rd.read(&mut buf).unwrap();
+        assert!(n > 0, "the master closed the sync after {total} bytes");
+        total += n;
+        tail.extend_from_slice(&buf[..n]);
+        let keep = tail.len().saturating_sub(40);
+        tail.drain(..keep);
+    }
+    total
+}
+
 /// The `state=` of INFO replication's slave0 line ("" when none).
 fn replica_state(m: &mut redis::Connection) -> String {
     let s = info_field(m, "replication", "slave0");
@@ -432,26 +457,7 @@ fn a_replica_that_does_not_read_holds_back_its_sync_not_the_masters_memory() {
     assert!(grown < 20 << 20, "the master grew by {grown} bytes");
     assert_eq!(replica_state(&mut m), "wait_bgsave");
     // Reading it all completes the sync.
-    let mut line = String::new();
-    rd.read_line(&mut line).unwrap();
-    let mark = line
-        .trim()
-        .strip_prefix("$EOF:")
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    assert_eq!(mark.len(), 40);
-    let mut tail: Vec<u8> = Vec::new();
-    let mut total = 0usize;
-    let mut buf = vec![0u8; 1 << 16];
-    while !tail.ends_with(&mark) {
-        let n = rd.read(&mut buf).unwrap();
-        assert!(n > 0, "the master closed the sync after {total} bytes");
-        total += n;
-        tail.extend_from_slice(&buf[..n]);
-        let keep = tail.len().saturating_sub(40);
-        tail.drain(..keep);
-    }
+    let total = read_eof_payload(&mut rd);
     assert!(total > 40_000_000, "{total}");
     wait_for("the replica to be online", || {
         replica_state(&mut m) == "online"
@@ -494,21 +500,7 @@ fn replicas_over_their_output_limit_are_dropped() {
     let _: () = q(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
     let _: () = q(&mut m, &["FLUSHALL"]);
     let mut rd = raw_replica(master.port);
-    let mut line = String::new();
-    rd.read_line(&mut line).unwrap();
-    let mark = line
-        .trim()
-        .strip_prefix("$EOF:")
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    let mut got = Vec::new();
-    while !got.ends_with(&mark) {
-        let mut b = [0u8; 4096];
-        let n = rd.read(&mut b).unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&b[..n]);
-    }
+    read_eof_payload(&mut rd);
     wait_for("the replica to be online", || {
         replica_state(&mut m) == "online"
     });
