@@ -636,6 +636,12 @@ fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) {
     }
     ctx.srv.apply_config();
     crate::aof::config_changed(ctx.srv);
+    if names.contains(&"maxmemory") {
+        // Redis starts evicting at once (its eviction time event), not at
+        // the next command: a lowered limit frees memory, and keyspace
+        // "evicted" events reach subscribers, while clients are idle.
+        crate::server::evict::perform_evictions(ctx.srv, false);
+    }
     ctx.ok();
 }
 
