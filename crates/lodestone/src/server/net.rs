@@ -1039,6 +1039,11 @@ impl Worker {
             }
         };
         c.yielded = yielded;
+        // A pipeliner whose turn ended with input left gets its replies
+        // once they fill a reply buffer or its input runs out, not after
+        // every slice: a write per slice (and the wake-up of its reader)
+        // would cost it more than its commands.
+        let hold = yielded && c.outbuf.len() - c.out_pos < READ_CHUNK;
         let blocked = c.client.blocked.is_some();
         self.conns.put_back(token, c);
         if paused {
@@ -1053,7 +1058,9 @@ impl Worker {
         // Written at the end of the loop pass, with the other clients'
         // replies (Redis's beforeSleep): reads, commands and writes each run
         // as a batch, and one AOF write/fsync covers the whole pass.
-        self.queue_flush(token);
+        if !hold {
+            self.queue_flush(token);
+        }
         if shutting {
             self.shutdown();
         }
