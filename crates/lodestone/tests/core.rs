@@ -669,6 +669,81 @@ fn client_commands() {
     );
 }
 
+/// DEBUG WORKERS: connections per worker thread.
+fn worker_loads(c: &mut redis::Connection) -> Vec<i64> {
+    cmd("DEBUG").arg("WORKERS").query(c).unwrap()
+}
+
+#[test]
+fn new_connections_go_to_the_least_loaded_worker() {
+    let s = Server::start(&["--io-threads", "4", "--enable-debug-command", "yes"]);
+    let spread = |l: &[i64]| l.iter().max().unwrap() - l.iter().min().unwrap();
+    // The harness's startup connections close asynchronously: start
+    // counting once only this one is left.
+    let mut first = s.client();
+    while worker_loads(&mut first).iter().sum::<i64>() > 1 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Opened one after another, each answered before the next: whichever
+    // worker accepts, they are dealt out evenly.
+    let mut conns: Vec<redis::Connection> = vec![first];
+    conns.extend((1..12).map(|_| s.client()));
+    for c in conns.iter_mut() {
+        assert_eq!(common::q::<String>(c, &["PING"]), "PONG");
+    }
+    let loads = worker_loads(&mut conns[0]);
+    assert_eq!(loads, vec![3, 3, 3, 3]);
+    // Every worker's clients are served: keys written through each
+    // connection are visible through the others.
+    for (i, c) in conns.iter_mut().enumerate() {
+        let _: () = c.set(format!("k{i}"), i).unwrap();
+    }
+    let mut all: Vec<String> = conns[5].keys("k*").unwrap();
+    all.sort();
+    assert_eq!(all.len(), 12);
+    // Closing connections leaves holes that the next ones fill.
+    let ids: Vec<i64> = conns
+        .iter_mut()
+        .take(3)
+        .map(|c| common::q(c, &["CLIENT", "ID"]))
+        .collect();
+    drop(conns.drain(..3));
+    let mut c = s.client();
+    loop {
+        let clients: String = common::q(&mut c, &["CLIENT", "LIST"]);
+        if !ids.iter().any(|id| clients.contains(&format!("id={id} "))) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    conns.push(c);
+    for _ in 0..2 {
+        let mut c = s.client();
+        assert_eq!(common::q::<String>(&mut c, &["PING"]), "PONG");
+        conns.push(c);
+    }
+    let loads = worker_loads(&mut conns[0]);
+    assert_eq!(loads.iter().sum::<i64>(), 12, "{loads:?}");
+    assert!(spread(&loads) <= 1, "{loads:?}");
+    // Many clients connecting at once spread as well.
+    let url = s.url();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+                assert_eq!(common::q::<String>(&mut c, &["PING"]), "PONG");
+                c
+            })
+        })
+        .collect();
+    let more: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let loads = worker_loads(&mut conns[0]);
+    assert_eq!(loads.iter().sum::<i64>(), 20, "{loads:?}");
+    assert!(spread(&loads) <= 1, "{loads:?}");
+    drop(more);
+}
+
 #[test]
 fn multi_threaded_counters_are_exact() {
     let s = Server::start(&["--io-threads", "2"]);

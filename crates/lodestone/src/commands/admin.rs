@@ -914,6 +914,8 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                 "    Stop the server for <seconds>. Decimals allowed.",
                 "STALLS [RESET|CPU <0|1>]",
                 "    Show (or reset) the stall histograms of the event loop, cron and table growth.",
+                "WORKERS",
+                "    Show how many connections each worker thread serves.",
             ],
         ),
         b"populate" if (3..=5).contains(&argv.len()) => debug_populate(ctx, argv),
@@ -941,6 +943,16 @@ fn debug(ctx: &mut Ctx, argv: &[&[u8]]) {
                     ctx.ok();
                 }
                 _ => ctx.error(err::SYNTAX),
+            }
+        }
+        // Our own: connections per worker thread (new ones go to the
+        // worker with the fewest).
+        b"workers" if argv.len() == 2 => {
+            let loads = ctx.srv.worker_loads();
+            let mut r = ctx.r();
+            r.array(loads.len());
+            for n in loads {
+                r.int(n as i64);
             }
         }
         b"log" if argv.len() == 3 => {

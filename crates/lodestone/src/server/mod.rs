@@ -42,6 +42,9 @@ pub enum WorkerMsg {
     /// CONFIG SET port / bind: listen on these sockets from now on (the
     /// old listeners are closed).
     Listeners(Vec<std::net::TcpListener>),
+    /// A connection another worker accepted for this one (the worker
+    /// serving the fewest connections): serve it from now on.
+    Adopt(std::net::TcpStream, std::net::SocketAddr),
     /// A client-side caching invalidation for this client; `redirected`
     /// when it is another client's message sent here by REDIRECT.
     Track {
@@ -55,6 +58,9 @@ pub enum WorkerMsg {
 pub struct WorkerHandle {
     pub tx: crossbeam_channel::Sender<WorkerMsg>,
     pub waker: Arc<mio::Waker>,
+    /// Connections this worker serves, counting those handed to it and
+    /// not adopted yet: new connections go to the worker with the fewest.
+    pub conns: Arc<AtomicUsize>,
 }
 
 impl WorkerHandle {
@@ -242,6 +248,38 @@ impl Server {
                 w.send(m);
             }
         }
+    }
+
+    /// The worker a new connection accepted by worker `me` should go to:
+    /// the one serving the fewest connections (`me` on a tie, which saves
+    /// the hand-over). Counts it there at once, so that connections
+    /// accepted at the same time by several workers spread too.
+    pub fn pick_worker(&self, me: usize) -> usize {
+        let workers = self.workers.lock();
+        let load = |i: usize| {
+            workers
+                .get(i)
+                .map_or(usize::MAX, |w| w.conns.load(Ordering::Relaxed))
+        };
+        let mut best = me;
+        for i in 0..workers.len() {
+            if load(i) < load(best) {
+                best = i;
+            }
+        }
+        if let Some(w) = workers.get(best) {
+            w.conns.fetch_add(1, Ordering::Relaxed);
+        }
+        best
+    }
+
+    /// How many connections each worker serves (DEBUG WORKERS).
+    pub fn worker_loads(&self) -> Vec<usize> {
+        self.workers
+            .lock()
+            .iter()
+            .map(|w| w.conns.load(Ordering::Relaxed))
+            .collect()
     }
 
     pub fn broadcast(&self, mk: impl Fn() -> WorkerMsg) {

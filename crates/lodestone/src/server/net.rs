@@ -30,12 +30,19 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Most bytes read from one connection before the worker serves the
 /// others: a client streaming a huge pipeline must not stall the rest.
 const READ_BUDGET: usize = 256 * 1024;
-/// Longest a worker runs one connection's parsed requests before serving
-/// the others (checked every [`QUANTUM_EVERY`] commands): a client
-/// streaming a deep pipeline must not add more than this to the latency of
-/// clients on the same worker. The rest of its input waits for the next
-/// loop pass, as input over the read budget does.
+/// Longest a worker runs one connection's parsed requests in one loop
+/// pass (checked every [`QUANTUM_EVERY`] commands): a client streaming a
+/// deep pipeline must not add more than this to the latency of clients on
+/// the same worker. The rest of its input waits for the next loop pass,
+/// as input over the read budget does.
 const QUANTUM: Duration = Duration::from_micros(250);
+/// After this long on one connection the worker looks for other clients
+/// with work (events not handled yet, input left over, a zero-timeout
+/// poll) and ends the connection's turn if there are any: a client that
+/// sends one request at a time waits for at most one slice of a
+/// pipeliner's work, not a whole quantum. A pipeliner alone on its
+/// worker keeps running for the whole quantum without a write or a pass.
+const SLICE: Duration = Duration::from_micros(50);
 const QUANTUM_EVERY: u32 = 8;
 
 struct Conn {
@@ -57,6 +64,8 @@ struct Conn {
     /// The last pass stopped at the time quantum with complete requests
     /// left in `inbuf`.
     yielded: bool,
+    /// The loop pass that last read and ran this connection's input.
+    served_pass: u64,
 }
 
 /// The connections of one worker, indexed by token. A token is a slot
@@ -326,8 +335,13 @@ pub fn serve(srv: Arc<Server>, load: Option<Box<dyn FnOnce() + Send>>) -> io::Re
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (tx, rx) = crossbeam_channel::unbounded();
-        srv.workers.lock().push(WorkerHandle { tx, waker });
-        setups.push((i, poll, listeners, rx));
+        let conns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        srv.workers.lock().push(WorkerHandle {
+            tx,
+            waker,
+            conns: conns.clone(),
+        });
+        setups.push((i, poll, listeners, rx, conns));
     }
     eprintln!(
         "Lodestone {} ready to accept connections on {} with {} worker thread(s)",
@@ -356,11 +370,11 @@ pub fn serve(srv: Arc<Server>, load: Option<Box<dyn FnOnce() + Send>>) -> io::Re
         handles.push(
             std::thread::Builder::new()
                 .name(format!("lodestone-w{}", s.0))
-                .spawn(move || Worker::new(srv, s.0, s.1, s.2, s.3).run())?,
+                .spawn(move || Worker::new(srv, s.0, s.1, s.2, s.3, s.4).run())?,
         );
     }
     let s = first.expect("at least one worker");
-    Worker::new(srv, s.0, s.1, s.2, s.3).run();
+    Worker::new(srv, s.0, s.1, s.2, s.3, s.4).run();
     Ok(())
 }
 
@@ -385,6 +399,21 @@ struct Worker {
     /// before polling, like Redis's handleClientsWithPendingWrites: a
     /// subscriber receiving many messages in one pass costs one write.
     to_flush: Vec<usize>,
+    /// This worker's count of connections (its `WorkerHandle::conns`).
+    load: Arc<std::sync::atomic::AtomicUsize>,
+    /// Events of the current poll not handled yet.
+    events_left: usize,
+    /// Connections left with input by the last pass, not served yet in
+    /// this one.
+    again: Vec<usize>,
+    /// Events found by `others_waiting`'s zero-timeout poll, handled
+    /// later in the same pass: (token, readable, writable).
+    stash: Vec<(usize, bool, bool)>,
+    /// The buffer of that poll.
+    peek: Events,
+    /// Counts loop passes (and busy-script pump rounds): a connection
+    /// gets one turn per pass.
+    pass_no: u64,
 }
 
 /// How a parked client's wait ends on its own worker.
@@ -402,8 +431,15 @@ impl Worker {
         poll: Poll,
         listeners: Vec<TcpListener>,
         rx: crossbeam_channel::Receiver<WorkerMsg>,
+        load: Arc<std::sync::atomic::AtomicUsize>,
     ) -> Worker {
         Worker {
+            load,
+            events_left: 0,
+            again: Vec::new(),
+            stash: Vec::new(),
+            peek: Events::with_capacity(256),
+            pass_no: 0,
             srv,
             id,
             poll,
@@ -470,26 +506,23 @@ impl Worker {
             let work0 = work(&self.srv);
             // Connections left with input by the last pass: served after
             // this pass's events, unless an event already served them.
-            let again = std::mem::take(&mut self.more_input);
-            for ev in events.iter() {
-                match ev.token() {
-                    WAKER => self.drain_mailbox(),
-                    Token(t) if t >= FIRST_LISTENER => self.accept(t - FIRST_LISTENER),
-                    Token(t) => {
-                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            self.on_readable(t);
-                        }
-                        if ev.is_writable() {
-                            self.flush(t);
-                        }
-                    }
-                }
+            self.again = std::mem::take(&mut self.more_input);
+            self.pass_no += 1;
+            let n = events.iter().count();
+            for (i, ev) in events.iter().enumerate() {
+                self.events_left = n - i - 1;
+                let rd = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                self.on_event(ev.token().0, rd, ev.is_writable());
             }
-            for t in again {
+            self.events_left = 0;
+            while let Some(t) = self.again.pop() {
                 if events.iter().any(|ev| ev.token() == Token(t)) {
                     continue;
                 }
                 self.on_readable(t);
+            }
+            while let Some((t, rd, wr)) = self.stash.pop() {
+                self.on_event(t, rd, wr);
             }
             self.flush_queued();
             if self.srv.shutdown.load(Ordering::SeqCst) {
@@ -518,6 +551,61 @@ impl Worker {
                 ),
             );
         }
+    }
+
+    /// Handles one readiness event.
+    fn on_event(&mut self, t: usize, readable: bool, writable: bool) {
+        match Token(t) {
+            WAKER => self.drain_mailbox(),
+            Token(t) if t >= FIRST_LISTENER => self.accept(t - FIRST_LISTENER),
+            Token(t) => {
+                if readable {
+                    self.on_readable(t);
+                }
+                if writable {
+                    self.flush(t);
+                }
+            }
+        }
+    }
+
+    /// Whether clients other than `me` have work waiting in this pass:
+    /// events not handled yet, input left over, mailbox messages, or new
+    /// events (a zero-timeout poll, whose events are kept for later in
+    /// the pass).
+    fn others_waiting(&mut self, me: usize) -> bool {
+        if self.events_left > 0
+            || !self.rx.is_empty()
+            || self.again.iter().any(|&t| t != me)
+            || self.more_input.iter().any(|&t| t != me)
+            || self.stash.iter().any(|&(t, _, _)| t != me)
+        {
+            return true;
+        }
+        if self
+            .poll
+            .poll(&mut self.peek, Some(Duration::ZERO))
+            .is_err()
+        {
+            return false;
+        }
+        let mut other = false;
+        let mut mine = false;
+        for ev in self.peek.iter() {
+            let t = ev.token().0;
+            let rd = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            if t == me && !ev.is_writable() {
+                // Its new input is read in its next turn.
+                mine |= rd;
+                continue;
+            }
+            other |= t != me;
+            self.stash.push((t, rd, ev.is_writable()));
+        }
+        if mine {
+            self.want_more(me);
+        }
+        other
     }
 
     /// Waits for events, polling without sleeping for up to `spin` first.
@@ -604,6 +692,7 @@ impl Worker {
                     }
                 }
                 WorkerMsg::Listeners(socks) => self.set_listeners(socks),
+                WorkerMsg::Adopt(stream, peer) => self.adopt(TcpStream::from_std(stream), peer),
                 WorkerMsg::Unblock { client, error } => {
                     if let Some(&t) = self.by_client.get(&client) {
                         self.wake(t, if error { Wake::Error } else { Wake::Timeout });
@@ -740,6 +829,11 @@ impl Worker {
         self.process(token);
     }
 
+    /// Accepts every pending connection. Each goes to the worker serving
+    /// the fewest connections (this one on a tie): connections placed by
+    /// whichever worker woke first could put a client that sends one
+    /// request at a time on the same worker as a deep pipeliner, where it
+    /// waits behind the pipeliner's quanta while another worker idles.
     fn accept(&mut self, which: usize) {
         loop {
             let (mut stream, peer) = match self.listeners[which].accept() {
@@ -763,53 +857,70 @@ impl Worker {
                     .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            let _ = stream.set_nodelay(true);
-            set_keepalive(&stream, srv.config.num(HOT.tcp_keepalive));
-            let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
-            let laddr = stream
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            use std::os::fd::AsRawFd;
-            let handle = Arc::new(ClientHandle::new(
-                id,
-                peer.to_string(),
-                laddr,
-                stream.as_raw_fd(),
-                self.id,
-                now_ms(),
-            ));
-            srv.clients.lock().insert(id, handle.clone());
-            srv.connected.fetch_add(1, Ordering::Relaxed);
-            let mut client = Client::new(handle, false);
-            crate::acl::set_default_auth(srv, &mut client);
-            let token = self.conns.insert(Box::new(Conn {
-                stream,
-                client,
-                inbuf: Vec::new(),
-                in_pos: 0,
-                // Redis's 16 KB per-client reply buffer: allocated up
-                // front (and counted), so a burst of replies that is
-                // written out returns used_memory to where it was.
-                outbuf: Vec::with_capacity(READ_CHUNK),
-                out_pos: 0,
-                parser: Parser::new(),
-                paused: false,
-                want_write: false,
-                soft_since: None,
-                flush_queued: false,
-                yielded: false,
-            }));
-            self.by_client.insert(id, token);
-            let c = self.conns.get_mut(token).expect("just inserted");
-            if self
-                .poll
-                .registry()
-                .register(&mut c.stream, Token(token), Interest::READABLE)
-                .is_err()
-            {
-                self.close(token);
+            let to = srv.pick_worker(self.id);
+            if to == self.id {
+                self.adopt(stream, peer);
+            } else {
+                use std::os::fd::{FromRawFd, IntoRawFd};
+                // SAFETY: the descriptor comes straight from the stream,
+                // which gives up its ownership.
+                let s = unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) };
+                srv.send_to_worker(to, WorkerMsg::Adopt(s, peer));
             }
+        }
+    }
+
+    /// Serves a new connection on this worker (already counted in its
+    /// load by `Server::pick_worker`).
+    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let srv = &self.srv;
+        let _ = stream.set_nodelay(true);
+        set_keepalive(&stream, srv.config.num(HOT.tcp_keepalive));
+        let id = srv.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let laddr = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        use std::os::fd::AsRawFd;
+        let handle = Arc::new(ClientHandle::new(
+            id,
+            peer.to_string(),
+            laddr,
+            stream.as_raw_fd(),
+            self.id,
+            now_ms(),
+        ));
+        srv.clients.lock().insert(id, handle.clone());
+        srv.connected.fetch_add(1, Ordering::Relaxed);
+        let mut client = Client::new(handle, false);
+        crate::acl::set_default_auth(srv, &mut client);
+        let token = self.conns.insert(Box::new(Conn {
+            stream,
+            client,
+            inbuf: Vec::new(),
+            in_pos: 0,
+            // Redis's 16 KB per-client reply buffer: allocated up
+            // front (and counted), so a burst of replies that is
+            // written out returns used_memory to where it was.
+            outbuf: Vec::with_capacity(READ_CHUNK),
+            out_pos: 0,
+            parser: Parser::new(),
+            paused: false,
+            want_write: false,
+            soft_since: None,
+            flush_queued: false,
+            yielded: false,
+            served_pass: 0,
+        }));
+        self.by_client.insert(id, token);
+        let c = self.conns.get_mut(token).expect("just inserted");
+        if self
+            .poll
+            .registry()
+            .register(&mut c.stream, Token(token), Interest::READABLE)
+            .is_err()
+        {
+            self.close(token);
         }
     }
 
@@ -822,6 +933,13 @@ impl Worker {
         let Some(c) = self.conns.get_mut(token) else {
             return;
         };
+        // One turn per pass: a connection whose new input was noticed
+        // after its turn reads it in the next pass.
+        if c.served_pass == self.pass_no {
+            self.want_more(token);
+            return;
+        }
+        c.served_pass = self.pass_no;
         let mut eof = false;
         let mut got = 0;
         // Input left over from a pass cut short by the time quantum is
@@ -908,14 +1026,33 @@ impl Worker {
         let Some(mut c) = self.conns.take(token) else {
             return;
         };
-        let me: *mut Worker = self;
-        let prev = PUMP.with(|p| p.replace(me));
         // SAFETY: the server outlives every worker; the reference is not
         // tied to `self`, which `pump_events` may use while this runs.
         let srv: &Server = unsafe { &*Arc::as_ptr(&self.srv) };
-        let (paused, shutting, yielded) = execute_input(srv, &mut c, bounded);
+        let start = Instant::now();
+        // Slices of work until the input is done or the quantum is used
+        // up, ending early when other clients are waiting.
+        let (paused, shutting, yielded) = loop {
+            let me: *mut Worker = self;
+            let prev = PUMP.with(|p| p.replace(me));
+            let r = execute_input(srv, &mut c, bounded);
+            PUMP.with(|p| p.set(prev));
+            let (paused, shutting, yielded) = r;
+            if !yielded
+                || paused
+                || shutting
+                || start.elapsed() >= QUANTUM
+                || self.others_waiting(token)
+            {
+                break r;
+            }
+        };
         c.yielded = yielded;
-        PUMP.with(|p| p.set(prev));
+        // A pipeliner whose turn ended with input left gets its replies
+        // once they fill a reply buffer or its input runs out, not after
+        // every slice: a write per slice (and the wake-up of its reader)
+        // would cost it more than its commands.
+        let hold = yielded && c.outbuf.len() - c.out_pos < READ_CHUNK;
         let blocked = c.client.blocked.is_some();
         self.conns.put_back(token, c);
         if paused {
@@ -930,7 +1067,9 @@ impl Worker {
         // Written at the end of the loop pass, with the other clients'
         // replies (Redis's beforeSleep): reads, commands and writes each run
         // as a batch, and one AOF write/fsync covers the whole pass.
-        self.queue_flush(token);
+        if !hold {
+            self.queue_flush(token);
+        }
         if shutting {
             self.shutdown();
         }
@@ -942,6 +1081,7 @@ impl Worker {
     fn pump(&mut self) {
         // Events already taken by the loop that started the script are not
         // reported again (edge-triggered): accept and read everything.
+        self.pass_no += 1;
         self.drain_mailbox();
         for i in 0..self.listeners.len() {
             self.accept(i);
@@ -1081,7 +1221,7 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                     let costly = steps > 0;
                     if bounded
                         && (costly || ran.is_multiple_of(QUANTUM_EVERY))
-                        && clock_base.elapsed() >= QUANTUM
+                        && clock_base.elapsed() >= SLICE
                     {
                         yielded = *in_pos < inbuf.len();
                         break;
@@ -1228,6 +1368,7 @@ impl Worker {
         self.srv.clients.lock().remove(&id);
         self.srv.repl.client_closed(id);
         self.srv.connected.fetch_sub(1, Ordering::Relaxed);
+        self.load.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn retry_paused(&mut self) {
