@@ -800,6 +800,52 @@ fn monitor_streams_executed_commands() {
 }
 
 #[test]
+fn monitor_shows_scripts_before_the_commands_they_run() {
+    let s = Server::start(&[]);
+    let mut m = s.raw();
+    m.roundtrip(b"MONITOR\r\n", b"+OK\r\n");
+    let mut c = s.client();
+    let _: () = cmd("EVAL")
+        .arg("redis.call('set', KEYS[1], ARGV[1])")
+        .arg(1)
+        .arg("foo")
+        .arg("bar")
+        .query(&mut c)
+        .unwrap();
+    let _: () = cmd("FUNCTION")
+        .arg("LOAD")
+        .arg("#!lua name=lib\nredis.register_function('f', function() return redis.call('del', 'foo') end)")
+        .query::<String>(&mut c)
+        .map(|_| ())
+        .unwrap();
+    let _: i64 = cmd("FCALL").arg("f").arg(0).query(&mut c).unwrap();
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !seen.contains("\"del\"") && std::time::Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        use std::io::Read;
+        let n = m.s.read(&mut buf).unwrap_or(0);
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let lines: Vec<&str> = seen.lines().collect();
+    let at = |pat: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(pat))
+            .unwrap_or_else(|| panic!("{pat} not in {seen}"))
+    };
+    assert!(
+        at("\"EVAL\"") < at("[0 lua] \"set\" \"foo\" \"bar\""),
+        "{seen}"
+    );
+    assert!(
+        at("\"FCALL\" \"f\"") < at("[0 lua] \"del\" \"foo\""),
+        "{seen}"
+    );
+    assert!(lines[at("\"EVAL\"")].contains(" [0 127.0.0.1:"), "{seen}");
+}
+
+#[test]
 fn debug_populate_follows_redis() {
     let s = Server::start(&[]);
     let mut c = s.client();

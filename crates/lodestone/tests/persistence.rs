@@ -4,7 +4,7 @@
 //! /usr/bin/redis-server (Redis 7.0 loads RDB <= 10) when it is installed.
 
 mod common;
-use common::{q, qerr, temp_dir, Server};
+use common::{free_port, info_i64, q, qerr, temp_dir, RealRedis, Server};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -318,6 +318,155 @@ fn dump_and_restore() {
         qerr(&mut c, &["RESTORE", "z", "0", "x", "FREQ", "300"]),
         "ERR Invalid FREQ value, must be >= 0 and <= 255"
     );
+}
+
+/// MIGRATE's arguments to `port` with the given key, db and options.
+fn migrate(c: &mut redis::Connection, port: u16, key: &str, db: &str, opts: &[&str]) -> String {
+    let p = port.to_string();
+    let mut args = vec!["MIGRATE", "127.0.0.1", &p, key, db, "5000"];
+    args.extend_from_slice(opts);
+    match redis::cmd(args[0]).arg(&args[1..]).query::<String>(c) {
+        Ok(s) => s,
+        Err(e) => format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or("")),
+    }
+}
+
+#[test]
+fn migrate_moves_copies_and_replaces_keys() {
+    let a = Server::start(&["--appendonly", "yes"]);
+    let b = Server::start(&[]);
+    let (mut ca, mut cb) = (a.client(), b.client());
+    let _: () = q(&mut ca, &["SET", "key", "v", "PX", "100000"]);
+    let _: () = q(&mut ca, &["RPUSH", "list", "a", "b", "c"]);
+    let _: () = q(&mut ca, &["HSET", "h", "f", "v"]);
+    let _: () = q(&mut ca, &["SET", "other", "1"]);
+    assert_eq!(info_i64(&mut ca, "stats", "migrate_cached_sockets"), 0);
+
+    // A move: gone here, there with its TTL.
+    assert_eq!(migrate(&mut ca, b.port, "key", "0", &[]), "OK");
+    assert_eq!(q::<i64>(&mut ca, &["EXISTS", "key"]), 0);
+    assert_eq!(q::<String>(&mut cb, &["GET", "key"]), "v");
+    let pttl: i64 = q(&mut cb, &["PTTL", "key"]);
+    assert!(pttl > 90_000 && pttl <= 100_000, "{pttl}");
+    assert_eq!(info_i64(&mut ca, "stats", "migrate_cached_sockets"), 1);
+
+    // COPY keeps the source; the target refuses to overwrite without REPLACE.
+    assert_eq!(migrate(&mut ca, b.port, "list", "0", &["COPY"]), "OK");
+    assert_eq!(q::<i64>(&mut ca, &["LLEN", "list"]), 3);
+    assert_eq!(
+        migrate(&mut ca, b.port, "list", "0", &["COPY"]),
+        "ERR Target instance replied with error: BUSYKEY Target key name already exists."
+    );
+    let _: () = q(&mut ca, &["RPUSH", "list", "d"]);
+    assert_eq!(
+        migrate(&mut ca, b.port, "list", "0", &["COPY", "REPLACE"]),
+        "OK"
+    );
+    assert_eq!(
+        q::<Vec<String>>(&mut cb, &["LRANGE", "list", "0", "-1"]),
+        ["a", "b", "c", "d"]
+    );
+
+    // KEYS form into another database; missing keys are skipped.
+    assert_eq!(
+        migrate(&mut ca, b.port, "key", "3", &["KEYS", "h"]),
+        "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string"
+    );
+    assert_eq!(
+        migrate(&mut ca, b.port, "", "3", &["KEYS", "h", "nosuch", "other"]),
+        "OK"
+    );
+    assert_eq!(q::<i64>(&mut ca, &["EXISTS", "h", "other"]), 0);
+    let _: () = q(&mut cb, &["SELECT", "3"]);
+    assert_eq!(q::<String>(&mut cb, &["HGET", "h", "f"]), "v");
+    assert_eq!(q::<String>(&mut cb, &["GET", "other"]), "1");
+
+    assert_eq!(migrate(&mut ca, b.port, "nosuch", "0", &[]), "NOKEY");
+    assert_eq!(
+        migrate(&mut ca, b.port, "list", "0", &["BOGUS"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        migrate(&mut ca, b.port, "list", "x", &[]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(
+        migrate(&mut ca, free_port(), "list", "0", &[]),
+        "IOERR error or timeout connecting to the client"
+    );
+    // The source stays whole after the failures.
+    assert_eq!(q::<i64>(&mut ca, &["LLEN", "list"]), 4);
+
+    // The moves reached the AOF as DELs, never as MIGRATE.
+    let _: () = q(&mut ca, &["CONFIG", "SET", "appendfsync", "always"]);
+    let _: () = q(&mut ca, &["SET", "flush", "1"]);
+    let mut aof = Vec::new();
+    for e in std::fs::read_dir(a.dir.join("appendonlydir")).unwrap() {
+        aof.extend(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    let aof = String::from_utf8_lossy(&aof);
+    assert!(aof.contains("$3\r\nDEL\r\n$3\r\nkey\r\n"), "{aof}");
+    assert!(
+        aof.contains("$3\r\nDEL\r\n$1\r\nh\r\n$5\r\nother\r\n"),
+        "{aof}"
+    );
+    assert!(!aof.to_ascii_uppercase().contains("MIGRATE"), "{aof}");
+}
+
+#[test]
+fn migrate_authenticates_to_the_target() {
+    let a = Server::start(&[]);
+    let b = Server::start(&["--requirepass", "pw"]);
+    let mut ca = a.client();
+    let _: () = q(&mut ca, &["SET", "k", "v"]);
+    assert_eq!(
+        migrate(&mut ca, b.port, "k", "0", &[]),
+        "ERR Target instance replied with error: NOAUTH Authentication required."
+    );
+    assert_eq!(q::<i64>(&mut ca, &["EXISTS", "k"]), 1);
+    assert_eq!(migrate(&mut ca, b.port, "k", "0", &["AUTH", "pw"]), "OK");
+    let mut cb = redis::Client::open(format!("redis://:pw@127.0.0.1:{}/", b.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    assert_eq!(q::<String>(&mut cb, &["GET", "k"]), "v");
+    let _: () = q(&mut ca, &["SET", "k", "w"]);
+    assert_eq!(
+        migrate(
+            &mut ca,
+            b.port,
+            "k",
+            "0",
+            &["REPLACE", "AUTH2", "default", "pw"]
+        ),
+        "OK"
+    );
+    assert_eq!(q::<String>(&mut cb, &["GET", "k"]), "w");
+}
+
+#[test]
+fn migrate_between_lodestone_and_redis_both_ways() {
+    // Debian's Redis 7.0 reads DUMP payloads up to RDB version 10.
+    let s = Server::start(&["--rdb-version", "10"]);
+    let Some(r) = RealRedis::start(&[]) else {
+        return;
+    };
+    let (mut c, mut rc) = (s.client(), r.client());
+    let _: () = q(&mut c, &["ZADD", "z", "1", "a", "2", "b"]);
+    let _: () = q(&mut c, &["SET", "s", "x", "EX", "1000"]);
+    assert_eq!(migrate(&mut c, r.port, "", "0", &["KEYS", "z", "s"]), "OK");
+    assert_eq!(
+        q::<Vec<String>>(&mut rc, &["ZRANGE", "z", "0", "-1"]),
+        ["a", "b"]
+    );
+    assert!(q::<i64>(&mut rc, &["TTL", "s"]) > 900);
+    // And Redis's MIGRATE into Lodestone.
+    assert_eq!(migrate(&mut rc, s.port, "z", "0", &[]), "OK");
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZRANGE", "z", "0", "-1"]),
+        ["a", "b"]
+    );
+    assert_eq!(q::<i64>(&mut rc, &["EXISTS", "z"]), 0);
 }
 
 #[test]

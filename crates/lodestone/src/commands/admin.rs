@@ -410,7 +410,7 @@ fn info_section(srv: &Server, name: &str, now_ms: u64, o: &mut String) -> bool {
             line!("pubsubshard_channels:{}", srv.pubsub.shard_channel_count());
             line!("latest_fork_usec:0");
             line!("total_forks:0");
-            line!("migrate_cached_sockets:0");
+            line!("migrate_cached_sockets:{}", srv.migrate_sockets.len());
             line!("slave_expires_tracked_keys:0");
             line!("active_defrag_hits:0");
             line!("active_defrag_misses:0");
@@ -1368,16 +1368,32 @@ pub fn redacted(argv: &[&[u8]], i: usize) -> bool {
     }
 }
 
-/// Sends the executed command to every MONITOR client, in Redis's format:
-/// `+<unix time with microseconds> [<db> <client address>] "arg" ...`.
+/// Sends a command to every MONITOR client (if there is one), in Redis's
+/// format: `+<unix time with microseconds> [<db> <client address>] "arg" ...`,
+/// with `lua` for the address of commands a script runs. The dispatcher
+/// calls it after a command ran; EVAL, EVALSHA and FCALL (flagged
+/// skip_monitor) call it before they run, so their commands follow them.
+#[inline]
 pub fn feed_monitors(ctx: &mut Ctx, argv: &[&[u8]]) {
+    if ctx.srv.monitor_count.load(Ordering::Relaxed) > 0 && !ctx.no_monitor {
+        send_to_monitors(ctx, argv);
+    }
+}
+
+#[cold]
+fn send_to_monitors(ctx: &mut Ctx, argv: &[&[u8]]) {
     let us = now_us();
+    let who: &dyn std::fmt::Display = if crate::scripting::in_script() {
+        &"lua"
+    } else {
+        &ctx.client.handle.addr
+    };
     let mut line = format!(
         "+{}.{:06} [{} {}]",
         us / 1_000_000,
         us % 1_000_000,
         ctx.client.db,
-        ctx.client.handle.addr
+        who
     )
     .into_bytes();
     for (i, a) in argv.iter().enumerate() {

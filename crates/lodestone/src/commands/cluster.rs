@@ -36,6 +36,9 @@ cluster|setslot|cluster|-4|3.0.0|no_async_loading,admin,stale|-|-|Binds a hash s
 cluster|shards|cluster|2|7.0.0|loading,stale|-|-|Returns the mapping of cluster slots to shards.
 cluster|slaves|cluster|3|3.0.0|admin,stale|-|-|Lists the replica nodes of a master node.
 cluster|slots|cluster|2|3.0.0|loading,stale|-|-|Returns the mapping of cluster slots to nodes.
+asking|cluster|1|3.0.0|fast|connection|-|Signals that a cluster client is following an -ASK redirect.
+readonly|cluster|1|3.0.0|fast,loading,stale|connection|-|Enables read-only queries for a connection to a Redis Cluster replica node.
+readwrite|cluster|1|3.0.0|fast,loading,stale|connection|-|Enables read-write queries for a connection to a Reids Cluster replica node.
 ";
 
 /// Registers the CLUSTER rows and handlers.
@@ -70,10 +73,14 @@ pub fn register(r: &mut Registry) {
         ("cluster|shards", disabled),
         ("cluster|slaves", disabled),
         ("cluster|slots", disabled),
+        ("asking", disabled),
+        ("readonly", disabled),
+        ("readwrite", disabled),
     ]);
 }
 
-/// Redis's reply to any CLUSTER subcommand outside cluster mode.
+/// Redis's reply to any CLUSTER subcommand (and ASKING, READONLY,
+/// READWRITE) outside cluster mode.
 fn disabled(ctx: &mut Ctx, _argv: &[&[u8]]) {
     ctx.error("ERR This instance has cluster support disabled");
 }

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod keyspecs;
 pub mod latency;
 pub mod lists;
+pub mod migrate;
 pub mod notify;
 pub mod persistence;
 pub mod propagate;
@@ -261,6 +262,7 @@ fn registry() -> Registry {
     sort::register(&mut r);
     streams::register(&mut r);
     persistence::register(&mut r);
+    migrate::register(&mut r);
     tracking::register(&mut r);
     replication::register(&mut r);
     cluster::register(&mut r);
@@ -867,10 +869,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             blocking::signal_ready(ctx);
         }
     }
-    if srv.monitor_count.load(Ordering::Relaxed) > 0
-        && !cmd.has(flags::ADMIN | flags::SKIP_MONITOR)
-        && !ctx.no_monitor
-    {
+    if !cmd.has(flags::ADMIN | flags::SKIP_MONITOR) {
         admin::feed_monitors(ctx, argv);
     }
     let end = std::time::Instant::now();

@@ -104,7 +104,7 @@ fn deep_sanitize(ctx: &Ctx) -> bool {
     )
 }
 
-fn restore(ctx: &mut Ctx, argv: &[&[u8]]) {
+pub(super) fn restore(ctx: &mut Ctx, argv: &[&[u8]]) {
     let (mut replace, mut absttl) = (false, false);
     let (mut freq, mut idle): (i64, i64) = (-1, -1);
     let mut j = 4;

@@ -140,6 +140,7 @@ fn is_ro(argv: &[&[u8]]) -> bool {
 }
 
 fn eval(ctx: &mut Ctx, argv: &[&[u8]]) {
+    super::admin::feed_monitors(ctx, argv);
     let Some((keys, args)) = split_keys(ctx, argv) else {
         return;
     };
@@ -159,6 +160,7 @@ fn eval(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) {
+    super::admin::feed_monitors(ctx, argv);
     let Some((keys, args)) = split_keys(ctx, argv) else {
         return;
     };
@@ -189,6 +191,7 @@ fn evalsha(ctx: &mut Ctx, argv: &[&[u8]]) {
 }
 
 fn fcall(ctx: &mut Ctx, argv: &[&[u8]]) {
+    super::admin::feed_monitors(ctx, argv);
     let name = String::from_utf8_lossy(argv[1]).to_string();
     let Some(info) = ctx.srv.scripting.libs.read().function(&name) else {
         return ctx.error("ERR Function not found");

@@ -120,6 +120,8 @@ pub struct Server {
     /// every command.
     pub monitors: Mutex<Vec<(u64, usize)>>,
     pub monitor_count: AtomicUsize,
+    /// MIGRATE's cached connections to target servers.
+    pub migrate_sockets: crate::commands::migrate::SocketCache,
     /// Every Pub/Sub subscription.
     pub pubsub: crate::commands::pubsub::Registry,
     /// Parsed `notify-keyspace-events` (kept in sync by CONFIG SET).
@@ -210,6 +212,7 @@ impl Server {
             waiters: Default::default(),
             monitors: Mutex::new(Vec::new()),
             monitor_count: AtomicUsize::new(0),
+            migrate_sockets: Default::default(),
             pubsub: Default::default(),
             notify_flags: Default::default(),
             scripting: Default::default(),

@@ -1385,6 +1385,7 @@ impl Worker {
         super::evict::cron(&srv);
         if self.id == 0 {
             super::memory::note_peak(super::memory::used());
+            srv.migrate_sockets.close_idle();
         }
         if srv.tracking.active() {
             srv.tracking.broadcast_pending(&srv);
