@@ -386,3 +386,132 @@ fn stale_replicas_and_refused_transactions() {
     let _: String = q(&mut admin, &["REPLICAOF", "NO", "ONE"]);
     assert_eq!(q::<i64>(&mut c, &["GET", "xx"]), 1);
 }
+
+/// Opens a raw replica connection: REPLCONF capa eof, then PSYNC ? -1;
+/// returns the reader positioned after the `+FULLRESYNC` line.
+fn raw_replica(port: u16) -> BufReader<std::net::TcpStream> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"REPLCONF capa eof capa psync2\r\n").unwrap();
+    let mut rd = BufReader::new(s);
+    let mut line = String::new();
+    rd.read_line(&mut line).unwrap();
+    assert_eq!(line, "+OK\r\n");
+    rd.get_mut().write_all(b"PSYNC ? -1\r\n").unwrap();
+    line.clear();
+    rd.read_line(&mut line).unwrap();
+    assert!(line.starts_with("+FULLRESYNC "), "{line}");
+    rd
+}
+
+/// Reads a diskless sync's `$EOF:<mark>` payload to its end mark;
+/// returns its length.
+fn read_eof_payload(rd: &mut BufReader<std::net::TcpStream>) -> usize {
+    let mut line = String::new();
+    rd.read_line(&mut line).unwrap();
+    let mark = line
+        .trim()
+        .strip_prefix("$EOF:")
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    assert_eq!(mark.len(), 40);
+    let (mut tail, mut total) = (Vec::new(), 0usize);
+    let mut buf = vec![0u8; 1 << 16];
+    while !tail.ends_with(&mark) {
+        let n = rd.read(&mut buf).unwrap();
+        assert!(n > 0, "the master closed the sync after {total} bytes");
+        total += n;
+        tail.extend_from_slice(&buf[..n]);
+        let keep = tail.len().saturating_sub(40);
+        tail.drain(..keep);
+    }
+    total
+}
+
+/// The `state=` of INFO replication's slave0 line ("" when none).
+fn replica_state(m: &mut redis::Connection) -> String {
+    let s = info_field(m, "replication", "slave0");
+    s.split(',')
+        .find_map(|f| f.strip_prefix("state="))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn a_replica_that_does_not_read_holds_back_its_sync_not_the_masters_memory() {
+    let master = Server::start(&["--repl-diskless-sync", "yes", "--rdbcompression", "no"]);
+    let mut m = master.client();
+    let _: () = q(&mut m, &["DEBUG", "POPULATE", "40000", "k", "1000"]);
+    let before = common::info_i64(&mut m, "memory", "used_memory");
+    let mut rd = raw_replica(master.port);
+    wait_for("the sync to start", || {
+        replica_state(&mut m) == "wait_bgsave"
+    });
+    let list: String = q(&mut m, &["CLIENT", "LIST"]);
+    assert!(list.lines().any(|l| l.contains(" flags=S ")), "{list}");
+    // The replica reads nothing: the snapshot waits for its socket
+    // instead of queueing the 40 MB payload in the master's memory.
+    std::thread::sleep(Duration::from_millis(1500));
+    let grown = common::info_i64(&mut m, "memory", "used_memory") - before;
+    assert!(grown < 20 << 20, "the master grew by {grown} bytes");
+    assert_eq!(replica_state(&mut m), "wait_bgsave");
+    // Reading it all completes the sync.
+    let total = read_eof_payload(&mut rd);
+    assert!(total > 40_000_000, "{total}");
+    wait_for("the replica to be online", || {
+        replica_state(&mut m) == "online"
+    });
+}
+
+#[test]
+fn replicas_over_their_output_limit_are_dropped() {
+    // While it syncs: the stream held for it counts.
+    let master = Server::start(&["--rdb-key-save-delay", "100000"]);
+    let mut m = master.client();
+    let _: () = q(&mut m, &["DEBUG", "POPULATE", "100"]);
+    let _: () = q(
+        &mut m,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 1mb 0 0",
+        ],
+    );
+    let mut rd = raw_replica(master.port);
+    wait_for("the sync to start", || {
+        replica_state(&mut m) == "wait_bgsave"
+    });
+    let big = "x".repeat(600_000);
+    let _: () = q(&mut m, &["SET", "a", &big]);
+    assert_eq!(
+        common::info_i64(&mut m, "replication", "connected_slaves"),
+        1
+    );
+    let _: () = q(&mut m, &["SET", "b", &big]);
+    wait_for("the replica to be dropped", || {
+        common::info_i64(&mut m, "replication", "connected_slaves") == 0
+    });
+    let mut rest = Vec::new();
+    let _ = rd.read_to_end(&mut rest);
+
+    // Online: its output buffer counts, under the replica class.
+    let _: () = q(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+    let _: () = q(&mut m, &["FLUSHALL"]);
+    let mut rd = raw_replica(master.port);
+    read_eof_payload(&mut rd);
+    wait_for("the replica to be online", || {
+        replica_state(&mut m) == "online"
+    });
+    // It stops reading; the stream fills the socket, then its buffer.
+    for i in 0..60 {
+        let _: () = q(&mut m, &["SET", &format!("k{i}"), &big]);
+        if common::info_i64(&mut m, "replication", "connected_slaves") == 0 {
+            return;
+        }
+    }
+    wait_for("the online replica to be dropped", || {
+        common::info_i64(&mut m, "replication", "connected_slaves") == 0
+    });
+}

@@ -18,8 +18,10 @@
 //!
 //! Memory per key is what this crate is about:
 //! - a queue slot is 8 bytes (a 32-bit key reference and the 32-bit global
-//!   insertion number), in fixed chunks of [`CHUNK`] slots ([`Queue`]):
-//!   no doubling, one allocation size, an emptied chunk is freed at once;
+//!   insertion number) ([`Queue`]): up to [`CHUNK`] slots in one ring sized
+//!   to fit (4 to 32 slots, a jemalloc size class each, nothing while
+//!   empty), beyond that in fixed chunks of [`CHUNK`]: no doubling, an
+//!   emptied chunk is freed at once;
 //! - the ghost is one table for the whole cache ([`Global`]): 64-byte
 //!   buckets of 15 fingerprints (32 bits, the low bit the origin), each
 //!   bucket a FIFO ring, sized to [`ghost_cap`] (0.75 x queued keys), so a
@@ -46,7 +48,7 @@ pub const GHOST_PCT: usize = 75;
 /// Where the per-key frequency saturates: a key left alone survives at
 /// most MAX_FREQ + 1 passes of the main CLOCK.
 pub const MAX_FREQ: u8 = 2;
-/// Slots per queue chunk (256 bytes of 8-byte slots).
+/// Slots per queue chunk (256 bytes of 8-byte slots), and the largest ring.
 pub const CHUNK: usize = 32;
 /// Fingerprints per ghost bucket (the 16th word is the bucket's cursor).
 pub const WAYS: usize = 15;
@@ -95,29 +97,54 @@ pub struct Slot<K> {
     pub seq: u32,
 }
 
-/// A FIFO of slots in fixed chunks of [`CHUNK`]: pushing never copies
-/// slots, and the chunk emptied by a pop is freed at once.
+/// Ring capacities, in slots, a queue goes through before it is split in
+/// chunks of [`CHUNK`] (its last one): each ring of 8-byte slots is one
+/// of jemalloc's size classes (32 ... 256 bytes), and each is at most 1.5x
+/// the one before, so a small queue wastes at most a third of its ring.
+pub const RING_CAPS: [usize; 7] = [4, 6, 8, 12, 16, 24, CHUNK];
+
+/// Where a queue's slots live.
+enum Store<K> {
+    /// Up to [`CHUNK`] slots: one ring of a [`RING_CAPS`] capacity (none
+    /// allocated while the queue is empty).
+    Ring(Box<[Slot<K>]>),
+    /// More: full-size chunks, the head's first (the list boxed so that
+    /// the many small queues stay small: 24 bytes instead of 40).
+    #[allow(clippy::box_collection)]
+    Chunks(Box<VecDeque<Box<[Slot<K>; CHUNK]>>>),
+}
+
+/// A FIFO of slots. Up to [`CHUNK`] slots it is one ring that grows and
+/// shrinks through [`RING_CAPS`] (a shard holding a few keys holds a few
+/// slots, and an empty queue holds nothing); beyond, it is a list of
+/// fixed chunks: pushing never copies slots, and the chunk emptied by a
+/// pop is freed at once.
 pub struct Queue<K> {
-    chunks: VecDeque<Box<[Slot<K>; CHUNK]>>,
-    /// The front slot's index in the first chunk.
-    head: usize,
-    len: usize,
+    store: Store<K>,
+    /// The front slot's index in the ring, or in the first chunk.
+    head: u32,
+    len: u32,
 }
 
 impl<K> Default for Queue<K> {
     fn default() -> Self {
         Queue {
-            chunks: VecDeque::new(),
+            store: Store::Ring(Box::new([])),
             head: 0,
             len: 0,
         }
     }
 }
 
+/// The smallest ring capacity above `n` slots.
+fn ring_above(n: usize) -> usize {
+    RING_CAPS.into_iter().find(|&c| c > n).unwrap_or(CHUNK)
+}
+
 impl<K: Copy + Default> Queue<K> {
     /// Slots queued.
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// True when no slot is queued.
@@ -128,39 +155,114 @@ impl<K: Copy + Default> Queue<K> {
     /// Adds a slot at the tail.
     #[inline]
     pub fn push(&mut self, key: K, seq: u32) {
-        let at = self.head + self.len;
-        if at / CHUNK == self.chunks.len() {
-            self.chunks.push_back(Box::new([Slot::default(); CHUNK]));
+        let s = Slot { key, seq };
+        let (head, len) = (self.head as usize, self.len as usize);
+        match &mut self.store {
+            Store::Ring(r) if len < r.len() => {
+                let at = head + len;
+                let cap = r.len();
+                r[if at >= cap { at - cap } else { at }] = s;
+            }
+            Store::Ring(_) => {
+                self.grow();
+                return self.push(key, seq);
+            }
+            Store::Chunks(c) => {
+                let at = head + len;
+                if at / CHUNK == c.len() {
+                    c.push_back(Box::new([Slot::default(); CHUNK]));
+                }
+                c[at / CHUNK][at % CHUNK] = s;
+            }
         }
-        self.chunks[at / CHUNK][at % CHUNK] = Slot { key, seq };
         self.len += 1;
+    }
+
+    /// A full ring moves to the next capacity, or, at [`CHUNK`], becomes
+    /// the first chunk of a chunk list.
+    #[cold]
+    fn grow(&mut self) {
+        let Store::Ring(r) = &mut self.store else {
+            return;
+        };
+        if r.len() < CHUNK {
+            let cap = ring_above(r.len());
+            self.resize(cap);
+            return;
+        }
+        let mut r = std::mem::replace(r, Box::new([]));
+        r.rotate_left(self.head as usize);
+        let first: Box<[Slot<K>; CHUNK]> = r.try_into().ok().expect("a full ring is a chunk");
+        let mut c = VecDeque::new();
+        c.push_back(first);
+        self.store = Store::Chunks(Box::new(c));
+        self.head = 0;
+    }
+
+    /// Copies a ring's slots, head first, into a ring of `cap` slots.
+    fn resize(&mut self, cap: usize) {
+        let mut r = vec![Slot::default(); cap].into_boxed_slice();
+        for (i, s) in self.iter().enumerate() {
+            r[i] = s;
+        }
+        self.store = Store::Ring(r);
+        self.head = 0;
+    }
+
+    /// The slot `i` places behind the head.
+    #[inline]
+    fn at(&self, i: usize) -> Slot<K> {
+        let at = self.head as usize + i;
+        match &self.store {
+            Store::Ring(r) => r[if at >= r.len() { at - r.len() } else { at }],
+            Store::Chunks(c) => c[at / CHUNK][at % CHUNK],
+        }
     }
 
     /// The head slot.
     #[inline]
     pub fn front(&self) -> Option<Slot<K>> {
-        (self.len > 0).then(|| self.chunks[0][self.head])
+        (self.len > 0).then(|| self.at(0))
     }
 
-    /// Takes the head slot.
+    /// Takes the head slot. A ring at most half full shrinks to the
+    /// smallest capacity above its length (so a queue that hovers around
+    /// one size does not resize on every push and pop).
     #[inline]
     pub fn pop(&mut self) -> Option<Slot<K>> {
         let s = self.front()?;
         self.head += 1;
         self.len -= 1;
-        if self.len == 0 {
-            self.chunks.clear();
-            self.head = 0;
-        } else if self.head == CHUNK {
-            self.chunks.pop_front();
-            self.head = 0;
+        let len = self.len as usize;
+        match &mut self.store {
+            Store::Ring(r) => {
+                let cap = r.len();
+                if len == 0 {
+                    *self = Queue::default();
+                } else if len * 2 <= cap && cap > RING_CAPS[0] {
+                    self.resize(ring_above(len));
+                } else if self.head as usize == cap {
+                    self.head = 0;
+                }
+            }
+            Store::Chunks(c) => {
+                if self.head as usize == CHUNK {
+                    c.pop_front();
+                    self.head = 0;
+                }
+                // Down to one chunk: it is a ring of CHUNK slots.
+                if c.len() == 1 {
+                    let only: Box<[Slot<K>]> = c.pop_front().expect("one chunk");
+                    self.store = Store::Ring(only);
+                }
+            }
         }
         Some(s)
     }
 
     /// The slots, head first.
     pub fn iter(&self) -> impl Iterator<Item = Slot<K>> + '_ {
-        (self.head..self.head + self.len).map(|i| self.chunks[i / CHUNK][i % CHUNK])
+        (0..self.len as usize).map(|i| self.at(i))
     }
 
     /// Keeps only the slots whose key `keep` accepts (in order); returns
@@ -172,15 +274,21 @@ impl<K: Copy + Default> Queue<K> {
                 q.push(s.key, s.seq);
             }
         }
-        let gone = self.len - q.len;
+        let gone = self.len() - q.len();
         *self = q;
         gone
     }
 
-    /// Heap bytes held: the chunks and the chunk list.
+    /// Heap bytes held: the ring, or the chunks and the chunk list.
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.len() * std::mem::size_of::<[Slot<K>; CHUNK]>()
-            + self.chunks.capacity() * std::mem::size_of::<usize>()
+        match &self.store {
+            Store::Ring(r) => std::mem::size_of_val::<[Slot<K>]>(r),
+            Store::Chunks(c) => {
+                std::mem::size_of::<VecDeque<Box<[Slot<K>; CHUNK]>>>()
+                    + c.capacity() * std::mem::size_of::<usize>()
+                    + c.len() * std::mem::size_of::<[Slot<K>; CHUNK]>()
+            }
+        }
     }
 }
 
@@ -199,6 +307,18 @@ impl Bucket {
             next: AtomicU32::new(0),
         }
     }
+}
+
+/// Ghost buckets to allocate for `want`: enough to fill the allocator's
+/// size class of `want` buckets (jemalloc's classes from 256 bytes up are
+/// four per doubling), so the table's bytes are what it reports.
+pub fn ghost_buckets(want: usize) -> usize {
+    let b = want.max(1) * std::mem::size_of::<Bucket>();
+    if b <= 256 {
+        return want.max(1);
+    }
+    let step = 1usize << (usize::BITS - 1 - b.leading_zeros() - 2);
+    b.next_multiple_of(step) / std::mem::size_of::<Bucket>()
 }
 
 /// A fingerprint's bucket among `n` (from its high bits).
@@ -344,17 +464,19 @@ impl Global {
     pub fn push_ghost(&self, h: u64, from_main: bool) {
         let f = fingerprint(h) | from_main as u32;
         let want = ghost_cap(self.len()).div_ceil(WAYS);
+        // Tables are rounded up to their size class (up to 25%), so the
+        // band below them is wider than the one above.
+        let keep = |n: usize| n > 0 && want * 8 <= n * 9 && want * 8 >= n * 5;
         {
             let t = self.read();
-            let n = t.len();
-            if n > 0 && want * 8 <= n * 9 && want * 8 >= n * 7 {
+            if keep(t.len()) {
                 self.put(&t, f);
                 return;
             }
         }
         let mut t = self.write();
-        if t.len() != want {
-            self.resize(&mut t, want);
+        if !keep(t.len()) {
+            self.resize(&mut t, ghost_buckets(want));
         }
         self.put(&t, f);
     }
@@ -510,6 +632,14 @@ mod tests {
         assert_eq!(fingerprint(1 << 32 | 1), 2, "never 0");
     }
 
+    /// Chunks held (0 while the queue is a ring).
+    fn chunks<K>(q: &Queue<K>) -> usize {
+        match &q.store {
+            Store::Ring(_) => 0,
+            Store::Chunks(c) => c.len(),
+        }
+    }
+
     #[test]
     fn queue_is_a_fifo_in_chunks() {
         let mut q = Queue::<u32>::default();
@@ -518,22 +648,103 @@ mod tests {
             q.push(i, i + 1000);
         }
         assert_eq!(q.len(), 100);
-        assert_eq!(q.chunks.len(), 4);
+        assert_eq!(chunks(&q), 4);
         for i in 0..40 {
             let s = q.pop().unwrap();
             assert_eq!((s.key, s.seq), (i, i + 1000));
         }
-        assert_eq!(q.chunks.len(), 3, "the first chunk was freed");
+        assert_eq!(chunks(&q), 3, "the first chunk was freed");
         assert_eq!(q.retain(|k| k % 2 == 0), 30);
         assert_eq!(
             q.iter().map(|s| s.key).collect::<Vec<_>>(),
             (40..100).step_by(2).collect::<Vec<_>>()
         );
-        assert_eq!(q.chunks.len(), 1);
+        assert_eq!((chunks(&q), q.heap_bytes()), (0, 256), "30 slots: a ring");
         while q.pop().is_some() {}
-        assert_eq!((q.len(), q.chunks.len()), (0, 0));
+        assert_eq!((q.len(), q.heap_bytes()), (0, 0));
         q.push(7, 1);
         assert_eq!(q.front().map(|s| s.key), Some(7));
+    }
+
+    #[test]
+    fn small_queues_are_rings_of_size_classes() {
+        assert_eq!(std::mem::size_of::<Queue<u32>>(), 24);
+        assert_eq!(std::mem::size_of::<Queues<u32>>(), 48);
+        let mut q = Queue::<u32>::default();
+        // Bytes held after each push: the ring grows through RING_CAPS.
+        let mut held = Vec::new();
+        for i in 0..40 {
+            q.push(i, i);
+            held.push(q.heap_bytes());
+        }
+        let ring = |n: usize| ring_above(n - 1) * 8;
+        for n in 1..=32 {
+            assert_eq!(held[n - 1], ring(n), "{n} slots");
+        }
+        // 33 slots: two chunks and their list (a VecDeque of 4 pointers).
+        let list = std::mem::size_of::<VecDeque<Box<[Slot<u32>; CHUNK]>>>() + 4 * 8;
+        assert_eq!(held[32], list + 2 * 256);
+        assert_eq!(chunks(&q), 2);
+        // Popping: back to one chunk is back to a ring, which then shrinks
+        // once at most half full, to the capacity just above its length.
+        for _ in 0..32 {
+            q.pop();
+        }
+        assert_eq!((chunks(&q), q.len(), q.heap_bytes()), (0, 8, 256));
+        let mut sizes = vec![];
+        while let Some(s) = q.pop() {
+            assert_eq!(s.key as usize, 40 - q.len() - 1, "FIFO order kept");
+            sizes.push(q.heap_bytes() / 8);
+        }
+        assert_eq!(
+            sizes,
+            [8, 8, 8, 6, 4, 4, 4, 0],
+            "an empty queue holds nothing"
+        );
+        for i in 0..24 {
+            q.push(i, i);
+        }
+        let mut sizes = vec![];
+        while q.pop().is_some() {
+            sizes.push((q.len(), q.heap_bytes() / 8));
+        }
+        assert_eq!(&sizes[10..14], [(13, 24), (12, 16), (11, 16), (10, 16)]);
+    }
+
+    #[test]
+    fn queue_matches_a_model_through_wraps_and_resizes() {
+        let mut q = Queue::<u32>::default();
+        let mut model = VecDeque::new();
+        let mut x = 12345u64;
+        for step in 0..20_000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Phases that grow and drain, so every shape is crossed.
+            let grow = (step / 500) % 2 == 0;
+            if x >> 60 < if grow { 10 } else { 6 } {
+                q.push(step, step ^ 7);
+                model.push_back(step);
+            } else {
+                assert_eq!(
+                    q.pop().map(|s| (s.key, s.seq)),
+                    model.pop_front().map(|k| (k, k ^ 7))
+                );
+            }
+            assert_eq!(q.len(), model.len());
+            assert_eq!(q.front().map(|s| s.key), model.front().copied());
+            if step % 97 == 0 {
+                assert!(q.iter().map(|s| s.key).eq(model.iter().copied()));
+                let (n, b) = (q.len(), q.heap_bytes());
+                if chunks(&q) == 0 {
+                    // A ring: at least the slots, at most 2x (or 4 slots).
+                    assert!(
+                        b >= n * 8 && b <= (2 * n).max(4) * 8,
+                        "{n} slots in {b} bytes"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -549,6 +760,11 @@ mod tests {
         for i in 1..=1000u64 {
             g.push_ghost(h(i), i % 2 == 0);
         }
+        assert_eq!(
+            [1, 4, 10, 16, 17, 49_936].map(ghost_buckets),
+            [1, 4, 10, 16, 20, 57_344],
+            "64-byte buckets filling 64, 256, 640, 1 KiB, 1.25 KiB, 3.5 MiB"
+        );
         let [gs, gm] = g.ghosts();
         assert!(gs + gm <= 150 && gs + gm > 100, "{gs} {gm}");
         assert_eq!(g.ghost_bytes(), 10 * 64);

@@ -598,11 +598,11 @@ fn rewrite_in_background(
         BaseSink::Commands(s) => s.clone(),
     };
     let mut switched: Result<u64, String> = Err("the rewrite did not start".into());
-    let delay = srv.config.get_num("rdb-key-save-delay");
+    let delay = || srv.config.get_num("rdb-key-save-delay");
     let (_, held) = crate::persist::snapshot::run_at(
         &srv.keyspace,
         sink,
-        delay,
+        &delay,
         || {
             if aof.rewrite_scheduled.swap(false, Ordering::SeqCst) {
                 *aof.rewrite_started.lock() = Some(Instant::now());

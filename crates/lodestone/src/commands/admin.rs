@@ -722,7 +722,7 @@ pub fn dataset_digest(ctx: &mut Ctx) -> [u8; 20] {
     let mut acc = [0u8; 20];
     let now = ctx.now_ms;
     for db in 0..ctx.srv.keyspace.db_count() {
-        ctx.locks.for_each_shard(db, |_, sh| {
+        ctx.locks.for_each_shard_to_look(db, |_, sh| {
             for e in sh.iter().filter(|e| !e.is_expired(now)) {
                 let mut d = key_digest(e.key(), &e.value(), e.expire_at());
                 d[0] ^= db as u8;

@@ -417,7 +417,7 @@ fn keys(ctx: &mut Ctx, argv: &[&[u8]]) {
     let pattern = argv[1];
     let all = pattern == b"*";
     let mut out: Vec<Vec<u8>> = Vec::new();
-    ctx.locks.for_each_shard(db, |_, sh| {
+    ctx.locks.for_each_shard_to_look(db, |_, sh| {
         for e in sh.iter() {
             if !e.is_expired(now) && (all || glob_match(pattern, e.key(), false)) {
                 out.push(e.key().to_vec());
@@ -625,7 +625,7 @@ fn object_help(ctx: &mut Ctx, _argv: &[&[u8]]) {
 fn dbsize(ctx: &mut Ctx, _argv: &[&[u8]]) {
     let db = ctx.client.db;
     let mut n = 0;
-    ctx.locks.for_each_shard(db, |_, sh| {
+    ctx.locks.for_each_shard_to_look(db, |_, sh| {
         n += sh.len();
         true
     });

@@ -40,6 +40,8 @@ fn sync(ctx: &mut Ctx, argv: &[&[u8]]) {
         ctx.error("NOMASTERLINK Can't SYNC while not connected with my master");
         return;
     }
+    // From here on the connection is a replica (Redis's CLIENT_SLAVE).
+    ctx.client.handle.is_replica.store(true, Ordering::Relaxed);
     let id = ctx.client.id();
     let worker = ctx.client.handle.worker;
     let addr = ctx.client.handle.addr.clone();

@@ -40,8 +40,10 @@ pub fn active_expire_cycle(
     for visited in 0..total.min(MAX_VISITS) {
         let pos = CURSOR.fetch_add(1, Ordering::Relaxed) % total;
         let (db, sh) = (pos / SHARDS, pos % SHARDS);
-        if let Some(mut shard) = ks.try_lock_shard(db, sh) {
+        if let Some(mut shard) = ks.try_lock_shard_to_look(db, sh) {
             if shard.volatile_len() > 0 {
+                // Only a shard that may change is captured for a snapshot.
+                ks.snap_check((db as u32, sh as u32), &mut shard);
                 deleted += shard.expire_sweep(now_ms).1;
                 for k in shard.expired_log.drain(..) {
                     on_expired(db, k);

@@ -118,6 +118,11 @@ impl Db {
 pub trait ShardSink: Send + Sync {
     /// Serializes one shard of database `db`; returns how many keys it held.
     fn shard(&self, db: usize, idx: usize, sh: &Shard) -> usize;
+
+    /// Called by the walker between shards, holding no lock: a sink whose
+    /// consumer is slower than the walk (a replica's socket) waits here,
+    /// so the snapshot's memory stays bounded without stalling writers.
+    fn pace(&self) {}
 }
 
 /// The running snapshot, if any: its epoch and where shards go.
@@ -195,9 +200,17 @@ impl Keyspace {
     /// Like [`Keyspace::lock_shard`] without waiting; None also for a
     /// database never allocated (it is empty: walkers skip it).
     pub fn try_lock_shard(&self, db: usize, i: usize) -> Option<MutexGuard<'_, Shard>> {
-        let mut g = self.dbs[db].allocated()?[i].try_lock()?;
+        let mut g = self.try_lock_shard_to_look(db, i)?;
         self.snap_check((db as u32, i as u32), &mut g);
         Some(g)
+    }
+
+    /// Like [`Keyspace::try_lock_shard`] for a caller that only looks (or
+    /// calls [`Keyspace::snap_check`] itself before it changes anything):
+    /// a running snapshot's shards are left for its walker, which paces
+    /// them to a slow consumer (a replica's socket).
+    pub fn try_lock_shard_to_look(&self, db: usize, i: usize) -> Option<MutexGuard<'_, Shard>> {
+        self.dbs[db].allocated()?[i].try_lock()
     }
 
     pub fn db_count(&self) -> usize {
@@ -366,7 +379,35 @@ impl<'a> Locks<'a> {
     }
 
     /// Visits every shard of a database in order; `f` returns false to stop.
-    pub fn for_each_shard(&mut self, db: usize, mut f: impl FnMut(usize, &mut Shard) -> bool) {
+    pub fn for_each_shard(&mut self, db: usize, f: impl FnMut(usize, &mut Shard) -> bool) {
+        self.walk_shards(db, true, f)
+    }
+
+    /// [`Locks::for_each_shard`] for a walk that only looks (DBSIZE, KEYS,
+    /// digests): shards a running snapshot has not reached are left to
+    /// its walker instead of being captured all at once. Keys such a walk
+    /// expires lazily may then be missing from the snapshot; they were
+    /// expired, and their DELs follow in the stream.
+    pub fn for_each_shard_to_look(&mut self, db: usize, f: impl FnMut(usize, &mut Shard) -> bool) {
+        self.walk_shards(db, false, f)
+    }
+
+    /// Locks a shard this context does not hold, capturing it for a
+    /// running snapshot first when `capture`.
+    fn lock_unheld(&self, db: usize, i: usize, capture: bool) -> MutexGuard<'a, Shard> {
+        if capture {
+            self.ks.lock_shard(db, i)
+        } else {
+            self.ks.dbs[db].shards()[i].lock()
+        }
+    }
+
+    fn walk_shards(
+        &mut self,
+        db: usize,
+        capture: bool,
+        mut f: impl FnMut(usize, &mut Shard) -> bool,
+    ) {
         for i in 0..SHARDS {
             let id = (db as u32, i as u32);
             let go_on = match self.position(id) {
@@ -374,7 +415,7 @@ impl<'a> Locks<'a> {
                 // Nothing to see in a database never allocated.
                 Err(_) if !self.ks.allocated(db) => f(i, &mut Shard::default()),
                 Err(_) => {
-                    let mut g = self.ks.lock_shard(db, i);
+                    let mut g = self.lock_unheld(db, i, capture);
                     let r = f(i, &mut g);
                     if !g.expired_log.is_empty() {
                         let log = g.expired_log.drain(..).map(|k| (db, k));
@@ -429,17 +470,27 @@ impl<'a> Locks<'a> {
         if !self.ks.allocated(db) && self.position((db as u32, i as u32)).is_err() {
             return f(&mut Shard::default());
         }
-        self.with_shard_mut(db, i, f)
+        self.visit_shard(db, i, false, f)
     }
 
     /// Like [`Locks::with_shard_index`] for a change: allocates the
     /// database's shards if needed.
     pub fn with_shard_mut<R>(&mut self, db: usize, i: usize, f: impl FnOnce(&mut Shard) -> R) -> R {
+        self.visit_shard(db, i, true, f)
+    }
+
+    fn visit_shard<R>(
+        &mut self,
+        db: usize,
+        i: usize,
+        capture: bool,
+        f: impl FnOnce(&mut Shard) -> R,
+    ) -> R {
         let id = (db as u32, i as u32);
         match self.position(id) {
             Ok(p) => f(&mut self.held[p].1),
             Err(_) => {
-                let mut g = self.ks.lock_shard(db, i);
+                let mut g = self.lock_unheld(db, i, capture);
                 let r = f(&mut g);
                 if !g.expired_log.is_empty() {
                     let log = g.expired_log.drain(..).map(|k| (db, k));

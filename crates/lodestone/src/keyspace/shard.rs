@@ -169,7 +169,7 @@ impl Shard {
                     e.set_s3_freq(0);
                     q.push(main, h);
                     let (a, b) = q.slots();
-                    if a + b > 2 * len + 64 {
+                    if a + b > 2 * len + 16 {
                         self.table.insert_new(h, e);
                         self.s3_compact();
                         return None;
@@ -336,8 +336,19 @@ impl Shard {
             if self.s3_live(k, main, volatile) {
                 return Some(seq);
             }
-            self.s3.as_mut().unwrap().pop(main);
+            self.s3_pop_slot(main);
         }
+    }
+
+    /// Pops a slot of main or small; queues left empty are freed (a shard
+    /// whose keys were all evicted holds nothing for S3-FIFO).
+    fn s3_pop_slot(&mut self, main: bool) -> Option<u32> {
+        let q = self.s3.as_mut()?;
+        let k = q.pop(main);
+        if q.slots() == (0, 0) {
+            self.s3 = None;
+        }
+        k
     }
 
     /// Pops the head of this shard's main (`main`) or small queue: a key
@@ -346,7 +357,7 @@ impl Shard {
     /// returned; any other is evicted, remembered in the global ghost and
     /// returned. Stale slots are dropped.
     pub fn s3_pop(&mut self, main: bool, volatile: bool) -> Option<Entry> {
-        let k = self.s3.as_mut()?.pop(main)?;
+        let k = self.s3_pop_slot(main)?;
         if !self.s3_live(k, main, volatile) {
             return None;
         }
@@ -355,11 +366,11 @@ impl Shard {
         if f > 0 {
             e.set_s3_in_main(true);
             e.set_s3_freq(if main { f - 1 } else { 0 });
-            self.s3.as_mut().unwrap().requeue(k);
+            self.s3.get_or_insert_with(Default::default).requeue(k);
             return None;
         }
         let out = self.remove_by_slot(k);
-        self.s3.as_mut().unwrap().push_ghost(k, main);
+        S3Fifo::push_ghost(k, main);
         out
     }
 
@@ -624,10 +635,27 @@ mod tests {
             }
         }
         let (a, b) = sh.s3.as_ref().unwrap().slots();
-        assert!(a + b <= 2 * 10 + 64 + 1);
+        assert!(a + b <= 2 * 10 + 16 + 1);
         // Queues lost (policy switched off and on): rebuilt from the table.
         sh.s3 = None;
         assert_eq!(drain(&mut sh, false).len(), 10);
+        configure(Policy::NoEviction, 10, 1);
+    }
+
+    #[test]
+    fn s3fifo_queues_of_an_emptied_shard_are_freed() {
+        use crate::keyspace::lru::{configure, Policy};
+        let _g = POLICY_LOCK.lock();
+        super::super::s3fifo::reset();
+        configure(Policy::AllkeysS3Fifo, 10, 1);
+        let mut sh = Shard::default();
+        for i in 0..5 {
+            sh.insert(format!("k{i}").as_bytes(), s(b"x"), None);
+        }
+        // Five slots: a ring of six in one queue, the pair's own 48 bytes.
+        assert_eq!(sh.s3.as_ref().unwrap().heap_bytes(), 48 + 6 * 8);
+        assert_eq!(drain(&mut sh, false).len(), 5);
+        assert!(sh.s3.is_none(), "nothing held once every key is evicted");
         configure(Policy::NoEviction, 10, 1);
     }
 }

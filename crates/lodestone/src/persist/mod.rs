@@ -193,6 +193,8 @@ pub struct RdbSink {
     srv_keys: Option<Arc<Server>>,
     /// Keys written, whoever captured them (walker or writers).
     keys: AtomicU64,
+    /// What the walker waits on between shards ([`ShardSink::pace`]).
+    pub pace: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 struct SinkOut {
@@ -239,6 +241,7 @@ impl RdbSink {
             }),
             srv_keys: None,
             keys: AtomicU64::new(0),
+            pace: None,
         };
         let mut pre = rdb::header(opts.version);
         rdb::put_aux(&mut pre, "redis-ver", crate::REDIS_VERSION.as_bytes());
@@ -307,6 +310,12 @@ impl ShardSink for RdbSink {
         }
         sh.len()
     }
+
+    fn pace(&self) {
+        if let Some(p) = &self.pace {
+            p();
+        }
+    }
 }
 
 /// A buffered file whose flush also syncs it to disk.
@@ -344,8 +353,8 @@ pub fn save<'a>(
     sink.srv_keys = arc;
     let sink = Arc::new(sink);
     srv.persist.save_keys.store(0, Ordering::Relaxed);
-    let delay = srv.config.get_num("rdb-key-save-delay");
-    snapshot::run(&srv.keyspace, locks, sink.clone(), delay);
+    let delay = || srv.config.get_num("rdb-key-save-delay");
+    snapshot::run(&srv.keyspace, locks, sink.clone(), &delay);
     let keys = sink.keys.load(Ordering::Relaxed);
     let res = sink
         .finish(srv.config.get_bool("rdbchecksum"))

@@ -22,7 +22,9 @@ use std::time::Duration;
 /// Takes a consistent snapshot of every database into `sink`. `locks`
 /// are the caller's held locks (SAVE inside EXEC), used instead of
 /// locking those shards again. `key_delay_us` slows the walker down per
-/// key (the `rdb-key-save-delay` test knob); writers never wait for it.
+/// key (the `rdb-key-save-delay` test knob, read again after every shard
+/// so that lifting it speeds up a running snapshot); writers never wait
+/// for it.
 /// Returns the number of keys the walker itself captured (writers
 /// capture the rest).
 ///
@@ -32,10 +34,10 @@ pub fn run<'a>(
     ks: &'a Keyspace,
     locks: Option<&mut Locks<'a>>,
     sink: Arc<dyn ShardSink>,
-    key_delay_us: i64,
+    key_delay_us: &dyn Fn() -> i64,
 ) -> u64 {
     let _one = ks.snap.running.lock();
-    let e = start_epoch(ks, sink);
+    let e = start_epoch(ks, sink.clone());
     let mut own;
     let locks = match locks {
         Some(l) => l,
@@ -44,7 +46,7 @@ pub fn run<'a>(
             &mut own
         }
     };
-    walk(ks, locks, e, key_delay_us)
+    walk(ks, locks, e, key_delay_us, &*sink)
 }
 
 /// Like [`run`], but the snapshot's point in time is chosen by the caller:
@@ -57,7 +59,7 @@ pub fn run<'a>(
 pub fn run_at(
     ks: &Keyspace,
     sink: Arc<dyn ShardSink>,
-    key_delay_us: i64,
+    key_delay_us: &dyn Fn() -> i64,
     on_turn: impl FnOnce(),
     at_start: impl FnOnce(),
 ) -> (u64, Duration) {
@@ -68,11 +70,11 @@ pub fn run_at(
     let all: Vec<usize> = (0..ks.db_count()).collect();
     locks.acquire_all(&all);
     at_start();
-    let e = start_epoch(ks, sink);
+    let e = start_epoch(ks, sink.clone());
     locks.release();
     drop(locks);
     let held = t0.elapsed();
-    (walk(ks, &mut Locks::new(ks), e, key_delay_us), held)
+    (walk(ks, &mut Locks::new(ks), e, key_delay_us, &*sink), held)
 }
 
 /// Installs `sink` and hands out the new epoch (the snapshot point).
@@ -84,15 +86,25 @@ fn start_epoch(ks: &Keyspace, sink: Arc<dyn ShardSink>) -> u64 {
 }
 
 /// The walker: captures every shard not captured yet, then ends the epoch.
-fn walk<'a>(ks: &'a Keyspace, locks: &mut Locks<'a>, e: u64, key_delay_us: i64) -> u64 {
+fn walk<'a>(
+    ks: &'a Keyspace,
+    locks: &mut Locks<'a>,
+    e: u64,
+    key_delay_us: &dyn Fn() -> i64,
+    sink: &dyn ShardSink,
+) -> u64 {
     let mut keys = 0u64;
     for db in 0..ks.db_count() {
         for i in 0..SHARDS {
             let n =
                 locks.with_shard_index_raw(db, i, |sh| ks.snap_visit((db as u32, i as u32), sh, e));
             keys += n as u64;
-            if key_delay_us > 0 && n > 0 {
-                std::thread::sleep(Duration::from_micros(key_delay_us as u64 * n as u64));
+            if n > 0 {
+                sink.pace();
+            }
+            let delay = if n > 0 { key_delay_us() } else { 0 };
+            if delay > 0 {
+                std::thread::sleep(Duration::from_micros(delay as u64 * n as u64));
             }
         }
     }
@@ -153,7 +165,7 @@ mod tests {
         };
         // Let the writer get going, then snapshot slowly.
         std::thread::sleep(Duration::from_millis(5));
-        let n = run(&ks, None, sink.clone(), 1);
+        let n = run(&ks, None, sink.clone(), &|| 1);
         stop.store(true, Ordering::SeqCst);
         writer.join().unwrap();
         let got = sink.0.lock();
@@ -180,7 +192,7 @@ mod tests {
         let snap = {
             let (ks, sink) = (ks.clone(), sink.clone());
             // Slow walker: 2 ms per key.
-            std::thread::spawn(move || run(&ks, None, sink, 2000))
+            std::thread::spawn(move || run(&ks, None, sink, &|| 2000))
         };
         while ks.snap.active.load(Ordering::SeqCst) == 0 {
             std::thread::yield_now();

@@ -52,6 +52,9 @@ pub struct Replica {
     /// Last offset it acknowledged, and when (ms).
     pub ack_offset: u64,
     pub ack_ms: u64,
+    /// Since when (ms) the stream held for it during its sync has been
+    /// over the replica class's soft output limit.
+    pub soft_since_ms: Option<u64>,
 }
 
 /// What a client said in REPLCONF before its PSYNC.
@@ -109,15 +112,34 @@ impl Master {
             b.drain(..extra);
         }
         let mut shared: Option<Arc<[u8]>> = None;
+        let mut over = Vec::new();
         for r in &mut self.replicas {
             match &mut r.state {
-                ReplicaState::WaitRdb(buf) => buf.extend_from_slice(bytes),
+                ReplicaState::WaitRdb(buf) => {
+                    buf.extend_from_slice(bytes);
+                    if srv.repl.held_over_limit(buf.len(), &mut r.soft_since_ms) {
+                        over.push((r.client, r.worker));
+                    }
+                }
                 ReplicaState::Online => {
                     let s = shared.get_or_insert_with(|| Arc::from(bytes)).clone();
                     srv.send_to_worker(r.worker, WorkerMsg::Monitor(r.client, s));
                 }
             }
         }
+        // The stream held for a syncing replica counts as its output
+        // buffer (as in Redis): past the replica class's limit the replica
+        // is dropped rather than the master's memory growing without end.
+        for (client, worker) in over {
+            crate::persist::log(&format!(
+                "Client id={client} scheduled to be closed ASAP for overcoming of output buffer limits."
+            ));
+            self.replicas.retain(|r| r.client != client);
+            srv.send_to_worker(worker, WorkerMsg::Kill(client));
+        }
+        srv.repl
+            .replica_count
+            .store(self.replicas.len(), Ordering::Relaxed);
     }
 
     /// The backlog bytes from offset `from` (1-based) to the end.
@@ -171,6 +193,9 @@ pub struct Repl {
     min_to_write: AtomicUsize,
     min_max_lag: AtomicU64,
     good: AtomicUsize,
+    /// The replica class of client-output-buffer-limit (hard, soft,
+    /// seconds), cached by `apply_config`.
+    replica_limit: [AtomicU64; 3],
 }
 
 impl Default for Repl {
@@ -200,6 +225,7 @@ impl Default for Repl {
             min_to_write: AtomicUsize::new(0),
             min_max_lag: AtomicU64::new(10),
             good: AtomicUsize::new(0),
+            replica_limit: Default::default(),
         }
     }
 }
@@ -299,6 +325,31 @@ impl Repl {
     }
 
     /// Re-reads the cached settings (after CONFIG SET and at startup).
+    /// The replica class of client-output-buffer-limit: hard, soft, secs.
+    pub fn replica_limits(&self) -> [u64; 3] {
+        self.replica_limit
+            .each_ref()
+            .map(|a| a.load(Ordering::Relaxed))
+    }
+
+    /// Whether `held` bytes are over the replica class of
+    /// `client-output-buffer-limit`: the hard limit at once, the soft one
+    /// once exceeded for its seconds (`since` tracks when it started).
+    fn held_over_limit(&self, held: usize, since: &mut Option<u64>) -> bool {
+        let [hard, soft, secs] = self.replica_limits();
+        let held = held as u64;
+        if hard > 0 && held >= hard {
+            return true;
+        }
+        if soft > 0 && held >= soft {
+            let now = now_ms();
+            let t = *since.get_or_insert(now);
+            return now - t >= secs * 1000;
+        }
+        *since = None;
+        false
+    }
+
     pub fn apply_config(&self, srv: &Server) {
         self.min_to_write.store(
             srv.config.get_num("min-replicas-to-write").max(0) as usize,
@@ -308,6 +359,15 @@ impl Repl {
             srv.config.get_num("min-replicas-max-lag").max(0) as u64,
             Ordering::Relaxed,
         );
+        // "normal h s t slave h s t pubsub h s t" (validated by CONFIG).
+        let obl = srv.config.get_str("client-output-buffer-limit");
+        let words: Vec<&str> = obl.split_whitespace().collect();
+        if let Some(i) = words.iter().position(|w| *w == "slave") {
+            for (k, a) in self.replica_limit.iter().enumerate() {
+                let v = words.get(i + 1 + k).and_then(|w| w.parse().ok());
+                a.store(v.unwrap_or(0), Ordering::Relaxed);
+            }
+        }
         self.refresh_good(&self.master.lock());
     }
 

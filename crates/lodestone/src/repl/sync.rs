@@ -5,7 +5,7 @@
 use super::{Hello, Master, Replica, ReplicaState};
 use crate::server::{now_ms, Server, WorkerMsg};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The client asking for a sync.
@@ -53,6 +53,7 @@ pub fn try_partial(
         state: ReplicaState::Online,
         ack_offset: from.saturating_sub(1),
         ack_ms: now_ms(),
+        soft_since_ms: None,
     });
     srv.repl
         .replica_count
@@ -89,16 +90,53 @@ struct ToReplica {
     mark: [u8; 40],
     live: Arc<AtomicBool>,
     buf: Vec<u8>,
+    /// Bytes sent to the worker and not yet in the client's output buffer.
+    pending: Arc<AtomicUsize>,
 }
 
 const CHUNK: usize = 64 * 1024;
 
+/// How far the snapshot may run ahead of the replica's socket: bytes in
+/// flight to its worker plus its output buffer. The walker waits between
+/// shards above this, so a full sync holds a few MB, not the dataset.
+const PACE_BYTES: usize = 4 << 20;
+
 impl ToReplica {
     fn send(&self, b: Vec<u8>) {
         if !b.is_empty() {
-            self.srv
-                .send_to_worker(self.worker, WorkerMsg::Monitor(self.client, Arc::from(b)));
+            self.pending.fetch_add(b.len(), Ordering::SeqCst);
+            self.srv.send_to_worker(
+                self.worker,
+                WorkerMsg::SyncBytes(self.client, Arc::from(b), self.pending.clone()),
+            );
         }
+    }
+}
+
+/// Blocks the snapshot walker while more than [`PACE_BYTES`] wait for the
+/// replica's socket; returns at once when the replica is gone.
+fn pace(srv: &Server, client: u64, pending: &AtomicUsize) {
+    let Some(h) = srv.clients.lock().get(&client).cloned() else {
+        return;
+    };
+    // Half the replica output limits when they are lower: the payload
+    // passes through the output buffer, which must stay under them.
+    let most = srv
+        .repl
+        .replica_limits()
+        .iter()
+        .take(2)
+        .filter(|&&l| l > 0)
+        .fold(PACE_BYTES, |m, &l| m.min(l as usize / 2))
+        .max(CHUNK);
+    while pending.load(Ordering::SeqCst) + h.omem.load(Ordering::Relaxed) > most {
+        if h.killed.load(Ordering::Relaxed)
+            || srv.shutdown.load(Ordering::Relaxed)
+            || !srv.clients.lock().contains_key(&client)
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -164,6 +202,7 @@ fn full_sync(
     let mut mark = [0u8; 40];
     mark.copy_from_slice(super::random_id().as_bytes());
     let live = Arc::new(AtomicBool::new(false));
+    let pending = Arc::new(AtomicUsize::new(0));
     let writer = ToReplica {
         srv: srv.clone(),
         client,
@@ -172,14 +211,21 @@ fn full_sync(
         mark,
         live: live.clone(),
         buf: Vec::new(),
+        pending: pending.clone(),
     };
-    let sink = Arc::new(crate::persist::RdbSink::new(&srv, Box::new(writer)));
-    let delay = srv.config.get_num("rdb-key-save-delay");
+    let mut sink = crate::persist::RdbSink::new(&srv, Box::new(writer));
+    if form == Form::Eof {
+        // The `$<len>` form needs the whole payload before its first byte.
+        let srv2 = srv.clone();
+        sink.pace = Some(Box::new(move || pace(&srv2, client, &pending)));
+    }
+    let sink = Arc::new(sink);
     let s = &*srv;
+    let delay = || s.config.get_num("rdb-key-save-delay");
     crate::persist::snapshot::run_at(
         &s.keyspace,
         sink.clone(),
-        delay,
+        &delay,
         || {},
         || {
             // Every shard is held: no unit can reach the stream now, so
@@ -212,6 +258,7 @@ fn full_sync(
                 state: ReplicaState::WaitRdb(Vec::new()),
                 ack_offset: offset,
                 ack_ms: now_ms(),
+                soft_since_ms: None,
             });
             s.repl
                 .replica_count

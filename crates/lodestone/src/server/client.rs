@@ -44,6 +44,9 @@ pub struct ClientHandle {
     /// Parked by a blocking command (CLIENT UNBLOCK, INFO).
     pub blocked: AtomicBool,
     pub is_master: AtomicBool,
+    /// A replica syncing from us (CLIENT LIST flag S, the `replica`
+    /// class of client-output-buffer-limit, never client-evicted).
+    pub is_replica: AtomicBool,
     /// Client-side caching flags other threads see (tracking ON, BCAST,
     /// BROKEN redirect) and the redirect id (-1 when off), for CLIENT LIST.
     pub track_flags: AtomicU8,
@@ -91,6 +94,7 @@ impl ClientHandle {
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
             is_master: AtomicBool::new(false),
+            is_replica: AtomicBool::new(false),
             track_flags: AtomicU8::new(0),
             track_redir: AtomicI64::new(-1),
             user: Mutex::new(std::sync::Arc::from("default")),
@@ -112,6 +116,12 @@ impl ClientHandle {
         let cmd = cmds.cmds.get(last).map_or("NULL", |c| c.name.as_str());
         let flags = {
             let mut f = String::new();
+            if self.is_replica.load(Ordering::Relaxed) {
+                f.push('S');
+            }
+            if self.is_master.load(Ordering::Relaxed) {
+                f.push('M');
+            }
             if self.multi.load(Ordering::Relaxed) >= 0 {
                 f.push('x');
             }

@@ -38,6 +38,13 @@ pub enum EvictResult {
 static EVICTOR: Mutex<Option<Evictor>> = Mutex::new(None);
 /// The timers must keep evicting (the time budget ran out).
 static PENDING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// This thread's last eviction ran out of its time budget while memory
+    /// was still over: its worker keeps evicting on every loop pass (see
+    /// [`continue_pending`]).
+    static OWN_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 /// When memory went over the limit (µs since start + 1; 0 = not over).
 static EXCEEDED_SINCE: AtomicU64 = AtomicU64::new(0);
 /// µs spent over the limit in finished episodes.
@@ -76,6 +83,7 @@ pub fn evict_clients(srv: &Server) {
             !h.no_evict.load(Ordering::Relaxed)
                 && !h.killed.load(Ordering::Relaxed)
                 && !h.is_master.load(Ordering::Relaxed)
+                && !h.is_replica.load(Ordering::Relaxed)
         })
         .map(|h| (h.memory() as u64, h))
         .collect();
@@ -152,6 +160,7 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     if max == 0 {
         return EvictResult::Ok;
     }
+    OWN_PENDING.set(false);
     let max = max - RSS_CUT.load(Ordering::Relaxed).min(max / 2);
     evict_clients(srv);
     if used_for_eviction() <= max {
@@ -172,6 +181,7 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     } else {
         match EVICTOR.try_lock() {
             Some(g) => g,
+            // The thread evicting now carries on if it runs out of time.
             None => return EvictResult::Running,
         }
     };
@@ -217,6 +227,7 @@ pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     drop(guard);
     cycle.end(super::latency::Ev::EvictionCycle);
     PENDING.store(result == EvictResult::Running, Ordering::Relaxed);
+    OWN_PENDING.set(result == EvictResult::Running);
     note_over(srv, result != EvictResult::Ok);
     LAST_OOM.store(result == EvictResult::Fail, Ordering::Relaxed);
     result
@@ -291,8 +302,32 @@ pub fn rss_guard(srv: &Server) -> u64 {
     new
 }
 
+/// Whether this thread's last eviction stopped on its time budget with
+/// memory still over the limit: its worker then polls without sleeping and
+/// calls [`continue_pending`] after each pass.
+pub fn own_pending() -> bool {
+    OWN_PENDING.get()
+}
+
+/// Redis's evictionTimeProc (a 0 ms time event): the worker whose eviction
+/// ran out of time evicts again, for one more time budget, after every pass
+/// of its event loop until memory is under the limit or nothing is left to
+/// evict. Commands keep being served in between.
+pub fn continue_pending(srv: &Server) {
+    if own_pending() {
+        if srv.config.num(HOT.maxmemory) == 0 {
+            // The limit was lifted meanwhile.
+            OWN_PENDING.set(false);
+            PENDING.store(false, Ordering::Relaxed);
+            return;
+        }
+        perform_evictions(srv, false);
+    }
+}
+
 /// The workers' timer: keeps evicting while a budget-limited eviction is
-/// pending (Redis's evictionTimeProc), and runs the RSS guard.
+/// pending on another worker or was handed over (the fallback of
+/// [`continue_pending`]), and runs the RSS guard.
 pub fn cron(srv: &Server) {
     evict_clients(srv);
     if rss_guard(srv) > 0 {

@@ -32,6 +32,9 @@ pub enum WorkerMsg {
     Deliver(Vec<(u64, Arc<crate::commands::pubsub::Message>)>),
     /// A line for a MONITOR client.
     Monitor(u64, Arc<[u8]>),
+    /// Bytes of a replica's full sync: `pending` drops by their length once
+    /// they are in the client's output buffer (the sync paces itself on it).
+    SyncBytes(u64, Arc<[u8]>, Arc<AtomicUsize>),
     /// A writer served this parked client: its reply.
     Served(u64, Vec<u8>),
     /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.

@@ -498,7 +498,7 @@ impl Worker {
             if let Some(d) = self.next_block_deadline() {
                 timeout = timeout.min(d.saturating_duration_since(Instant::now()));
             }
-            if !self.more_input.is_empty() {
+            if !self.more_input.is_empty() || super::evict::own_pending() {
                 timeout = Duration::ZERO;
             }
             let spin = Duration::from_micros(self.srv.config.num(HOT.busy_poll_us) as u64);
@@ -568,6 +568,7 @@ impl Worker {
             if !self.blocked.is_empty() {
                 self.expire_blocked();
             }
+            super::evict::continue_pending(&self.srv);
             if Instant::now() >= next_cron {
                 let t = super::latency::Timer::start();
                 self.cron();
@@ -676,13 +677,10 @@ impl Worker {
                         }
                     }
                 }
-                WorkerMsg::Monitor(id, line) => {
-                    if let Some(&t) = self.by_client.get(&id) {
-                        if let Some(c) = self.conns.get_mut(t) {
-                            c.outbuf.extend_from_slice(&line);
-                            self.queue_flush(t);
-                        }
-                    }
+                WorkerMsg::Monitor(id, line) => self.append_output(id, &line),
+                WorkerMsg::SyncBytes(id, bytes, pending) => {
+                    self.append_output(id, &bytes);
+                    pending.fetch_sub(bytes.len(), Ordering::SeqCst);
                 }
                 WorkerMsg::Served(id, reply) => {
                     if let Some(&t) = self.by_client.get(&id) {
@@ -726,6 +724,17 @@ impl Worker {
                 .is_ok()
             {
                 self.listeners.push(l);
+            }
+        }
+    }
+
+    /// Appends bytes another thread sent to a client's output (MONITOR
+    /// lines, the replication stream) and queues the client's flush.
+    fn append_output(&mut self, id: u64, bytes: &[u8]) {
+        if let Some(&t) = self.by_client.get(&id) {
+            if let Some(c) = self.conns.get_mut(t) {
+                c.outbuf.extend_from_slice(bytes);
+                self.queue_flush(t);
             }
         }
     }
@@ -1418,14 +1427,16 @@ impl Worker {
     }
 }
 
-/// Checks `client-output-buffer-limit` for the client's class (normal or
-/// pubsub): the hard limit closes at once, the soft limit after it has
+/// Checks `client-output-buffer-limit` for the client's class (normal,
+/// replica or pubsub): the hard limit closes at once, the soft limit after it has
 /// been exceeded for its number of seconds.
 fn output_over_limit(srv: &Server, c: &mut Conn) -> bool {
     let pending = c.outbuf.len() - c.out_pos;
     let text = srv.config.get_str("client-output-buffer-limit");
     let words: Vec<&str> = text.split_whitespace().collect();
-    let class = if c.client.subs.is_subscribed() {
+    let class = if c.client.handle.is_replica.load(Ordering::Relaxed) {
+        "slave"
+    } else if c.client.subs.is_subscribed() {
         "pubsub"
     } else {
         "normal"
