@@ -165,6 +165,9 @@ pub static PARAMS: &[Param] = &[
     // Lodestone knob (not in Redis): how long a worker polls for events
     // before sleeping, while events keep arriving that fast (net.rs).
     hid("busy-poll-us", int(0, 1_000_000), "0"),
+    // Lodestone knob (not in Redis): how long a busy worker naps on a timer
+    // before it waits for events, so clients' writes need not wake it (net.rs).
+    hid("idle-nap-us", int(0, 1_000), "10"),
     imm("databases", int(1, IM), "16"),
     p("hz", int(0, IM), "10"),
     p("dynamic-hz", B, "yes"),
@@ -653,6 +656,7 @@ pub struct Hot {
     pub tracking_table_max_keys: Id,
     pub busy_reply_threshold: Id,
     pub busy_poll_us: Id,
+    pub idle_nap_us: Id,
     pub min_replicas_to_write: Id,
     pub min_replicas_max_lag: Id,
 }
@@ -682,6 +686,7 @@ pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
     tracking_table_max_keys: id("tracking-table-max-keys"),
     busy_reply_threshold: id("busy-reply-threshold"),
     busy_poll_us: id("busy-poll-us"),
+    idle_nap_us: id("idle-nap-us"),
     min_replicas_to_write: id("min-replicas-to-write"),
     min_replicas_max_lag: id("min-replicas-max-lag"),
 });

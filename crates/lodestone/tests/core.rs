@@ -1093,6 +1093,63 @@ fn busy_poll_keeps_replies_per_client() {
     assert!(e.is_err());
 }
 
+/// `idle-nap-us` (Lodestone's knob: a busy worker naps on a timer before it
+/// waits for events) is hidden, 10 by default and settable from 0 to 1000;
+/// with it off, at its default and at its longest, enough busy clients to
+/// make the worker nap all get their own replies, and a lone client too.
+#[test]
+fn idle_nap_keeps_replies_per_client() {
+    let s = Server::start(&["--io-threads", "1"]);
+    let mut admin = s.client();
+    let all: Vec<String> = cmd("CONFIG").arg("GET").arg("*").query(&mut admin).unwrap();
+    assert!(!all.iter().any(|w| w == "idle-nap-us"));
+    let get = |c: &mut redis::Connection| -> Vec<String> {
+        cmd("CONFIG")
+            .arg("GET")
+            .arg("idle-nap-us")
+            .query(c)
+            .unwrap()
+    };
+    assert_eq!(get(&mut admin), ["idle-nap-us", "10"]);
+    for us in ["0", "1000", "10"] {
+        let _: () = cmd("CONFIG")
+            .arg("SET")
+            .arg("idle-nap-us")
+            .arg(us)
+            .query(&mut admin)
+            .unwrap();
+        assert_eq!(get(&mut admin), ["idle-nap-us", us]);
+        // More busy connections than the worker's threshold for napping.
+        let threads: Vec<_> = (0..24)
+            .map(|t| {
+                let mut c = s.client();
+                std::thread::spawn(move || {
+                    for i in 0..150 {
+                        let k = format!("nap:{t}:{i}");
+                        let _: () = c.set(&k, i).unwrap();
+                        assert_eq!(c.get::<_, i64>(&k).unwrap(), i);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        for i in 0..50 {
+            let _: () = admin.set("nap:lone", i).unwrap();
+            assert_eq!(admin.get::<_, i64>("nap:lone").unwrap(), i);
+        }
+    }
+    for bad in ["-1", "1001"] {
+        let e: redis::RedisResult<()> = cmd("CONFIG")
+            .arg("SET")
+            .arg("idle-nap-us")
+            .arg(bad)
+            .query(&mut admin);
+        assert!(e.is_err());
+    }
+}
+
 /// The kernel's view of the server's end of one connection: the `tr` (timer
 /// kind: 2 = keepalive) and `tm->when` (clock ticks) fields of /proc/net/tcp.
 fn server_socket_timer(server_port: u16, client_port: u16) -> Option<(u32, u64)> {
