@@ -1468,10 +1468,12 @@ impl Worker {
         if evicted > 0 {
             super::evict::CLIENTS_PENDING_FREE.fetch_sub(evicted, Ordering::Relaxed);
         }
-        self.srv.clients.lock().remove(&id);
-        self.srv.repl.client_closed(id);
+        // The counts drop before the client leaves CLIENT LIST: whoever
+        // sees it gone also sees its worker's load without it.
         self.srv.connected.fetch_sub(1, Ordering::Relaxed);
         self.load.fetch_sub(1, Ordering::Relaxed);
+        self.srv.clients.lock().remove(&id);
+        self.srv.repl.client_closed(id);
     }
 
     fn retry_paused(&mut self) {
