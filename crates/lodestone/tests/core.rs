@@ -708,16 +708,16 @@ fn new_connections_go_to_the_least_loaded_worker() {
         .map(|c| common::q(c, &["CLIENT", "ID"]))
         .collect();
     drop(conns.drain(..3));
-    let mut c = s.client();
+    // Wait through a connection that stays, so that no new connection is
+    // placed before the closes are counted.
     loop {
-        let clients: String = common::q(&mut c, &["CLIENT", "LIST"]);
+        let clients: String = common::q(&mut conns[0], &["CLIENT", "LIST"]);
         if !ids.iter().any(|id| clients.contains(&format!("id={id} "))) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    conns.push(c);
-    for _ in 0..2 {
+    for _ in 0..3 {
         let mut c = s.client();
         assert_eq!(common::q::<String>(&mut c, &["PING"]), "PONG");
         conns.push(c);
