@@ -823,6 +823,12 @@ impl Worker {
         if let Some(&t) = self.by_client.get(&id) {
             if let Some(c) = self.conns.get_mut(t) {
                 c.outbuf.extend_from_slice(bytes);
+                // At once, not at the flush: a full sync paces itself on
+                // in-flight bytes plus this, which must not miss any.
+                c.client
+                    .handle
+                    .omem
+                    .store(c.outbuf.len() - c.out_pos, Ordering::Relaxed);
                 self.queue_flush(t);
             }
         }
