@@ -839,6 +839,27 @@ fn redis_cli_works_against_the_server() {
     assert!(run(&["INFO", "server"]).contains("redis_version:7.2"));
 }
 
+/// `clients` connections at once, each SETting and reading back `n` keys
+/// of its own: every client must get its own replies.
+fn each_client_reads_its_writes(s: &Server, clients: usize, n: i64, prefix: &str) {
+    let threads: Vec<_> = (0..clients)
+        .map(|t| {
+            let mut c = s.client();
+            let prefix = prefix.to_string();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    let k = format!("{prefix}:{t}:{i}");
+                    let _: () = c.set(&k, i).unwrap();
+                    assert_eq!(c.get::<_, i64>(&k).unwrap(), i);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
 #[test]
 fn monitor_streams_executed_commands() {
     let s = Server::start(&["--io-threads", "2"]);
@@ -1069,21 +1090,7 @@ fn busy_poll_keeps_replies_per_client() {
             .arg(us)
             .query(&mut admin)
             .unwrap();
-        let threads: Vec<_> = (0..8)
-            .map(|t| {
-                let mut c = s.client();
-                std::thread::spawn(move || {
-                    for i in 0..200 {
-                        let k = format!("bp:{t}:{i}");
-                        let _: () = c.set(&k, i).unwrap();
-                        assert_eq!(c.get::<_, i64>(&k).unwrap(), i);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        each_client_reads_its_writes(&s, 8, 200, "bp");
     }
     let e: redis::RedisResult<()> = cmd("CONFIG")
         .arg("SET")
@@ -1120,21 +1127,7 @@ fn idle_nap_keeps_replies_per_client() {
             .unwrap();
         assert_eq!(get(&mut admin), ["idle-nap-us", us]);
         // More busy connections than the worker's threshold for napping.
-        let threads: Vec<_> = (0..24)
-            .map(|t| {
-                let mut c = s.client();
-                std::thread::spawn(move || {
-                    for i in 0..150 {
-                        let k = format!("nap:{t}:{i}");
-                        let _: () = c.set(&k, i).unwrap();
-                        assert_eq!(c.get::<_, i64>(&k).unwrap(), i);
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        each_client_reads_its_writes(&s, 24, 150, "nap");
         for i in 0..50 {
             let _: () = admin.set("nap:lone", i).unwrap();
             assert_eq!(admin.get::<_, i64>("nap:lone").unwrap(), i);
