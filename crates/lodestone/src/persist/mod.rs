@@ -428,6 +428,10 @@ pub fn bgsave(srv: &Server) -> Result<(), BgError> {
     srv.persist.bgsave_start_ms.store(now, Ordering::SeqCst);
     srv.persist.last_bgsave_try_ms.store(now, Ordering::SeqCst);
     log("Background saving started");
+    // Redis's point in time is the fork, before the reply: wait until the
+    // snapshot's epoch is handed out, so writes the client sends after
+    // "Background saving started" are not in the file.
+    let epoch_before = srv.keyspace.snap.last.load(Ordering::SeqCst);
     let spawned = std::thread::Builder::new()
         .name("bgsave".into())
         .spawn(move || {
@@ -454,6 +458,16 @@ pub fn bgsave(srv: &Server) -> Result<(), BgError> {
             .bgsave_in_progress
             .store(false, Ordering::SeqCst);
         srv.persist.last_bgsave_ok.store(false, Ordering::SeqCst);
+        return Ok(());
+    }
+    // Another snapshot running (a replica's sync) holds ours back: then the
+    // point is when it ends, as a scheduled save's would be.
+    if !snapshot::is_running(&srv.keyspace) {
+        while srv.keyspace.snap.active.load(Ordering::SeqCst) <= epoch_before
+            && srv.persist.bgsave_in_progress.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(std::time::Duration::from_micros(20));
+        }
     }
     Ok(())
 }
