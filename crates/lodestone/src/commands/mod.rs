@@ -780,6 +780,25 @@ fn queued_any(ctx: &Ctx, pred: impl Fn(&Command) -> bool) -> bool {
     })
 }
 
+/// The flags `argv` runs with, as Redis's `getCommandFlags` plus EXEC's
+/// union: a script command gets its script's declared flags, and EXEC
+/// those of every queued command. For checks before a command runs
+/// (CLIENT PAUSE); it resolves queued commands again, so keep it off the
+/// common path.
+pub fn effective_flags(srv: &Server, client: &Client, cmd: &Command, argv: &[&[u8]]) -> u32 {
+    let own = scripting::script_command_flags(srv, cmd, argv);
+    if cmd.name != "exec" {
+        return own;
+    }
+    client.multi.iter().flatten().fold(own, |acc, q| {
+        let argv: smallvec::SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+        match srv.commands.resolve(&argv) {
+            Ok(c) => acc | scripting::script_command_flags(srv, c, &argv),
+            Err(_) => acc,
+        }
+    })
+}
+
 /// The maxmemory step of Redis's `processCommand`: evicts if memory is over
 /// the limit (before any shard is locked) and returns false when the
 /// command must be refused with the OOM error: it may grow memory
