@@ -865,6 +865,15 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     let saved_rewrite = if feed { ctx.prop.rewrite.take() } else { None };
     let dirty = crate::server::LOCAL_DIRTY.with(|d| d.get());
     let before = notify::family_before(ctx, cmd, argv);
+    // MONITOR sees a command after it ran (EXEC after its queue), except
+    // one that may park its client: that one is fed first, so a command
+    // on another worker that sees it blocked (INFO blocked_clients) and
+    // serves it always comes after it.
+    let monitored = !cmd.has(flags::ADMIN | flags::SKIP_MONITOR);
+    let feed_first = monitored && cmd.has(flags::BLOCKING);
+    if feed_first {
+        admin::feed_monitors(ctx, argv);
+    }
     handler(ctx, argv);
     notify::family_after(ctx, cmd, argv, before);
     after_write(ctx, cmd, argv, dirty);
@@ -888,7 +897,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             blocking::signal_ready(ctx);
         }
     }
-    if !cmd.has(flags::ADMIN | flags::SKIP_MONITOR) {
+    if monitored && !feed_first {
         admin::feed_monitors(ctx, argv);
     }
     let end = std::time::Instant::now();
