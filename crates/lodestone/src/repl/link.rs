@@ -237,6 +237,9 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
             m.backlog = Some(Default::default());
         }
         m.cur_db = None;
+        drop(m);
+        // The master SELECTs before its first command after the point.
+        srv.repl.link.lock().stream_db = 0;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let id = rest.trim();
         let mut m = srv.repl.master.lock();
@@ -377,6 +380,7 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
     ));
     handle.is_master.store(true, Ordering::SeqCst);
     let mut client = Client::new(handle, true);
+    client.db = srv.repl.link.lock().stream_db;
     let mut out = Vec::new();
     let mut inbuf = pending;
     let mut parser = resp::Parser::new();
@@ -404,9 +408,12 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                     };
                     let argv: Vec<&[u8]> = parser.args.iter().map(|r| &base[r.clone()]).collect();
                     let raw = &inbuf[pos..pos + req.consumed];
+                    let db_before = client.db;
                     let getack = argv.len() >= 2
                         && argv[0].eq_ignore_ascii_case(b"replconf")
                         && argv[1].eq_ignore_ascii_case(b"getack");
+                    // Offset and effects move together for a snapshot.
+                    let applying = srv.repl.apply.lock();
                     {
                         let mut m = srv.repl.master.lock();
                         // Our offset moves with every byte; sub-replicas
@@ -430,7 +437,11 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                         crate::commands::dispatch(&mut ctx, &argv);
                         drop(ctx);
                         out.clear();
+                        if client.db != db_before {
+                            srv.repl.link.lock().stream_db = client.db;
+                        }
                     }
+                    drop(applying);
                     pos += req.consumed;
                 }
                 Err(e) => {
