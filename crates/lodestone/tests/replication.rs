@@ -415,6 +415,30 @@ fn lodestone_replicates_from_redis_with_every_payload_form() {
     }
 }
 
+/// With `repl-diskless-sync no` our master sends the `$<len>` form from a
+/// temp file it removes afterwards.
+#[test]
+fn a_disk_based_sync_sends_the_length_form_from_a_spool_file() {
+    let master = Server::start(&["--repl-diskless-sync", "no"]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    fill(&mut m);
+    let big = "x".repeat(100_000);
+    for i in 0..50 {
+        let _: () = q(&mut m, &["SET", &format!("big{i}"), &big]);
+    }
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    check_filled(&mut r);
+    assert_eq!(q::<String>(&mut r, &["GET", "big49"]), big);
+    let left: Vec<_> = std::fs::read_dir(&master.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn lodestone_replicates_from_redis() {
     let dir = common::TempDir::new("repl-redis-master");
