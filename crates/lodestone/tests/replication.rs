@@ -226,6 +226,27 @@ fn shutdown_saving(s: &mut Server) {
     assert!(s.wait_exit(Duration::from_secs(20)), "server did not exit");
 }
 
+/// FLUSHALL saves when save points are set, as in Redis: on the master
+/// while it holds every shard (it feeds a replica), and on the replica
+/// from the link thread, which holds the stream's apply lock that a
+/// snapshot point takes. Neither may wait for itself (the master's save
+/// used to hang locking shards it held, for the RDB's used-mem).
+#[test]
+fn flushall_with_save_points_on_master_and_replica() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&["--save", "3600 1"]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    fill(&mut m);
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    let _: () = q(&mut m, &["FLUSHALL"]);
+    let _: () = q(&mut m, &["SET", "after", "flush"]);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(q::<String>(&mut r, &["GET", "after"]), "flush");
+    assert_eq!(q::<i64>(&mut r, &["DBSIZE"]), 1);
+    assert!(replica.dir.join("dump.rdb").exists());
+}
+
 /// The RDB records where the replication stream stood (AUX repl-id,
 /// repl-offset, repl-stream-db): a replica restarted from it continues
 /// with a partial resync, in the stream's database.

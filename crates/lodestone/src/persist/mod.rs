@@ -252,7 +252,9 @@ impl RdbSink {
         rdb::put_aux(&mut pre, "redis-ver", crate::REDIS_VERSION.as_bytes());
         rdb::put_aux(&mut pre, "redis-bits", b"64");
         rdb::put_aux(&mut pre, "ctime", (now_ms() / 1000).to_string().as_bytes());
-        let used = crate::commands::admin::mem_info(srv).used;
+        // Redis's zmalloc_used_memory(); not mem_info, which locks every
+        // shard (a save from FLUSHALL holds them all).
+        let used = crate::server::memory::used();
         rdb::put_aux(&mut pre, "used-mem", used.to_string().as_bytes());
         rdb::put_aux(&mut pre, "aof-base", if aof_base { b"1" } else { b"0" });
         for code in function_libraries(srv) {
