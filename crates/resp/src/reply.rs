@@ -44,10 +44,42 @@ impl<'a> Reply<'a> {
 
     #[inline]
     fn header(&mut self, prefix: u8, n: i64) {
-        self.buf.push(prefix);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-        self.buf.extend_from_slice(b"\r\n");
+        self.put(prefix, n, None);
+    }
+
+    /// Appends `prefix`, the decimal `n` and CRLF, then `body` and CRLF if
+    /// given, with one capacity check: array replies pay this per element,
+    /// and separate pushes and extends cost about twice as much.
+    #[inline]
+    fn put(&mut self, prefix: u8, n: i64, body: Option<&[u8]>) {
+        let mut digits = itoa::Buffer::new();
+        let d = digits.format(n).as_bytes();
+        let extra = body.map_or(0, |b| b.len() + 2);
+        let total = 1 + d.len() + 2 + extra;
+        self.buf.reserve(total);
+        let len = self.buf.len();
+        // SAFETY: `reserve` made room for `total` bytes past `len`, and
+        // exactly that many are written below before the length is set.
+        unsafe {
+            let mut p = self.buf.as_mut_ptr().add(len);
+            *p = prefix;
+            p = p.add(1);
+            // At most 20 digits: a byte loop beats a memcpy call here.
+            for &c in d {
+                *p = c;
+                p = p.add(1);
+            }
+            *p = b'\r';
+            *p.add(1) = b'\n';
+            p = p.add(2);
+            if let Some(b) = body {
+                std::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
+                p = p.add(b.len());
+                *p = b'\r';
+                *p.add(1) = b'\n';
+            }
+            self.buf.set_len(len + total);
+        }
     }
 
     /// `+OK`-style status reply.
@@ -88,9 +120,7 @@ impl<'a> Reply<'a> {
 
     #[inline]
     pub fn bulk(&mut self, data: &[u8]) {
-        self.header(b'$', data.len() as i64);
-        self.buf.extend_from_slice(data);
-        self.buf.extend_from_slice(b"\r\n");
+        self.put(b'$', data.len() as i64, Some(data));
     }
 
     /// A bulk string holding a decimal integer.

@@ -160,8 +160,82 @@ fn cached_power(e: i32) -> (DiyFp, i32) {
 /// or equivalently the integer `d1...dn` times `10^exp10`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Digits {
-    pub digits: Vec<u8>,
+    pub digits: DigitBuf,
     pub exp10: i32,
+}
+
+/// Up to 24 decimal digits held inline (Grisu2 gives at most 17 for a
+/// double), so formatting a double allocates nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct DigitBuf {
+    d: [u8; 24],
+    n: usize,
+}
+
+impl DigitBuf {
+    #[inline]
+    fn push(&mut self, x: u8) {
+        self.d[self.n] = x;
+        self.n += 1;
+    }
+}
+
+impl std::ops::Deref for DigitBuf {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        &self.d[..self.n]
+    }
+}
+
+impl std::ops::DerefMut for DigitBuf {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.d[..self.n]
+    }
+}
+
+/// A small inline output buffer for [`fpconv_dtoa`].
+pub(crate) struct Out {
+    pub buf: [u8; 32],
+    pub len: usize,
+}
+
+impl Out {
+    #[inline]
+    pub(crate) fn new() -> Out {
+        Out {
+            buf: [0; 32],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    #[inline]
+    pub(crate) fn extend(&mut self, s: &[u8]) {
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
+    }
+
+    /// Appends a non-negative integer in decimal.
+    pub(crate) fn push_u64(&mut self, mut v: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.extend(&tmp[i..]);
+    }
 }
 
 /// Digits of a positive finite double `v`, exactly as fpconv's Grisu2.
@@ -204,7 +278,7 @@ pub(crate) fn grisu2(v: f64) -> Digits {
     upper.f = upper.f.wrapping_sub(1);
 
     let mut out = Digits {
-        digits: Vec::with_capacity(18),
+        digits: DigitBuf::default(),
         exp10: -k,
     };
     generate_digits(w, upper, lower, &mut out);
@@ -296,46 +370,50 @@ fn weed(digits: &mut [u8], delta: u64, mut rest: u64, ten_kappa: u64, distance: 
 
 /// Formats a non-zero finite double like `fpconv_dtoa`: plain integer,
 /// plain decimal or scientific notation depending on the magnitude.
-pub(crate) fn fpconv_dtoa(v: f64) -> String {
+pub(crate) fn fpconv_dtoa(v: f64, out: &mut Out) {
     debug_assert!(v.is_finite() && v != 0.0);
     let negative = v.is_sign_negative();
     let Digits { digits, exp10 } = grisu2(v.abs());
-    let mut out = String::with_capacity(26);
     if negative {
-        out.push('-');
+        out.push(b'-');
     }
-    let push_digits = |out: &mut String, ds: &[u8]| {
-        out.extend(ds.iter().map(|&d| char::from(b'0' + d)));
+    let push_digits = |out: &mut Out, ds: &[u8]| {
+        for &d in ds {
+            out.push(b'0' + d);
+        }
     };
     let n = digits.len() as i32;
     // Decimal exponent of the leading digit, without sign.
     let point_exp = (exp10 + n - 1).abs();
     if exp10 >= 0 && point_exp < n + 7 {
-        push_digits(&mut out, &digits);
-        out.extend(std::iter::repeat_n('0', exp10 as usize));
+        push_digits(out, &digits);
+        for _ in 0..exp10 {
+            out.push(b'0');
+        }
     } else if exp10 < 0 && (exp10 > -7 || point_exp < 4) {
         let int_len = n + exp10;
         if int_len <= 0 {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-int_len) as usize));
-            push_digits(&mut out, &digits);
+            out.extend(b"0.");
+            for _ in 0..-int_len {
+                out.push(b'0');
+            }
+            push_digits(out, &digits);
         } else {
-            push_digits(&mut out, &digits[..int_len as usize]);
-            out.push('.');
-            push_digits(&mut out, &digits[int_len as usize..]);
+            push_digits(out, &digits[..int_len as usize]);
+            out.push(b'.');
+            push_digits(out, &digits[int_len as usize..]);
         }
     } else {
         let kept = n.min(18 - i32::from(negative));
-        push_digits(&mut out, &digits[..1]);
+        push_digits(out, &digits[..1]);
         if kept > 1 {
-            out.push('.');
-            push_digits(&mut out, &digits[1..kept as usize]);
+            out.push(b'.');
+            push_digits(out, &digits[1..kept as usize]);
         }
-        out.push('e');
-        out.push(if exp10 + kept - 1 < 0 { '-' } else { '+' });
-        out.push_str(&point_exp.to_string());
+        out.push(b'e');
+        out.push(if exp10 + kept - 1 < 0 { b'-' } else { b'+' });
+        out.push_u64(point_exp as u64);
     }
-    out
 }
 
 #[cfg(test)]

@@ -20,7 +20,10 @@ pub mod num;
 
 pub use glob::{glob_match, GlobPattern};
 pub use longdouble::LongDouble;
-pub use num::{format_double, format_double_fixed, parse_f64, parse_i64, parse_u64};
+pub use num::{
+    format_double, format_double_fixed, format_double_inline, parse_f64, parse_i64, parse_u64,
+    DoubleText,
+};
 
 #[cfg(test)]
 mod testutil {

@@ -98,6 +98,9 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
 /// zero (`strtod` reports those as `ERANGE`). Values that become subnormal
 /// are accepted. Results are correctly rounded.
 pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_small_int_f64(s) {
+        return Some(v);
+    }
     let scanned = fpcore::scan(s)?;
     match scanned.literal {
         Literal::Infinity => Some(if scanned.negative {
@@ -119,6 +122,31 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
     }
 }
 
+/// The common case of [`parse_f64`]: an optional sign and 1 to 15 decimal
+/// digits, whose value a double holds exactly (what `strtod` returns too,
+/// `-0` included). Anything else is left to the full parser.
+#[inline]
+fn parse_small_int_f64(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    let x = v as f64;
+    Some(if negative { -x } else { x })
+}
+
 /// Formats a double the way Redis 7.2 replies with it (`addReplyDouble` in
 /// RESP2 and RESP3) and stores sorted set scores (`d2string`).
 ///
@@ -126,17 +154,60 @@ pub fn parse_f64(s: &[u8]) -> Option<f64> {
 /// values use fpconv's Grisu2 digits (`0.1`, `1.5e-7`, `1e+20`); the special
 /// values print as `nan`, `inf`, `-inf`, `0` and `-0`.
 pub fn format_double(v: f64) -> String {
+    format_double_inline(v).as_str().to_owned()
+}
+
+/// A double formatted by [`format_double_inline`], held inline (at most 32
+/// bytes): replies of scores need no heap string.
+#[derive(Clone, Copy)]
+pub struct DoubleText {
+    buf: [u8; 32],
+    len: u8,
+}
+
+impl DoubleText {
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // The formatter writes ASCII only.
+        std::str::from_utf8(self.as_bytes()).expect("ASCII")
+    }
+}
+
+impl std::ops::Deref for DoubleText {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+/// [`format_double`] without allocating.
+pub fn format_double_inline(v: f64) -> DoubleText {
     const INT_LIMIT: f64 = 4_611_686_018_427_387_904.0; // 2^62
+    let mut out = grisu::Out::new();
     if v.is_nan() {
-        "nan".to_string()
+        out.extend(b"nan");
     } else if v.is_infinite() {
-        if v < 0.0 { "-inf" } else { "inf" }.to_string()
+        out.extend(if v < 0.0 { b"-inf" } else { b"inf" });
     } else if v == 0.0 {
-        if v.is_sign_negative() { "-0" } else { "0" }.to_string()
-    } else if v.abs() <= INT_LIMIT && v.trunc() == v {
-        (v as i64).to_string()
+        out.extend(if v.is_sign_negative() { b"-0" } else { b"0" });
+    } else if v.abs() <= INT_LIMIT && (v as i64) as f64 == v {
+        // (the round trip through i64 is `trunc() == v` in range, without
+        // a libm call on baseline x86-64)
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        out.push_u64(v.abs() as u64);
     } else {
-        grisu::fpconv_dtoa(v)
+        grisu::fpconv_dtoa(v, &mut out);
+    }
+    DoubleText {
+        buf: out.buf,
+        len: out.len as u8,
     }
 }
 
@@ -439,6 +510,24 @@ mod tests {
             if v.abs() <= 4_611_686_018_427_387_904.0 || v.trunc() != v {
                 prop_assert_eq!(back.to_bits(), v.to_bits(), "{}", text);
             }
+        }
+
+        #[test]
+        fn small_int_fast_path_agrees_with_full_parser(sign in 0u8..3, digits in "[0-9]{1,16}") {
+            let text = format!("{}{digits}", ["", "-", "+"][sign as usize]);
+            let full = fpcore::scan(text.as_bytes()).and_then(|_| {
+                let v: f64 = text.parse().ok()?;
+                Some(v.to_bits())
+            });
+            prop_assert_eq!(parse_f64(text.as_bytes()).map(f64::to_bits), full);
+        }
+
+        #[test]
+        fn inline_format_matches_string(bits in any::<u64>()) {
+            let v = f64::from_bits(bits);
+            let t = format_double_inline(v);
+            prop_assert_eq!(t.as_str(), format_double(v));
+            prop_assert!(t.len() <= 26);
         }
 
         #[test]

@@ -673,6 +673,30 @@ fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], head: bool) {
             Ok(Some(_)) => r.array(0),
         };
     }
+    if count.is_none() {
+        // One element: the reply is written from the node as it goes, and
+        // the emptied or shrinkable list is handled under the same lookup.
+        let emptied = match find(sh, key, now, true) {
+            Err(WrongType) => return r.error(err::WRONGTYPE),
+            Ok(None) => return r.null(),
+            Ok(Some(l)) => {
+                if l.pop_with(head, |e| reply_elem(&mut r, e)).is_none() {
+                    return r.null();
+                }
+                if l.is_empty() {
+                    true
+                } else {
+                    l.try_shrink(fill);
+                    false
+                }
+            }
+        };
+        if emptied {
+            sh.remove(key);
+        }
+        ctx.srv.add_dirty(1);
+        return;
+    }
     match pop_core(sh, key, now, head, count.unwrap_or(1), fill) {
         Err(WrongType) => r.error(err::WRONGTYPE),
         Ok(None) => {

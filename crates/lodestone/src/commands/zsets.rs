@@ -9,7 +9,8 @@ use crate::keyspace::types::set::SetValue;
 use crate::keyspace::types::zset::{AddFlags, AddOutcome, LexBound, Limits, ScoreBound, ZSetValue};
 use crate::keyspace::{Shard, Value};
 use resp::Reply;
-use strutil::{format_double, parse_f64, parse_i64};
+use smallvec::SmallVec;
+use strutil::{format_double_inline, parse_f64, parse_i64};
 
 /// Metadata rows for this family, in [`super::table::TABLE`]'s format.
 pub const TABLE: &str = "\
@@ -163,7 +164,7 @@ pub(crate) fn zget<'s>(
 }
 
 fn reply_double(r: &mut Reply, x: f64) {
-    r.double_text(format_double(x).as_bytes());
+    r.double_text(&format_double_inline(x));
 }
 
 /// A strict integer argument (`getLongFromObjectOrReply`).
@@ -241,14 +242,23 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], zincrby: bool) {
     let mut ch = false;
     let mut idx = 2;
     while idx < argv.len() {
-        match argv[idx].to_ascii_lowercase().as_slice() {
-            b"nx" => f.nx = true,
-            b"xx" => f.xx = true,
-            b"ch" => ch = true,
-            b"incr" => f.incr = true,
-            b"gt" => f.gt = true,
-            b"lt" => f.lt = true,
-            _ => break,
+        let a = argv[idx];
+        // Scores come next and never spell a flag: compare in place, no
+        // lowercased copy per argument.
+        if a.eq_ignore_ascii_case(b"nx") {
+            f.nx = true;
+        } else if a.eq_ignore_ascii_case(b"xx") {
+            f.xx = true;
+        } else if a.eq_ignore_ascii_case(b"ch") {
+            ch = true;
+        } else if a.eq_ignore_ascii_case(b"incr") {
+            f.incr = true;
+        } else if a.eq_ignore_ascii_case(b"gt") {
+            f.gt = true;
+        } else if a.eq_ignore_ascii_case(b"lt") {
+            f.lt = true;
+        } else {
+            break;
         }
         idx += 1;
     }
@@ -269,7 +279,8 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], zincrby: bool) {
     if f.incr && elements > 1 {
         return r.error("ERR INCR option supports a single increment-element pair");
     }
-    let mut scores = Vec::with_capacity(elements);
+    // All scores are checked before anything is added (Redis does too).
+    let mut scores: SmallVec<[f64; 4]> = SmallVec::with_capacity(elements);
     for j in 0..elements {
         match parse_f64(argv[idx + 2 * j]) {
             Some(s) => scores.push(s),
@@ -600,10 +611,10 @@ fn zrange_generic(
         let mut j = start + 3;
         while j < argv.len() {
             let left = argv.len() - j - 1;
-            let a = argv[j].to_ascii_lowercase();
-            if store.is_none() && a == b"withscores" {
+            let a = argv[j];
+            if store.is_none() && a.eq_ignore_ascii_case(b"withscores") {
                 withscores = true;
-            } else if a == b"limit" && left >= 2 {
+            } else if a.eq_ignore_ascii_case(b"limit") && left >= 2 {
                 let Some(o) = arg_long(&mut r, argv[j + 1]) else {
                     return;
                 };
@@ -612,11 +623,11 @@ fn zrange_generic(
                 };
                 (offset, limit) = (o, l);
                 j += 2;
-            } else if dir == Dir::Auto && a == b"rev" {
+            } else if dir == Dir::Auto && a.eq_ignore_ascii_case(b"rev") {
                 dir = Dir::Rev;
-            } else if rtype == RangeType::Auto && a == b"bylex" {
+            } else if rtype == RangeType::Auto && a.eq_ignore_ascii_case(b"bylex") {
                 rtype = RangeType::Lex;
-            } else if rtype == RangeType::Auto && a == b"byscore" {
+            } else if rtype == RangeType::Auto && a.eq_ignore_ascii_case(b"byscore") {
                 rtype = RangeType::Score;
             } else {
                 return r.error(err::SYNTAX);
@@ -1514,6 +1525,6 @@ fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) {
     r.array(items.len() * 2);
     for (m, s) in &items {
         r.bulk(m);
-        r.bulk(format_double(*s).as_bytes());
+        r.bulk(&format_double_inline(*s));
     }
 }

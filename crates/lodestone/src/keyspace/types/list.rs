@@ -409,26 +409,22 @@ impl Pack {
         }
     }
 
-    fn pop_front(&mut self) -> Option<Vec<u8>> {
-        if self.count == 0 {
-            return None;
-        }
-        let (e, t) = read_entry(self.buf(), 0);
-        let v = e.to_vec();
-        self.cut(0, t, 1);
-        Some(v)
-    }
-
-    fn pop_back(&mut self) -> Option<Vec<u8>> {
+    /// Removes the first (`head`) or last entry, handing it to `f` first.
+    fn pop_with<R>(&mut self, head: bool, f: impl FnOnce(Elem) -> R) -> Option<R> {
         if self.count == 0 {
             return None;
         }
         let buf = self.buf();
-        let end = buf.len();
-        let s = prev_start(buf, end);
-        let v = read_entry(buf, s).0.to_vec();
-        self.cut(s, end, 1);
-        Some(v)
+        let (start, end, out) = if head {
+            let (e, t) = read_entry(buf, 0);
+            (0, t, f(e))
+        } else {
+            let end = buf.len();
+            let s = prev_start(buf, end);
+            (s, end, f(read_entry(buf, s).0))
+        };
+        self.cut(start, end, 1);
+        Some(out)
     }
 
     /// Removes `n` entries starting at entry `idx`.
@@ -640,17 +636,17 @@ impl Quick {
         self.count += 1;
     }
 
-    fn pop(&mut self, head: bool) -> Option<Vec<u8>> {
+    fn pop_with<R>(&mut self, head: bool, f: impl FnOnce(Elem) -> R) -> Option<R> {
         let v = if head {
             let n = self.nodes.front_mut()?;
-            let v = n.pop_front();
+            let v = n.pop_with(true, f);
             if n.is_empty() {
                 self.nodes.pop_front();
             }
             v
         } else {
             let n = self.nodes.back_mut()?;
-            let v = n.pop_back();
+            let v = n.pop_with(false, f);
             if n.is_empty() {
                 self.nodes.pop_back();
             }
@@ -931,15 +927,15 @@ impl ListValue {
 
     /// Removes and returns the head or tail element.
     pub fn pop(&mut self, head: bool) -> Option<Vec<u8>> {
+        self.pop_with(head, |e| e.to_vec())
+    }
+
+    /// Removes the head or tail element, handing it to `f` before it goes
+    /// (a reply can be written from the node, without a copy).
+    pub fn pop_with<R>(&mut self, head: bool, f: impl FnOnce(Elem) -> R) -> Option<R> {
         match self {
-            ListValue::Listpack(p) => {
-                if head {
-                    p.pop_front()
-                } else {
-                    p.pop_back()
-                }
-            }
-            ListValue::Quicklist(q) => q.pop(head),
+            ListValue::Listpack(p) => p.pop_with(head, f),
+            ListValue::Quicklist(q) => q.pop_with(head, f),
         }
     }
 
@@ -1279,7 +1275,7 @@ mod tests {
             p.bytes()
         );
         while model.len() > 3 {
-            assert_eq!(p.pop_front(), model.pop_front());
+            assert_eq!(p.pop_with(true, |e| e.to_vec()), model.pop_front());
             assert!(
                 p.capacity() <= 4 * p.bytes() + 256,
                 "{} {}",
@@ -1290,9 +1286,9 @@ mod tests {
         p.push_back(b"x");
         model.push_back(b"x".to_vec());
         assert_eq!(all(&p), Vec::from(model.clone()));
-        assert_eq!(p.pop_back(), model.pop_back());
+        assert_eq!(p.pop_with(false, |e| e.to_vec()), model.pop_back());
         while let Some(v) = model.pop_front() {
-            assert_eq!(p.pop_front(), Some(v));
+            assert_eq!(p.pop_with(true, |e| e.to_vec()), Some(v));
         }
         assert!(p.is_empty() && p.capacity() == 0 || p.buf().is_empty());
     }

@@ -296,6 +296,28 @@ impl Node {
         }
     }
 
+    /// Removes the element (score, member) whose allocation is `p`: inner
+    /// nodes are chosen by their cached maxima, the leaf slot by pointer, so
+    /// one descent does what a rank lookup plus `remove_at` did in two.
+    fn remove_elem(&mut self, score: f64, member: &[u8], p: Raw) -> Elem {
+        match self {
+            Node::Leaf(v) => {
+                let i = v
+                    .iter()
+                    .position(|e| e.raw() == p)
+                    .expect("element in its leaf");
+                v.remove(i)
+            }
+            Node::Inner(kids) => {
+                let i = kids.partition_point(|c| c.cmp_max(score, member) == Ordering::Less);
+                let e = kids[i].node.remove_elem(score, member, p);
+                kids[i].len -= 1;
+                fix_child(kids, i);
+                e
+            }
+        }
+    }
+
     /// Removes the element at `idx` of this subtree.
     fn remove_at(&mut self, mut idx: usize) -> Elem {
         match self {
@@ -399,6 +421,21 @@ impl Tree {
         debug_assert!(idx < self.len);
         self.len -= 1;
         let e = self.root.remove_at(idx);
+        self.collapse_root();
+        e
+    }
+
+    /// Removes the element (score, member) held at `p` (see
+    /// [`Node::remove_elem`]).
+    fn remove_elem(&mut self, score: f64, member: &[u8], p: Raw) -> Elem {
+        self.len -= 1;
+        let e = self.root.remove_elem(score, member, p);
+        self.collapse_root();
+        e
+    }
+
+    /// Replaces a root left with one child (or none) by that child.
+    fn collapse_root(&mut self) {
         loop {
             match &mut self.root {
                 Node::Inner(k) if k.len() == 1 => {
@@ -411,7 +448,6 @@ impl Tree {
                 _ => break,
             }
         }
-        e
     }
 
     /// Number of leading elements for which `pred` holds (`pred` must be
@@ -450,11 +486,6 @@ impl Tree {
                 Node::Leaf(v) => return (v, idx),
             }
         }
-    }
-
-    /// Rank of an element known to be present.
-    fn rank_of(&self, score: f64, member: &[u8]) -> usize {
-        self.rank_in_tree(score, member, ptr::null_mut())
     }
 
     /// Rank of the element (score, member), whose allocation is `p` when
@@ -898,14 +929,7 @@ impl ZSetValue {
 
     /// The score of a member.
     pub fn score(&self, m: &[u8]) -> Option<f64> {
-        match &self.repr {
-            Repr::Listpack(v) => Self::lp_find(v, m).map(|i| v[i].score()),
-            Repr::Skiplist(b) => {
-                let p = b.dict.find(m);
-                // SAFETY: found pointers are live elements.
-                (!p.is_null()).then(|| unsafe { raw_score(p) })
-            }
-        }
+        self.find(m).map(|(s, _)| s)
     }
 
     /// Inserts a member known to be absent, converting first if the
@@ -926,8 +950,22 @@ impl ZSetValue {
         }
     }
 
-    /// Changes the score of a present member.
-    fn update_score(&mut self, m: &[u8], old: f64, new: f64) {
+    /// The score of a present member and, in the large encoding, its
+    /// element (null for a listpack).
+    fn find(&self, m: &[u8]) -> Option<(f64, Raw)> {
+        match &self.repr {
+            Repr::Listpack(v) => Self::lp_find(v, m).map(|i| (v[i].score(), ptr::null_mut())),
+            Repr::Skiplist(b) => {
+                let p = b.dict.find(m);
+                // SAFETY: found pointers are live elements.
+                (!p.is_null()).then(|| (unsafe { raw_score(p) }, p))
+            }
+        }
+    }
+
+    /// Changes the score of a present member (`p`: its element, from
+    /// [`Self::find`]).
+    fn update_score(&mut self, m: &[u8], old: f64, new: f64, p: Raw) {
         match &mut self.repr {
             Repr::Listpack(v) => {
                 let i = v.partition_point(|x| x.cmp_to(old, m) == Ordering::Less);
@@ -937,8 +975,7 @@ impl ZSetValue {
                 v.insert(pos, e);
             }
             Repr::Skiplist(b) => {
-                let r = b.tree.rank_of(old, m);
-                let mut e = b.tree.remove_at(r);
+                let mut e = b.tree.remove_elem(old, m, p);
                 e.set_score(new);
                 b.tree.insert(e);
             }
@@ -957,8 +994,8 @@ impl ZSetValue {
         if score.is_nan() {
             return Err(());
         }
-        match self.score(m) {
-            Some(cur) => {
+        match self.find(m) {
+            Some((cur, p)) => {
                 if f.nx {
                     return Ok(AddOutcome::Nop);
                 }
@@ -973,7 +1010,7 @@ impl ZSetValue {
                     return Ok(AddOutcome::Nop);
                 }
                 if s != cur {
-                    self.update_score(m, cur, s);
+                    self.update_score(m, cur, s, p);
                     Ok(AddOutcome::Updated(s))
                 } else {
                     Ok(AddOutcome::Same(s))
@@ -998,8 +1035,7 @@ impl ZSetValue {
                 }
                 // SAFETY: p is live until the tree drops it below.
                 let s = unsafe { raw_score(p) };
-                let r = b.tree.rank_in_tree(s, m, p);
-                drop(b.tree.remove_at(r));
+                drop(b.tree.remove_elem(s, m, p));
                 Some(s)
             }
         }
