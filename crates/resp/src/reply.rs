@@ -88,7 +88,13 @@ impl<'a> Reply<'a> {
 
     #[inline]
     pub fn bulk(&mut self, data: &[u8]) {
-        self.header(b'$', data.len() as i64);
+        // One reservation, then plain copies (no growth check per piece).
+        let mut len = itoa::Buffer::new();
+        let len = len.format(data.len()).as_bytes();
+        self.buf.reserve(len.len() + data.len() + 5);
+        self.buf.push(b'$');
+        self.buf.extend_from_slice(len);
+        self.buf.extend_from_slice(b"\r\n");
         self.buf.extend_from_slice(data);
         self.buf.extend_from_slice(b"\r\n");
     }

@@ -291,6 +291,21 @@ impl<'a> Locks<'a> {
         }
     }
 
+    /// [`Locks::acquire`] of a single shard (the common single-key
+    /// command): no sorting or deduplication.
+    #[inline]
+    pub fn acquire_one(&mut self, id: ShardId) {
+        debug_assert!(self.held.is_empty());
+        let g = self.ks.dbs[id.0 as usize].shards()[id.1 as usize].lock();
+        self.held.push((id, g));
+        let ks = self.ks;
+        if ks.snap.active.load(Ordering::SeqCst) != 0 {
+            for (id, g) in self.held.iter_mut() {
+                ks.snap_check(*id, g);
+            }
+        }
+    }
+
     /// Locks every shard of the given databases (FLUSHALL/SWAPDB inside a
     /// transaction, scripts that must see everything).
     pub fn acquire_all(&mut self, dbs: &[usize]) {
