@@ -285,7 +285,6 @@ fn top_hash(w: &[u64; 2]) -> usize {
     (h >> 40) as usize
 }
 
-
 /// Collects what every family registers.
 fn registry() -> Registry {
     let mut r = Registry::default();
@@ -432,7 +431,10 @@ impl CommandTable {
             c.flags |= flags::MOVABLE_KEYS;
         }
         let mut top = vec![TopSlot::default(); TOP_SLOTS].into_boxed_slice();
-        for c in cmds.iter().filter(|c| c.parent.is_none() && c.name.len() <= 16) {
+        for c in cmds
+            .iter()
+            .filter(|c| c.parent.is_none() && c.name.len() <= 16)
+        {
             let words = fold_name(c.name.as_bytes());
             let mut h = top_hash(&words);
             while top[h & (TOP_SLOTS - 1)].len != 0 {
@@ -1103,7 +1105,17 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
 /// (`min-replicas-to-write`), READONLY (a read-only replica), MASTERDOWN
 /// (a stale replica with `replica-serve-stale-data no`). The script runner
 /// should ask it for `redis.call`s too (Redis's scriptVerifyWriteCommandAllow).
+#[inline]
 pub fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
+    // The usual master: no min-replicas-to-write, not a replica.
+    if !ctx.srv.repl.may_refuse() {
+        return None;
+    }
+    replication_refusal_slow(ctx, cmd)
+}
+
+#[cold]
+fn replication_refusal_slow(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
     let srv = ctx.srv;
     if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
         return Some(crate::server::NOREPLICAS);
@@ -1179,7 +1191,10 @@ mod tests {
         // Folding is ASCII lowercasing, nothing more: '@' is not '`', and
         // bytes with the top bit set stay as they are.
         assert!(t.lookup(b"G\xc5T").is_none());
-        for (a, b) in [(&b"_A@[~"[..], &b"_a@[~"[..]), (b"\x80\xc1Zz{", b"\x80\xc1zz{")] {
+        for (a, b) in [
+            (&b"_A@[~"[..], &b"_a@[~"[..]),
+            (b"\x80\xc1Zz{", b"\x80\xc1zz{"),
+        ] {
             assert_eq!(fold_name(a), fold_name(b));
         }
         assert_ne!(fold_name(b"@"), fold_name(b"`"));

@@ -23,6 +23,7 @@ pub mod lua;
 use crate::commands::{self, flags, lockset_for, Ctx, LockSet};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
 use crate::server::client::Client;
+use crate::server::Mono;
 use crate::server::Server;
 use mlua::{Value, VmState};
 use parking_lot::{Mutex, RwLock};
@@ -30,7 +31,6 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use crate::server::Mono;
 use std::time::{Duration, Instant};
 
 /// Script flags (shebang `flags=` and function flags), Redis's order.
@@ -438,7 +438,9 @@ impl Run {
         if self.escalate {
             return Err(mlua::Error::runtime("Script needs every shard"));
         }
-        if self.ctl.is_none() && !self.threshold.is_zero() && Mono::now().nanos_since(self.start) >= self.threshold.as_nanos() as u64
+        if self.ctl.is_none()
+            && !self.threshold.is_zero()
+            && Mono::now().nanos_since(self.start) >= self.threshold.as_nanos() as u64
         {
             // SAFETY: name and argv outlive the run (see the fields).
             let (name, argv) = unsafe { (&*self.name, &*self.argv) };
@@ -456,7 +458,9 @@ impl Run {
             s.busy_count.fetch_add(1, Ordering::SeqCst);
             self.last_pump = Mono::now();
         }
-        if self.ctl.is_some() && Mono::now().nanos_since(self.last_pump) >= PUMP_EVERY.as_nanos() as u64 {
+        if self.ctl.is_some()
+            && Mono::now().nanos_since(self.last_pump) >= PUMP_EVERY.as_nanos() as u64
+        {
             self.last_pump = Mono::now();
             crate::server::net::pump_events();
         }
