@@ -430,6 +430,10 @@ impl<'a> Locks<'a> {
         let (p, n, id) = self.memo;
         if p == key.as_ptr() as usize && n == key.len() && id.0 == db as u32 {
             debug_assert_eq!(id.1 as usize, shard_of(key));
+            // A single-key command holds just that shard.
+            if self.held.len() == 1 && self.held[0].0 == id {
+                return &mut self.held[0].1;
+            }
             return self.shard_at(id);
         }
         self.shard_at((db as u32, shard_of(key) as u32))
