@@ -116,6 +116,34 @@ fn memchr_cr(buf: &[u8]) -> Option<usize> {
     buf.iter().position(|&b| b == b'\r')
 }
 
+/// The number of a `*N` or `$N` header in its usual form, read in one
+/// pass: 1 to 18 digits starting at `from`, no leading zero (a lone `0`
+/// is fine), followed by a CR whose LF has arrived. Returns the number
+/// and the CR's index. Anything else (signs, longer numbers, a missing LF,
+/// garbage) is left to the general code, which reads these forms the same
+/// way and gives Redis's errors for the rest.
+#[inline(always)]
+fn quick_len(b: &[u8], from: usize) -> Option<(u64, usize)> {
+    let mut i = from;
+    let mut v: u64 = 0;
+    while let Some(&c) = b.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d >= 10 {
+            break;
+        }
+        v = v * 10 + d as u64;
+        i += 1;
+        if i - from > 18 {
+            return None;
+        }
+    }
+    let n = i - from;
+    if n == 0 || (n > 1 && b[from] == b'0') || i + 1 >= b.len() || b[i] != b'\r' {
+        return None;
+    }
+    Some((v, i))
+}
+
 /// Parses a signed decimal as Redis's `string2ll` does (strict: no '+',
 /// no spaces, no leading zeros).
 fn parse_len(s: &[u8]) -> Option<i64> {
@@ -177,21 +205,26 @@ impl Parser {
         buf: &[u8],
         limits: &Limits,
     ) -> Result<Option<Request>, ProtocolError> {
-        let Some(cr) = find_crlf(buf) else {
-            if buf.len() > INLINE_MAX_SIZE {
-                return Err(ProtocolError::TooBigMbulkCount);
+        let (count, cr) = match quick_len(buf, 1) {
+            Some((n, cr)) if n <= i32::MAX as u64 => (n as i64, cr),
+            _ => {
+                let Some(cr) = find_crlf(buf) else {
+                    if buf.len() > INLINE_MAX_SIZE {
+                        return Err(ProtocolError::TooBigMbulkCount);
+                    }
+                    return Ok(None);
+                };
+                if cr > INLINE_MAX_SIZE {
+                    return Err(ProtocolError::TooBigMbulkCount);
+                }
+                if cr + 1 >= buf.len() {
+                    return Ok(None); // the '\n' has not arrived yet
+                }
+                match parse_len(&buf[1..cr]) {
+                    Some(n) if n <= i32::MAX as i64 => (n, cr),
+                    _ => return Err(ProtocolError::InvalidMultibulkLength),
+                }
             }
-            return Ok(None);
-        };
-        if cr > INLINE_MAX_SIZE {
-            return Err(ProtocolError::TooBigMbulkCount);
-        }
-        if cr + 1 >= buf.len() {
-            return Ok(None); // the '\n' has not arrived yet
-        }
-        let count = match parse_len(&buf[1..cr]) {
-            Some(n) if n <= i32::MAX as i64 => n,
-            _ => return Err(ProtocolError::InvalidMultibulkLength),
         };
         if !limits.authenticated && count > UNAUTH_MAX_MULTIBULK {
             return Err(ProtocolError::UnauthenticatedMultibulkLength);
@@ -208,28 +241,43 @@ impl Parser {
         self.args.reserve((count as usize).min(1024));
         for _ in 0..count {
             let rest = &buf[pos..];
-            let Some(cr) = find_crlf(rest) else {
-                if rest.len() > INLINE_MAX_SIZE {
-                    return Err(ProtocolError::TooBigBulkCount);
+            let quick = match rest.first() {
+                Some(b'$') => quick_len(rest, 1),
+                _ => None,
+            };
+            let (len, cr) = match quick {
+                Some((n, cr))
+                    if (n as i64) <= limits.max_bulk_len
+                        && (limits.authenticated || n as i64 <= UNAUTH_MAX_BULK) =>
+                {
+                    (n as usize, cr)
                 }
-                return Ok(None);
+                _ => {
+                    let Some(cr) = find_crlf(rest) else {
+                        if rest.len() > INLINE_MAX_SIZE {
+                            return Err(ProtocolError::TooBigBulkCount);
+                        }
+                        return Ok(None);
+                    };
+                    if cr > INLINE_MAX_SIZE {
+                        return Err(ProtocolError::TooBigBulkCount);
+                    }
+                    if rest[0] != b'$' {
+                        return Err(ProtocolError::ExpectedDollar(rest[0]));
+                    }
+                    if cr + 1 >= rest.len() {
+                        return Ok(None);
+                    }
+                    let len = match parse_len(&rest[1..cr]) {
+                        Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
+                        _ => return Err(ProtocolError::InvalidBulkLength),
+                    };
+                    if !limits.authenticated && len as i64 > UNAUTH_MAX_BULK {
+                        return Err(ProtocolError::UnauthenticatedBulkLength);
+                    }
+                    (len, cr)
+                }
             };
-            if cr > INLINE_MAX_SIZE {
-                return Err(ProtocolError::TooBigBulkCount);
-            }
-            if rest[0] != b'$' {
-                return Err(ProtocolError::ExpectedDollar(rest[0]));
-            }
-            if cr + 1 >= rest.len() {
-                return Ok(None);
-            }
-            let len = match parse_len(&rest[1..cr]) {
-                Some(n) if n >= 0 && n <= limits.max_bulk_len => n as usize,
-                _ => return Err(ProtocolError::InvalidBulkLength),
-            };
-            if !limits.authenticated && len as i64 > UNAUTH_MAX_BULK {
-                return Err(ProtocolError::UnauthenticatedBulkLength);
-            }
             let start = pos + cr + 2;
             let end = start + len;
             if buf.len() < end + 2 {
@@ -457,6 +505,34 @@ mod tests {
         assert!(p.args.is_empty());
         let r = p.parse(b"*-1\r\n", &Limits::default()).unwrap().unwrap();
         assert_eq!(r.consumed, 5);
+    }
+
+    /// Whenever the one-pass header reader accepts, the general code
+    /// (first CR, LF present, `parse_len`) reads the same number at the
+    /// same place, so the fast path never changes a result.
+    #[test]
+    fn quick_len_agrees_with_the_general_code() {
+        let alphabet = b"0129-+\r\na ";
+        let mut checked = 0;
+        for len in 1..=7u32 {
+            for mut code in 0..(alphabet.len() as u64).pow(len) {
+                let mut b = vec![b'$'];
+                for _ in 0..len {
+                    b.push(alphabet[(code % alphabet.len() as u64) as usize]);
+                    code /= alphabet.len() as u64;
+                }
+                if let Some((v, i)) = quick_len(&b, 1) {
+                    assert_eq!(find_crlf(&b), Some(i), "{b:?}");
+                    assert!(i + 1 < b.len());
+                    assert_eq!(parse_len(&b[1..i]), Some(v as i64), "{b:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1000);
+        let long = b"$123456789012345678\r\n";
+        assert_eq!(quick_len(long, 1), Some((123456789012345678, 19)));
+        assert_eq!(quick_len(b"$1234567890123456789\r\n", 1), None);
     }
 
     #[test]

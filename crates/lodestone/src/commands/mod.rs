@@ -238,6 +238,51 @@ impl Command {
 pub struct CommandTable {
     pub cmds: Vec<Command>,
     by_name: HashMap<Vec<u8>, usize>,
+    /// Top-level commands of up to 16 bytes by their lowercased name,
+    /// open addressing: the lookup of every request compares two words
+    /// instead of lowercasing a copy and hashing it for `by_name`.
+    top: Box<[TopSlot]>,
+}
+
+/// Slots of [`CommandTable::top`] (a power of two, well above the number
+/// of top-level commands).
+const TOP_SLOTS: usize = 1024;
+
+/// A command name packed in two little-endian words, lowercased; `len`
+/// 0 marks an empty slot.
+#[derive(Clone, Copy, Default)]
+struct TopSlot {
+    words: [u64; 2],
+    len: u8,
+    id: u16,
+}
+
+/// `name` (at most 16 bytes) as two little-endian words with ASCII
+/// letters lowercased, exactly as `to_ascii_lowercase` does.
+#[inline]
+fn fold_name(name: &[u8]) -> [u64; 2] {
+    let mut w = [0u64; 2];
+    for (i, &c) in name.iter().enumerate() {
+        w[i >> 3] |= (c as u64) << ((i & 7) * 8);
+    }
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    for x in &mut w {
+        // Per byte, without carries between bytes: 'A' <= b <= 'Z' (and
+        // the top bit clear) marks an upper-case letter; add 0x20 to it.
+        let b = *x & LOW7;
+        let ge_a = b + 0x3f3f_3f3f_3f3f_3f3f; // top bit set when b >= 'A'
+        let gt_z = b + 0x2525_2525_2525_2525; // top bit set when b > 'Z'
+        let upper = ge_a & !gt_z & !*x & HIGH;
+        *x |= upper >> 2;
+    }
+    w
+}
+
+#[inline]
+fn top_hash(w: &[u64; 2]) -> usize {
+    let h = (w[0] ^ w[1].rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 40) as usize
 }
 
 /// Collects what every family registers.
@@ -385,11 +430,48 @@ impl CommandTable {
             c.keys_fn = Some(k);
             c.flags |= flags::MOVABLE_KEYS;
         }
-        CommandTable { cmds, by_name }
+        let mut top = vec![TopSlot::default(); TOP_SLOTS].into_boxed_slice();
+        for c in cmds
+            .iter()
+            .filter(|c| c.parent.is_none() && c.name.len() <= 16)
+        {
+            let words = fold_name(c.name.as_bytes());
+            let mut h = top_hash(&words);
+            while top[h & (TOP_SLOTS - 1)].len != 0 {
+                h += 1;
+            }
+            top[h & (TOP_SLOTS - 1)] = TopSlot {
+                words,
+                len: c.name.len() as u8,
+                id: u16::try_from(c.id).expect("command ids fit u16"),
+            };
+        }
+        CommandTable { cmds, by_name, top }
     }
 
     /// Finds a top-level command by name, case-insensitively.
+    #[inline]
     pub fn lookup(&self, name: &[u8]) -> Option<&Command> {
+        if name.is_empty() || name.len() > 16 {
+            return self.lookup_long(name);
+        }
+        let words = fold_name(name);
+        let mut h = top_hash(&words);
+        loop {
+            let slot = &self.top[h & (TOP_SLOTS - 1)];
+            if slot.len == 0 {
+                return None;
+            }
+            if slot.words == words && slot.len as usize == name.len() {
+                return Some(&self.cmds[slot.id as usize]);
+            }
+            h += 1;
+        }
+    }
+
+    /// [`CommandTable::lookup`] of a name too long for the packed index.
+    #[cold]
+    fn lookup_long(&self, name: &[u8]) -> Option<&Command> {
         let mut buf = [0u8; 64];
         if name.len() > buf.len() {
             return None;
@@ -504,7 +586,7 @@ pub struct Ctx<'a> {
     /// When the current command started. `run_command` advances it to the
     /// command's end, which is the next command's start: one clock read
     /// per command.
-    pub clock: std::time::Instant,
+    pub clock: crate::server::Mono,
     /// Keys with parked clients that this command (or EXEC) wrote; their
     /// waiters are woken once the locks are released.
     pub ready: Vec<(usize, Vec<u8>)>,
@@ -527,14 +609,27 @@ impl<'a> Ctx<'a> {
     /// A context for one client's commands starting now: no locks held,
     /// nothing pending. Callers set the odd field (`no_monitor`, ...).
     pub fn new(srv: &'a Server, client: &'a mut Client, out: &'a mut Vec<u8>) -> Ctx<'a> {
+        let clock = crate::server::Mono::now();
+        Ctx::new_at(srv, client, out, clock, crate::server::now_ms())
+    }
+
+    /// [`Ctx::new`] for a caller that has just read the clocks.
+    #[inline]
+    pub fn new_at(
+        srv: &'a Server,
+        client: &'a mut Client,
+        out: &'a mut Vec<u8>,
+        clock: crate::server::Mono,
+        now_ms: u64,
+    ) -> Ctx<'a> {
         Ctx {
             srv,
             client,
             out,
             locks: Locks::new(&srv.keyspace),
-            now_ms: crate::server::now_ms(),
+            now_ms,
             in_exec: false,
-            clock: std::time::Instant::now(),
+            clock,
             ready: Vec::new(),
             no_monitor: false,
             track: Default::default(),
@@ -844,7 +939,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
                 ctx.client.db as u32,
                 crate::keyspace::shard_of(argv[i]) as u32,
             );
-            ctx.locks.acquire(&mut [id]);
+            ctx.locks.acquire_one(id);
             ctx.locks.remember(argv[i], id);
         } else {
             match lockset_for(srv, cmd, argv, ctx.client.db) {
@@ -900,10 +995,10 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     if monitored && !feed_first {
         admin::feed_monitors(ctx, argv);
     }
-    let end = std::time::Instant::now();
+    let end = crate::server::Mono::now();
     ctx.clock = end;
-    let took = end.duration_since(start);
-    let us = took.as_micros() as u64;
+    let took_ns = end.nanos_since(start);
+    let us = took_ns / 1000;
     let counters = cmd.stats.local();
     // A command that parked its client is counted when its wait ends (when
     // it is served, times out or is unblocked), as in Redis.
@@ -913,7 +1008,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             counters
                 .hist
                 .get_or_init(Default::default)
-                .record(took.as_nanos() as i64);
+                .record(took_ns as i64);
         }
         counters.usec.fetch_add(us, Ordering::Relaxed);
     }
@@ -1038,7 +1133,17 @@ fn after_write(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], dirty: u64) {
 /// (`min-replicas-to-write`), READONLY (a read-only replica), MASTERDOWN
 /// (a stale replica with `replica-serve-stale-data no`). The script runner
 /// should ask it for `redis.call`s too (Redis's scriptVerifyWriteCommandAllow).
+#[inline]
 pub fn replication_refusal(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
+    // The usual master: no min-replicas-to-write, not a replica.
+    if !ctx.srv.repl.may_refuse() {
+        return None;
+    }
+    replication_refusal_slow(ctx, cmd)
+}
+
+#[cold]
+fn replication_refusal_slow(ctx: &Ctx, cmd: &Command) -> Option<&'static str> {
     let srv = ctx.srv;
     if !srv.repl.enough_good_replicas() && is_write(ctx, cmd) {
         return Some(crate::server::NOREPLICAS);
@@ -1103,6 +1208,27 @@ mod tests {
                 "command {} has no handler",
                 c.name
             );
+        }
+        for c in t.top_level() {
+            let upper = c.name.to_ascii_uppercase();
+            assert_eq!(t.lookup(upper.as_bytes()).map(|f| f.id), Some(c.id));
+        }
+        assert!(t.lookup(b"config|get").is_none());
+        assert!(t.lookup(b"gett").is_none());
+        assert!(t.lookup(b"").is_none());
+        // Folding is ASCII lowercasing, nothing more: '@' is not '`', and
+        // bytes with the top bit set stay as they are.
+        assert!(t.lookup(b"G\xc5T").is_none());
+        for (a, b) in [
+            (&b"_A@[~"[..], &b"_a@[~"[..]),
+            (b"\x80\xc1Zz{", b"\x80\xc1zz{"),
+        ] {
+            assert_eq!(fold_name(a), fold_name(b));
+        }
+        assert_ne!(fold_name(b"@"), fold_name(b"`"));
+        assert_ne!(fold_name(b"_"), fold_name(b"\x7f"));
+        for c in 0..=255u8 {
+            assert_eq!(fold_name(&[c])[0], c.to_ascii_lowercase() as u64, "{c}");
         }
         let get = t.lookup(b"GeT").unwrap();
         assert_eq!(get.arity, 2);

@@ -117,10 +117,15 @@ fn publish(srv: &Server, class: u32, event: &str, db: usize, key: &[u8]) {
 
 /// Publishes `new` events (in database `db`) for the keys the running
 /// command added so far; one atomic load when `new` events are off.
+#[inline]
 pub fn notify_new(srv: &Server, db: usize) {
-    if !crate::keyspace::shard::LOG_NEW.load(Ordering::Relaxed) {
-        return;
+    if crate::keyspace::shard::LOG_NEW.load(Ordering::Relaxed) {
+        publish_new(srv, db);
     }
+}
+
+#[cold]
+fn publish_new(srv: &Server, db: usize) {
     let keys = crate::keyspace::shard::NEW_KEYS.with(|n| std::mem::take(&mut *n.borrow_mut()));
     for key in keys {
         publish(srv, NEW, "new", db, &key);
@@ -183,12 +188,22 @@ pub struct Before {
 
 /// Called by the dispatcher before a command runs; cheap when
 /// notifications are off.
+#[inline]
 pub fn family_before(ctx: &mut super::Ctx, cmd: &super::Command, argv: &[&[u8]]) -> Option<Before> {
     if ctx.srv.notify_flags.load(Ordering::Relaxed) & (KEYSPACE | KEYEVENT) == 0
         || !cmd.has(super::flags::WRITE)
     {
         return None;
     }
+    family_before_slow(ctx, cmd, argv)
+}
+
+#[cold]
+fn family_before_slow(
+    ctx: &mut super::Ctx,
+    cmd: &super::Command,
+    argv: &[&[u8]],
+) -> Option<Before> {
     let (_, _, second) = family_event(&cmd.name, argv)?;
     let (db, now) = (ctx.client.db, ctx.now_ms);
     let mut existed = [false; 2];
@@ -211,13 +226,20 @@ pub fn family_before(ctx: &mut super::Ctx, cmd: &super::Command, argv: &[&[u8]])
 
 /// Called after the command: raises its events if it changed something,
 /// and `del` for a key it emptied.
+#[inline]
 pub fn family_after(
     ctx: &mut super::Ctx,
     cmd: &super::Command,
     argv: &[&[u8]],
     before: Option<Before>,
 ) {
-    let Some(b) = before else { return };
+    if let Some(b) = before {
+        family_after_slow(ctx, cmd, argv, b);
+    }
+}
+
+#[cold]
+fn family_after_slow(ctx: &mut super::Ctx, cmd: &super::Command, argv: &[&[u8]], b: Before) {
     if crate::server::LOCAL_DIRTY.with(|d| d.get()) == b.dirty {
         return;
     }

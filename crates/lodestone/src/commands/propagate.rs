@@ -178,17 +178,24 @@ impl<'a> Ctx<'a> {
 
     /// Emits the pending unit to the feed. Call while still holding the
     /// locks of the keys the unit changed.
+    #[inline]
     pub fn flush_feed(&mut self) {
         if !self.prop.unit.is_empty() {
-            let unit = std::mem::take(&mut self.prop.unit);
-            let targets = std::mem::take(&mut self.prop.targets);
-            self.srv.feed.emit_targeted(&unit, &targets);
+            self.emit_unit();
         }
+    }
+
+    #[cold]
+    fn emit_unit(&mut self) {
+        let unit = std::mem::take(&mut self.prop.unit);
+        let targets = std::mem::take(&mut self.prop.targets);
+        self.srv.feed.emit_targeted(&unit, &targets);
     }
 
     /// Emits the pending unit, then releases every shard lock: the one
     /// way an outermost executor (a command, EXEC, a script) lets go of
     /// its locks.
+    #[inline]
     pub fn release_locks(&mut self) {
         self.flush_feed();
         self.locks.release();

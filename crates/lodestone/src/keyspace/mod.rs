@@ -35,8 +35,64 @@ pub const SHARDS: usize = 1 << SHARD_BITS;
 pub const SLOTS: usize = 16384;
 
 /// Slice-by-16 tables: a whole short key per step (hashed on every command).
-static CRC16: crc::Crc<u16, crc::Table<16>> =
-    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
+/// CRC16-XMODEM (polynomial 0x1021, no reflection) tables for eight
+/// bytes at a time: `CRC16_T[0]` is the byte table, `CRC16_T[k][b]` the
+/// CRC of byte `b` followed by `k` zero bytes. Every single-key command
+/// hashes its key with it; the generic `crc` crate checked the
+/// algorithm's options at run time on every call.
+static CRC16_T: [[u16; 256]; 8] = crc16_tables();
+
+const fn crc16_tables() -> [[u16; 256]; 8] {
+    let mut t = [[0u16; 256]; 8];
+    let mut b = 0;
+    while b < 256 {
+        let mut c = (b as u16) << 8;
+        let mut i = 0;
+        while i < 8 {
+            c = if c & 0x8000 != 0 {
+                (c << 1) ^ 0x1021
+            } else {
+                c << 1
+            };
+            i += 1;
+        }
+        t[0][b] = c;
+        b += 1;
+    }
+    let mut k = 1;
+    while k < 8 {
+        let mut b = 0;
+        while b < 256 {
+            let prev = t[k - 1][b];
+            t[k][b] = (prev << 8) ^ t[0][(prev >> 8) as usize];
+            b += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+/// CRC16-XMODEM of `data` (Redis Cluster's key hash).
+#[inline]
+pub fn crc16(data: &[u8]) -> u16 {
+    let t = &CRC16_T;
+    let mut crc: u16 = 0;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        crc = t[7][(c[0] ^ (crc >> 8) as u8) as usize]
+            ^ t[6][(c[1] ^ crc as u8) as usize]
+            ^ t[5][c[2] as usize]
+            ^ t[4][c[3] as usize]
+            ^ t[3][c[4] as usize]
+            ^ t[2][c[5] as usize]
+            ^ t[1][c[6] as usize]
+            ^ t[0][c[7] as usize];
+    }
+    for &b in chunks.remainder() {
+        crc = (crc << 8) ^ t[0][((crc >> 8) as u8 ^ b) as usize];
+    }
+    crc
+}
 
 /// The part of a key that is hashed: the content of the first `{...}`
 /// when it is non-empty, else the whole key (Redis Cluster's hash tags).
@@ -54,7 +110,7 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
 /// The cluster hash slot of a key (CRC16-XMODEM of its hash tag, mod 16384).
 #[inline]
 pub fn key_slot(key: &[u8]) -> usize {
-    (CRC16.checksum(hash_tag(key)) as usize) & (SLOTS - 1)
+    (crc16(hash_tag(key)) as usize) & (SLOTS - 1)
 }
 
 /// The shard that holds a key.
@@ -291,6 +347,21 @@ impl<'a> Locks<'a> {
         }
     }
 
+    /// [`Locks::acquire`] of a single shard (the common single-key
+    /// command): no sorting or deduplication.
+    #[inline]
+    pub fn acquire_one(&mut self, id: ShardId) {
+        debug_assert!(self.held.is_empty());
+        let g = self.ks.dbs[id.0 as usize].shards()[id.1 as usize].lock();
+        self.held.push((id, g));
+        let ks = self.ks;
+        if ks.snap.active.load(Ordering::SeqCst) != 0 {
+            for (id, g) in self.held.iter_mut() {
+                ks.snap_check(*id, g);
+            }
+        }
+    }
+
     /// Locks every shard of the given databases (FLUSHALL/SWAPDB inside a
     /// transaction, scripts that must see everything).
     pub fn acquire_all(&mut self, dbs: &[usize]) {
@@ -359,6 +430,10 @@ impl<'a> Locks<'a> {
         let (p, n, id) = self.memo;
         if p == key.as_ptr() as usize && n == key.len() && id.0 == db as u32 {
             debug_assert_eq!(id.1 as usize, shard_of(key));
+            // A single-key command holds just that shard.
+            if self.held.len() == 1 && self.held[0].0 == id {
+                return &mut self.held[0].1;
+            }
             return self.shard_at(id);
         }
         self.shard_at((db as u32, shard_of(key) as u32))
@@ -516,7 +591,21 @@ mod tests {
         assert_eq!(hash_tag(b"foo{}{bar}"), b"foo{}{bar}");
         assert_eq!(hash_tag(b"foo{{bar}}zap"), b"{bar");
         assert_eq!(hash_tag(b"foo{bar}{zap}"), b"bar");
-        assert_eq!(CRC16.checksum(b"123456789"), 0x31c3);
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        // The table-driven CRC against the generic implementation, for
+        // every length around the 8-byte chunks and all byte values.
+        let reference = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+        let mut data: Vec<u8> = Vec::new();
+        let mut x: u32 = 12345;
+        for len in 0..100 {
+            assert_eq!(crc16(&data), reference.checksum(&data), "length {len}");
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            data.push((x >> 16) as u8);
+        }
+        for b in 0..=255u8 {
+            let d = [b, b ^ 0x5a, 0xff, b, 0, 1, 2, b, 0x80];
+            assert_eq!(crc16(&d), reference.checksum(&d));
+        }
     }
 
     #[test]

@@ -336,6 +336,13 @@ impl Sink for BacklogSink {
 }
 
 impl Repl {
+    /// Whether a command could be refused for replication reasons at
+    /// all (min-replicas-to-write set, or this server is a replica).
+    #[inline]
+    pub fn may_refuse(&self) -> bool {
+        self.min_to_write.load(Ordering::Relaxed) != 0 || self.is_replica()
+    }
+
     /// Whether we are a replica (REPLICAOF host port).
     #[inline]
     pub fn is_replica(&self) -> bool {

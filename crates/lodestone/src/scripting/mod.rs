@@ -23,6 +23,7 @@ pub mod lua;
 use crate::commands::{self, flags, lockset_for, Ctx, LockSet};
 use crate::keyspace::{shard_of, ShardId, SHARDS};
 use crate::server::client::Client;
+use crate::server::Mono;
 use crate::server::Server;
 use mlua::{Value, VmState};
 use parking_lot::{Mutex, RwLock};
@@ -193,7 +194,7 @@ pub struct Run {
     /// the caller of `execute`, which outlives the run).
     name: *const str,
     argv: *const [&'static [u8]],
-    start: Instant,
+    start: Mono,
     /// The script ran a write command.
     written: bool,
     pub read_only: bool,
@@ -208,9 +209,9 @@ pub struct Run {
     /// allow-oom flag): commands that may grow memory are refused.
     pub oom: bool,
     threshold: Duration,
-    last_pump: Instant,
+    last_pump: Mono,
     /// The end of the script's last command (the next one's start).
-    clock: Instant,
+    clock: Mono,
 }
 
 /// How often a busy script serves the other clients of its thread.
@@ -437,7 +438,9 @@ impl Run {
         if self.escalate {
             return Err(mlua::Error::runtime("Script needs every shard"));
         }
-        if self.ctl.is_none() && !self.threshold.is_zero() && self.start.elapsed() >= self.threshold
+        if self.ctl.is_none()
+            && !self.threshold.is_zero()
+            && Mono::now().nanos_since(self.start) >= self.threshold.as_nanos() as u64
         {
             // SAFETY: name and argv outlive the run (see the fields).
             let (name, argv) = unsafe { (&*self.name, &*self.argv) };
@@ -445,7 +448,7 @@ impl Run {
                 eval: self.eval,
                 name: name.to_string(),
                 argv: argv.iter().map(|a| a.to_vec()).collect(),
-                start: self.start,
+                start: self.start.to_instant(),
                 written: AtomicBool::new(self.written),
                 killed: AtomicBool::new(false),
             });
@@ -453,10 +456,12 @@ impl Run {
             let s = &self.srv().scripting;
             s.busy.lock().push(ctl);
             s.busy_count.fetch_add(1, Ordering::SeqCst);
-            self.last_pump = Instant::now();
+            self.last_pump = Mono::now();
         }
-        if self.ctl.is_some() && self.last_pump.elapsed() >= PUMP_EVERY {
-            self.last_pump = Instant::now();
+        if self.ctl.is_some()
+            && Mono::now().nanos_since(self.last_pump) >= PUMP_EVERY.as_nanos() as u64
+        {
+            self.last_pump = Mono::now();
             crate::server::net::pump_events();
         }
         if self.killed() {

@@ -555,8 +555,14 @@ pub struct Timer {
 impl Timer {
     #[inline]
     pub fn start() -> Timer {
+        Timer::start_at(Instant::now())
+    }
+
+    /// [`Timer::start`] with a clock reading the caller just took.
+    #[inline]
+    pub fn start_at(wall: Instant) -> Timer {
         let mut t = Timer {
-            wall: Instant::now(),
+            wall,
             cpu: 0,
             faults: 0,
             preempted: 0,
@@ -579,10 +585,19 @@ impl Timer {
     /// the worst occurrences.
     #[inline]
     pub fn end_work(self, ev: Ev, work: (u64, u64)) -> u64 {
-        let us = self.wall.elapsed().as_micros() as u64;
+        self.end_work_at(Instant::now(), ev, work)
+    }
+
+    /// [`Timer::end_work`] with a clock reading the caller just took.
+    #[inline]
+    pub fn end_work_at(self, now: Instant, ev: Ev, work: (u64, u64)) -> u64 {
+        let us = now.saturating_duration_since(self.wall).as_micros() as u64;
         let h = &STALLS[ev as usize];
         h.wall[bucket(us)].fetch_add(1, Relaxed);
-        h.wall_max.fetch_max(us, Relaxed);
+        // A load first: the locked update only when the maximum moves.
+        if us > h.wall_max.load(Relaxed) {
+            h.wall_max.fetch_max(us, Relaxed);
+        }
         if self.cpu != 0 {
             let cpu = thread_cpu_us().saturating_sub(self.cpu);
             h.cpu[bucket(cpu)].fetch_add(1, Relaxed);

@@ -154,6 +154,66 @@ pub struct Server {
     pub acl: crate::acl::Acl,
 }
 
+/// A monotonic clock reading in nanoseconds (CLOCK_MONOTONIC, the clock
+/// of `Instant`). The request path times every command: with a plain
+/// integer a duration is one subtraction, where `Instant`'s is a
+/// normalisation of two timespecs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mono(pub u64);
+
+impl Mono {
+    #[inline]
+    pub fn now() -> Mono {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime only writes the timespec it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        Mono(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+    }
+
+    /// Nanoseconds from `earlier` to this reading (0 if it is later).
+    #[inline]
+    pub fn nanos_since(self, earlier: Mono) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// The `Instant` of this reading (for code that keeps `Instant`s).
+    pub fn to_instant(self) -> std::time::Instant {
+        let now = Mono::now();
+        std::time::Instant::now() - std::time::Duration::from_nanos(now.nanos_since(self))
+    }
+}
+
+/// Unix time for monotonic readings: the two clocks read together once,
+/// then a reading's Unix time is an addition (a worker refreshes it every
+/// loop pass, so a step of the wall clock shows from the next pass on).
+#[derive(Clone, Copy, Debug)]
+pub struct UnixClock {
+    mono: Mono,
+    unix_ns: u64,
+}
+
+impl UnixClock {
+    pub fn now() -> UnixClock {
+        let unix_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        UnixClock {
+            mono: Mono::now(),
+            unix_ns,
+        }
+    }
+
+    /// Milliseconds since the Unix epoch at `t`.
+    #[inline]
+    pub fn ms_at(&self, t: Mono) -> u64 {
+        (self.unix_ns + t.0.wrapping_sub(self.mono.0)) / 1_000_000
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 #[inline]
 pub fn now_ms() -> u64 {

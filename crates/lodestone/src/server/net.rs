@@ -9,7 +9,7 @@
 //! pub/sub deliveries).
 
 use super::client::{Client, ClientHandle};
-use super::{now_ms, Server, WorkerHandle, WorkerMsg};
+use super::{now_ms, Mono, Server, UnixClock, WorkerHandle, WorkerMsg};
 use crate::commands::{self, Ctx};
 use crate::config::HOT;
 use mio::net::{TcpListener, TcpStream};
@@ -419,6 +419,8 @@ struct Worker {
     pass_no: u64,
     /// How many connections sent input lately.
     activity: Activity,
+    /// Unix time for this pass's monotonic readings (read once a pass).
+    unix: UnixClock,
 }
 
 /// Counts the connections that sent input in each window of about a
@@ -506,6 +508,7 @@ impl Worker {
             more_input: Vec::new(),
             to_flush: Vec::new(),
             activity: Activity::default(),
+            unix: UnixClock::now(),
         }
     }
 
@@ -530,7 +533,7 @@ impl Worker {
             self.flush_queued();
             let hz = self.srv.config.num(HOT.hz).clamp(1, 500) as u64;
             let tick = Duration::from_millis(1000 / hz);
-            let mut timeout = next_cron.saturating_duration_since(Instant::now());
+            let mut timeout = Duration::MAX;
             if self.any_paused {
                 timeout = timeout.min(Duration::from_millis(5));
             }
@@ -542,6 +545,7 @@ impl Worker {
             }
             let spin = Duration::from_micros(self.srv.config.num(HOT.busy_poll_us) as u64);
             let waited = Instant::now();
+            timeout = timeout.min(next_cron.saturating_duration_since(waited));
             let nap = Duration::from_micros(self.srv.config.num(HOT.idle_nap_us) as u64);
             let busy_conns = self.activity.tick(waited);
             // Events came within the spin time last time: poll without
@@ -559,14 +563,16 @@ impl Worker {
             } else {
                 self.poll.poll(&mut events, Some(timeout))
             };
-            last_wait = waited.elapsed();
+            let woke = Instant::now();
+            last_wait = woke.saturating_duration_since(waited);
             if let Err(e) = res {
                 if e.kind() != io::ErrorKind::Interrupted {
                     eprintln!("poll error: {e}");
                 }
                 continue;
             }
-            let pass = super::latency::Timer::start();
+            let pass = super::latency::Timer::start_at(woke);
+            self.unix = UnixClock::now();
             let work = |s: &Server| {
                 (
                     s.stats.total_commands.local().load(Ordering::Relaxed),
@@ -605,14 +611,17 @@ impl Worker {
                 self.expire_blocked();
             }
             super::evict::continue_pending(&self.srv);
-            if Instant::now() >= next_cron {
-                let t = super::latency::Timer::start();
+            let mut end = Instant::now();
+            if end >= next_cron {
+                let t = super::latency::Timer::start_at(end);
                 self.cron();
                 t.end(super::latency::Ev::Cron);
-                next_cron = Instant::now() + tick;
+                end = Instant::now();
+                next_cron = end + tick;
             }
             let work1 = work(&self.srv);
-            pass.end_work(
+            pass.end_work_at(
+                end,
                 super::latency::Ev::WorkerPass,
                 // CONFIG RESETSTAT may have zeroed the counters meanwhile.
                 (
@@ -725,14 +734,10 @@ impl Worker {
         if !events.is_empty() {
             return Ok(());
         }
-        let start = Instant::now();
         std::thread::sleep(nap);
-        self.poll.poll(events, Some(Duration::ZERO))?;
-        if !events.is_empty() {
-            return Ok(());
-        }
-        self.poll
-            .poll(events, Some(timeout.saturating_sub(start.elapsed())))
+        // One wait after the nap: it returns at once with what collected
+        // meanwhile (a zero-timeout poll first was one more syscall).
+        self.poll.poll(events, Some(timeout.saturating_sub(nap)))
     }
 
     fn shutdown(&mut self) {
@@ -1157,24 +1162,27 @@ impl Worker {
         // SAFETY: the server outlives every worker; the reference is not
         // tied to `self`, which `pump_events` may use while this runs.
         let srv: &Server = unsafe { &*Arc::as_ptr(&self.srv) };
-        let start = Instant::now();
+        // One clock read starts the turn and its first command.
+        let start = Mono::now();
+        let mut slice_start = start;
         let was_paused = c.paused;
         // Slices of work until the input is done or the quantum is used
         // up, ending early when other clients are waiting.
         let (paused, shutting, yielded) = loop {
             let me: *mut Worker = self;
             let prev = PUMP.with(|p| p.replace(me));
-            let r = execute_input(srv, &mut c, bounded);
+            let r = execute_input(srv, &mut c, bounded, slice_start, &self.unix);
             PUMP.with(|p| p.set(prev));
             let (paused, shutting, yielded) = r;
             if !yielded
                 || paused
                 || shutting
-                || start.elapsed() >= QUANTUM
+                || Mono::now().nanos_since(start) >= QUANTUM.as_nanos() as u64
                 || self.others_waiting(token)
             {
                 break r;
             }
+            slice_start = Mono::now();
         };
         c.yielded = yielded;
         if paused != was_paused {
@@ -1214,6 +1222,7 @@ impl Worker {
         // Events already taken by the loop that started the script are not
         // reported again (edge-triggered): accept and read everything.
         self.pass_no += 1;
+        self.unix = UnixClock::now();
         self.drain_mailbox();
         for i in 0..self.listeners.len() {
             self.accept(i);
@@ -1271,7 +1280,13 @@ pub fn pump_events() {
 
 /// The body of [`Worker::process`]; returns (paused, shutting down,
 /// stopped at the time quantum with input left).
-fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool) {
+fn execute_input(
+    srv: &Server,
+    c: &mut Conn,
+    bounded: bool,
+    start: Mono,
+    unix: &UnixClock,
+) -> (bool, bool, bool) {
     let mut yielded = false;
     {
         let Conn {
@@ -1297,7 +1312,7 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
             inbuf.clear();
             *in_pos = 0;
         }
-        let mut ctx = Ctx::new(srv, client, outbuf);
+        let mut ctx = Ctx::new_at(srv, client, outbuf, start, unix.ms_at(start));
         let (base_ms, clock_base) = (ctx.now_ms, ctx.clock);
         ctx.client
             .handle
@@ -1322,25 +1337,34 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                         ArgSource::Input => buf,
                         ArgSource::Scratch => &parser.scratch,
                     };
-                    let argv: smallvec::SmallVec<[&[u8]; 8]> =
-                        parser.args.iter().map(|r| &base[r.clone()]).collect();
+                    // Up to 8 arguments on the stack (no SmallVec pushes).
+                    let mut small: [&[u8]; 8] = [&[]; 8];
+                    let heap: Vec<&[u8]>;
+                    let argv: &[&[u8]] = if parser.args.len() <= small.len() {
+                        for (a, r) in small.iter_mut().zip(&parser.args) {
+                            *a = &base[r.start..r.end];
+                        }
+                        &small[..parser.args.len()]
+                    } else {
+                        heap = parser.args.iter().map(|r| &base[r.clone()]).collect();
+                        &heap
+                    };
                     if argv.is_empty() {
                         *in_pos += req.consumed;
                         continue;
                     }
                     if ctx.clock != clock_base {
-                        ctx.now_ms =
-                            base_ms + ctx.clock.duration_since(clock_base).as_millis() as u64;
+                        ctx.now_ms = unix.ms_at(ctx.clock);
                     }
                     if srv.pause_until.load(Ordering::Relaxed) > ctx.now_ms
-                        && must_wait_for_pause(srv, ctx.client, &argv, ctx.now_ms)
+                        && must_wait_for_pause(srv, ctx.client, argv, ctx.now_ms)
                     {
                         *paused = true;
                         break;
                     }
                     ctx.client.handle.qbuf.store(buf.len(), Ordering::Relaxed);
                     let timer = super::latency::cpu_clock_on().then(super::latency::Timer::start);
-                    commands::dispatch(&mut ctx, &argv);
+                    commands::dispatch(&mut ctx, argv);
                     *in_pos += req.consumed;
                     ran += 1;
                     // Every QUANTUM_EVERY commands, or after any command
@@ -1353,7 +1377,7 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                     let costly = steps > 0;
                     if bounded
                         && (costly || ran.is_multiple_of(QUANTUM_EVERY))
-                        && clock_base.elapsed() >= SLICE
+                        && Mono::now().nanos_since(clock_base) >= SLICE.as_nanos() as u64
                     {
                         yielded = *in_pos < inbuf.len();
                         break;
