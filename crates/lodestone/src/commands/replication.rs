@@ -303,7 +303,11 @@ mod tests {
             assert!(run(&["REPLCONF", "nope", "x"])
                 .starts_with("-ERR Unrecognized REPLCONF option: nope"));
             assert_eq!(run(&["REPLCONF", "ACK", "10"]), "");
+            assert_eq!(run(&["REPLCONF", "ACK", "10", "FACK", "7"]), "");
+            assert_eq!(run(&["REPLCONF", "ACK", "10", "FACK", "x"]), "");
             assert_eq!(run(&["WAIT", "0", "0"]), ":0\r\n");
+            assert_eq!(run(&["WAITAOF", "0", "0", "0"]), "*2\r\n:0\r\n:0\r\n");
+            assert!(run(&["WAITAOF", "1", "0", "0"]).contains("appendonly is disabled"));
             assert_eq!(run(&["ROLE"]), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
         });
         let h: crate::repl::Hello = srv.repl.hellos.lock().values().next().cloned().unwrap();
