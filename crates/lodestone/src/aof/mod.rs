@@ -401,6 +401,7 @@ impl Aof {
         self.fsynced_off.store(0, Ordering::SeqCst);
         drop(st);
         log("AOF stopped");
+        srv.repl.aof_stopped(srv);
         srv.repl.aof_progress(srv);
     }
 

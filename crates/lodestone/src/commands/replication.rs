@@ -181,7 +181,7 @@ fn role(ctx: &mut Ctx, _argv: &[&[u8]]) {
     let m = srv.repl.master.lock();
     r.array(3);
     r.bulk(b"master");
-    r.int(m.offset as i64);
+    r.int(m.offset.max(srv.repl.offset()) as i64);
     let online: Vec<_> = m
         .replicas
         .iter()

@@ -182,7 +182,7 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
     command(&mut rd, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
     let (replid, offset) = {
         let m = srv.repl.master.lock();
-        (m.replid.clone(), m.offset)
+        (m.replid.clone(), m.offset.max(srv.repl.offset()))
     };
     let reply = command(
         &mut rd,

@@ -221,8 +221,12 @@ pub struct LinkInfo {
 pub struct Repl {
     pub master: Mutex<Master>,
     /// `master.offset`, readable without the lock (a client's write
-    /// offset, the AOF's fsynced offset). Written under the lock.
-    offset_now: AtomicU64,
+    /// offset, the AOF's fsynced offset). Written under the lock, except
+    /// before the first backlog, when [`BacklogSink`] counts units here
+    /// alone (`master.offset` catches up when the backlog is created).
+    offset_now: Arc<AtomicU64>,
+    /// Set (under the lock) when the backlog is created; never cleared.
+    has_backlog: Arc<AtomicBool>,
     /// Clients parked in WAIT / WAITAOF (fsyncs check it before locking).
     waiting_count: AtomicUsize,
     /// Number of replicas (read without the lock on hot paths).
@@ -230,7 +234,7 @@ pub struct Repl {
     /// REPLCONF settings of clients that have not synced yet.
     pub hellos: Mutex<HashMap<u64, Hello>>,
     /// We replicate from a master (REPLICAOF host port).
-    pub is_replica: AtomicBool,
+    pub is_replica: Arc<AtomicBool>,
     /// Bumped by every REPLICAOF: a link thread of an older generation exits.
     pub generation: AtomicU64,
     pub link: Mutex<LinkInfo>,
@@ -264,11 +268,12 @@ impl Default for Repl {
                 last_ping_ms: 0,
                 waiting: Vec::new(),
             }),
-            offset_now: AtomicU64::new(0),
+            offset_now: Default::default(),
+            has_backlog: Default::default(),
             waiting_count: AtomicUsize::new(0),
             replica_count: AtomicUsize::new(0),
             hellos: Mutex::new(HashMap::new()),
-            is_replica: AtomicBool::new(false),
+            is_replica: Default::default(),
             generation: AtomicU64::new(0),
             link: Mutex::new(LinkInfo::default()),
             sync_full: AtomicU64::new(0),
@@ -293,30 +298,32 @@ pub fn random_id() -> String {
 }
 
 /// The feed consumer that encodes units into the replication stream.
-pub struct BacklogSink(pub std::sync::Weak<Server>);
+/// It holds the few flags its hot path reads, so that a unit counted
+/// without a backlog costs one atomic add (no upgrade, no lock).
+pub struct BacklogSink {
+    srv: std::sync::Weak<Server>,
+    is_replica: Arc<AtomicBool>,
+    has_backlog: Arc<AtomicBool>,
+    offset: Arc<AtomicU64>,
+}
 
 impl Sink for BacklogSink {
     fn append(&self, unit: &[Effect]) {
-        if APPLYING_MASTER.with(|a| a.get()) {
-            return;
-        }
-        let Some(srv) = self.0.upgrade() else {
-            return;
-        };
-        if srv.repl.is_replica() {
+        if APPLYING_MASTER.with(|a| a.get()) || self.is_replica.load(Ordering::Relaxed) {
             // A replica's stream is its master's, proxied by the link.
             return;
         }
-        let mut m = srv.repl.master.lock();
-        if m.backlog.is_none() {
+        if !self.has_backlog.load(Ordering::Acquire) {
             // As Redis: without a backlog the offset still counts units
-            // while the AOF is on, so WAITAOF can tell writes apart.
-            if srv.aof.on.load(Ordering::Relaxed) {
-                let off = m.offset + 1;
-                m.set_offset(&srv, off);
-            }
+            // (the sink is subscribed then only while the AOF is on), so
+            // WAITAOF can tell writes apart.
+            self.offset.fetch_add(1, Ordering::AcqRel);
             return;
         }
+        let Some(srv) = self.srv.upgrade() else {
+            return;
+        };
+        let mut m = srv.repl.master.lock();
         let mut out = Vec::new();
         encode_unit(unit, &mut m.cur_db, &mut out);
         m.feed(&srv, &out);
@@ -343,6 +350,10 @@ impl Repl {
             m.backlog = Some(VecDeque::new());
             m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
             m.cur_db = None;
+            // Units counted without a backlog (the AOF on) carry on.
+            let off = m.offset.max(self.offset());
+            m.set_offset(srv, off);
+            self.has_backlog.store(true, Ordering::Release);
         }
         drop(m);
         if let Some(arc) = srv.arc() {
@@ -355,8 +366,25 @@ impl Repl {
     /// while the AOF is on (Redis's master_repl_offset moves then too).
     pub fn install_sink(&self, srv: &Arc<Server>) {
         if !self.sink_installed.swap(true, Ordering::SeqCst) {
-            srv.feed
-                .subscribe("replication", Arc::new(BacklogSink(Arc::downgrade(srv))));
+            let sink = BacklogSink {
+                srv: Arc::downgrade(srv),
+                is_replica: self.is_replica.clone(),
+                has_backlog: self.has_backlog.clone(),
+                offset: self.offset_now.clone(),
+            };
+            srv.feed.subscribe("replication", Arc::new(sink));
+            srv.update_expired_log();
+        }
+    }
+
+    /// The AOF stopped: without a backlog the sink has nothing left to
+    /// do (Redis counts units only while something consumes them).
+    pub fn aof_stopped(&self, srv: &Server) {
+        let _m = self.master.lock();
+        if !self.has_backlog.load(Ordering::Acquire)
+            && self.sink_installed.swap(false, Ordering::SeqCst)
+        {
+            srv.feed.unsubscribe("replication");
             srv.update_expired_log();
         }
     }
@@ -746,7 +774,8 @@ pub fn info(srv: &Server) -> String {
     line!("master_failover_state:no-failover");
     line!("master_replid:{}", m.replid);
     line!("master_replid2:{}", m.replid2);
-    line!("master_repl_offset:{}", m.offset);
+    // Without a backlog the units counted lock-free are in `offset()`.
+    line!("master_repl_offset:{}", m.offset.max(r.offset()));
     line!("second_repl_offset:{}", m.second_offset);
     let active = m.backlog.is_some();
     line!("repl_backlog_active:{}", active as u8);
