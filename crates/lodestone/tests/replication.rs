@@ -86,6 +86,7 @@ fn full_sync_then_stream_of_every_type() {
     attach(&mut r, master.port);
     wait_synced(&mut m, &mut r);
     check_filled(&mut r);
+    assert_sync_file_kept(&replica);
     assert_eq!(info_field(&mut r, "replication", "role"), "slave");
     assert_eq!(info_field(&mut m, "replication", "connected_slaves"), "1");
     let role: Vec<redis::Value> = q(&mut r, &["ROLE"]);
@@ -195,8 +196,15 @@ fn psync_continues_after_a_dropped_link() {
     attach(&mut r, master.port);
     wait_synced(&mut m, &mut r);
     assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
+    // The stream is in db 3 when the link drops; the continued stream
+    // does not SELECT again, so the replica must remember it.
+    let mut m3 = master.client();
+    let _: () = q(&mut m3, &["SELECT", "3"]);
+    let _: () = q(&mut m3, &["SET", "before3", "v"]);
+    wait_synced(&mut m, &mut r);
     let killed: i64 = q(&mut m, &["CLIENT", "KILL", "TYPE", "replica"]);
     assert_eq!(killed, 1);
+    let _: () = q(&mut m3, &["SET", "after3", "v"]);
     for i in 0..100 {
         let _: () = q(&mut m, &["SET", &format!("after{i}"), "v"]);
     }
@@ -206,6 +214,75 @@ fn psync_continues_after_a_dropped_link() {
     wait_synced(&mut m, &mut r);
     assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
     assert_eq!(q::<String>(&mut r, &["GET", "after99"]), "v");
+    check_filled(&mut r);
+    let _: () = q(&mut r, &["SELECT", "3"]);
+    assert_eq!(q::<String>(&mut r, &["GET", "after3"]), "v");
+}
+
+/// Stops a server with SHUTDOWN SAVE and waits for its exit.
+fn shutdown_saving(s: &mut Server) {
+    let mut c = s.client();
+    let _ = redis::cmd("SHUTDOWN").arg("SAVE").query::<()>(&mut c);
+    assert!(s.wait_exit(Duration::from_secs(20)), "server did not exit");
+}
+
+/// The RDB records where the replication stream stood (AUX repl-id,
+/// repl-offset, repl-stream-db): a replica restarted from it continues
+/// with a partial resync, in the stream's database.
+#[test]
+fn a_restarted_replica_continues_with_psync() {
+    let master = Server::start(&[]);
+    let mut m = master.client();
+    let dir = common::TempDir::new("repl-restart-replica");
+    let port = master.port.to_string();
+    let args = ["--replicaof", "127.0.0.1", &port];
+    let mut replica = Server::start_in(dir.path.clone(), &args);
+    let mut r = replica.client();
+    fill(&mut m);
+    let mut m3 = master.client();
+    let _: () = q(&mut m3, &["SELECT", "3"]);
+    let _: () = q(&mut m3, &["SET", "before3", "v"]);
+    wait_synced(&mut m, &mut r);
+    shutdown_saving(&mut replica);
+    // Writes while it is down, still in db 3 and then in db 0.
+    let _: i64 = q(&mut m3, &["INCR", "n3"]);
+    let _: i64 = q(&mut m, &["INCR", "n0"]);
+
+    let replica = Server::start_in(dir.path.clone(), &args);
+    let mut r = replica.client();
+    wait_synced(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
+    assert_eq!(info_field(&mut m, "stats", "sync_partial_ok"), "1");
+    assert_eq!(q::<i64>(&mut r, &["GET", "n0"]), 1);
+    check_filled(&mut r);
+    let _: () = q(&mut r, &["SELECT", "3"]);
+    assert_eq!(q::<i64>(&mut r, &["GET", "n3"]), 1);
+    assert_eq!(q::<String>(&mut r, &["GET", "before3"]), "v");
+}
+
+/// A master restarted from its RDB keeps its old history as its secondary
+/// id: its replica comes back with a partial resync, no full sync.
+#[test]
+fn a_restarted_master_takes_its_replica_back_with_psync() {
+    let dir = common::TempDir::new("repl-restart-master");
+    let mut master = Server::start_in(dir.path.clone(), &[]);
+    let port = master.port.to_string();
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    fill(&mut m);
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    let old_id = info_field(&mut m, "replication", "master_replid");
+    shutdown_saving(&mut master);
+
+    let master = Server::start_in(dir.path.clone(), &["--port", &port]);
+    let mut m = master.client();
+    assert_eq!(info_field(&mut m, "replication", "master_replid2"), old_id);
+    let _: i64 = q(&mut m, &["INCR", "n0"]);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "stats", "sync_full"), "0");
+    assert_eq!(info_field(&mut m, "stats", "sync_partial_ok"), "1");
+    assert_eq!(q::<i64>(&mut r, &["GET", "n0"]), 1);
     check_filled(&mut r);
 }
 
@@ -295,6 +372,47 @@ fn raw_sync_gets_the_rdb_then_effects() {
     assert_eq!(read_command(&mut rd), ["RPUSH", "l", "a"]);
     // PUBLISH reaches replicas (not the AOF), as in Redis.
     assert_eq!(read_command(&mut rd), ["PUBLISH", "ch", "hi"]);
+}
+
+/// A disk-based full sync (the default `repl-diskless-load disabled`)
+/// leaves the master's payload as the replica's dump.rdb, as Redis does,
+/// and no temp file behind.
+fn assert_sync_file_kept(replica: &Server) {
+    let names: Vec<String> = std::fs::read_dir(&replica.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "dump.rdb"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("temp-")), "{names:?}");
+}
+
+/// The payload forms: a diskless Redis master sends `$EOF:<mark>`, a
+/// disk-based one `$<len>`; our replica takes each to disk, or to memory
+/// with `repl-diskless-load swapdb`.
+#[test]
+fn lodestone_replicates_from_redis_with_every_payload_form() {
+    for (diskless_sync, load) in [("yes", "disabled"), ("no", "disabled"), ("no", "swapdb")] {
+        let dir = common::TempDir::new("repl-redis-form");
+        let Some(redis) = RealRedis::start(&[
+            "--repl-diskless-sync",
+            diskless_sync,
+            "--repl-diskless-sync-delay",
+            "0",
+            "--dir",
+            dir.str(),
+        ]) else {
+            return;
+        };
+        let replica = Server::start(&["--repl-diskless-load", load]);
+        let (mut m, mut r) = (redis.client(), replica.client());
+        fill(&mut m);
+        attach(&mut r, redis.port);
+        wait_synced(&mut m, &mut r);
+        check_filled(&mut r);
+        if load == "disabled" {
+            assert_sync_file_kept(&replica);
+        }
+    }
 }
 
 #[test]

@@ -425,6 +425,7 @@ fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
         p.write_only = p.write_only && write_only;
     }
     ctx.srv.pause_until.store(p.until_ms, Ordering::SeqCst);
+    crate::keyspace::shard::EXPIRY_PAUSED_UNTIL.store(p.until_ms, Ordering::SeqCst);
     drop(p);
     ctx.ok();
 }
@@ -432,6 +433,7 @@ fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
 fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) {
     *ctx.srv.pause.lock() = Default::default();
     ctx.srv.pause_until.store(0, Ordering::SeqCst);
+    crate::keyspace::shard::EXPIRY_PAUSED_UNTIL.store(0, Ordering::SeqCst);
     ctx.srv.broadcast(|| WorkerMsg::Unpause);
     ctx.ok();
 }

@@ -223,11 +223,13 @@ fn full_sync(
     let sink = Arc::new(sink);
     let s = &*srv;
     let delay = || s.config.get_num("rdb-key-save-delay");
+    // A replica serving its own replica: its stream pauses at the point.
+    let apply = std::cell::RefCell::new(None);
     crate::persist::snapshot::run_at(
         &s.keyspace,
         sink.clone(),
         &delay,
-        || {},
+        || *apply.borrow_mut() = Some(super::hold_apply(s)),
         || {
             // Every shard is held: no unit can reach the stream now, so
             // the replica's first stream byte is the first unit after the
@@ -250,6 +252,12 @@ fn full_sync(
             }
             live.store(true, Ordering::SeqCst);
             let offset = m.offset;
+            // The replica's first unit after the point selects its db.
+            sink.set_repl_info(Some(super::SaveInfo {
+                stream_db: 0,
+                replid: m.replid.clone(),
+                offset,
+            }));
             m.replicas.retain(|r| r.client != client);
             m.replicas.push(Replica {
                 client,
@@ -265,6 +273,8 @@ fn full_sync(
             s.repl
                 .replica_count
                 .store(m.replicas.len(), Ordering::Relaxed);
+            drop(m);
+            apply.borrow_mut().take();
         },
     );
     if let Err(e) = sink.finish(srv.config.get_bool("rdbchecksum")) {
