@@ -66,6 +66,17 @@ pub struct Aof {
     pub base_size: AtomicU64,
     pub delayed_fsync: AtomicU64,
     fsync_thread: AtomicBool,
+    /// The replication offset the last fsync covered (Redis's
+    /// fsynced_reploff_pending): every unit counted in the stream offset
+    /// up to it is on disk.
+    fsynced_off: AtomicU64,
+    /// The AOF was just turned on (or restarted after a replica's full
+    /// sync): nothing counts as fsynced until its first base is committed
+    /// (Redis's AOF_WAIT_REWRITE, fsynced_reploff 0).
+    initial_rewrite: AtomicBool,
+    /// A replica loaded a full sync while a rewrite ran: the cron starts
+    /// another one (the running one's base predates the load).
+    restart_pending: AtomicBool,
 }
 
 #[derive(Default)]
@@ -79,6 +90,12 @@ struct State {
     prefix: String,
     /// The second of the last `#TS:` annotation.
     last_ts: u64,
+    /// The replication offset covered by the bytes written to files so
+    /// far (read under this lock when the buffer is written).
+    written_off: u64,
+    /// Bumped when the offsets restart (AOF off, a new base after a
+    /// replica's full sync): an fsync begun before does not publish.
+    epoch: u64,
 }
 
 impl Default for Aof {
@@ -104,6 +121,9 @@ impl Default for Aof {
             base_size: AtomicU64::new(0),
             delayed_fsync: AtomicU64::new(0),
             fsync_thread: AtomicBool::new(false),
+            fsynced_off: AtomicU64::new(0),
+            initial_rewrite: AtomicBool::new(false),
+            restart_pending: AtomicBool::new(false),
         }
     }
 }
@@ -179,12 +199,37 @@ impl Aof {
             && self.rewrite_in_progress.load(Ordering::Relaxed)
     }
 
+    /// Redis's fsynced_reploff: -1 with the AOF off, 0 until the first
+    /// base after turning it on is committed, else the replication offset
+    /// known to be on disk (WAITAOF's local ack, REPLCONF ACK's FACK).
+    pub fn fsynced_reploff(&self) -> i64 {
+        if !self.on.load(Ordering::SeqCst) {
+            -1
+        } else if self.initial_rewrite.load(Ordering::SeqCst) {
+            0
+        } else {
+            self.fsynced_off.load(Ordering::SeqCst) as i64
+        }
+    }
+
+    /// Starts the offsets over at the current replication offset (the
+    /// point in time of a base being written).
+    fn reset_offsets(&self, srv: &Server, st: &mut State) {
+        st.epoch += 1;
+        st.written_off = srv.repl.offset();
+        self.fsynced_off.store(st.written_off, Ordering::SeqCst);
+    }
+
     /// Writes the buffered effects to the current incr file.
-    pub fn write_pending(&self) {
+    pub fn write_pending(&self, srv: &Server) {
         let mut st = self.state.lock();
         if st.buf.is_empty() {
             return;
         }
+        // Read under the lock: every unit this offset counts is in the
+        // buffer or written already (the AOF sink runs before the
+        // replication sink counts a unit).
+        let off = srv.repl.offset();
         let Some(f) = st.file.clone() else {
             st.buf.clear();
             self.pending.store(0, Ordering::SeqCst);
@@ -196,6 +241,7 @@ impl Aof {
         match wrote {
             Ok(()) => {
                 let n = st.buf.len() as u64;
+                st.written_off = st.written_off.max(off);
                 self.written.fetch_add(n, Ordering::SeqCst);
                 self.current_size.fetch_add(n, Ordering::Relaxed);
                 st.buf.clear();
@@ -221,8 +267,9 @@ impl Aof {
     }
 
     /// fsyncs the current incr file unless everything written is synced
-    /// already; concurrent callers share one fsync.
-    pub fn fsync_now(&self) {
+    /// already; concurrent callers share one fsync. WAITAOF waiters the
+    /// fsync satisfies are served.
+    pub fn fsync_now(&self, srv: &Server) {
         let target = self.written.load(Ordering::SeqCst);
         if self.synced.load(Ordering::SeqCst) >= target {
             return;
@@ -231,14 +278,28 @@ impl Aof {
         if self.synced.load(Ordering::SeqCst) >= target {
             return;
         }
-        let (file, upto) = {
+        let (file, upto, off, epoch) = {
             let st = self.state.lock();
-            (st.file.clone(), self.written.load(Ordering::SeqCst))
+            let upto = self.written.load(Ordering::SeqCst);
+            (st.file.clone(), upto, st.written_off, st.epoch)
         };
         if let Some(f) = file {
             if f.sync_data().is_ok() {
                 self.synced.fetch_max(upto, Ordering::SeqCst);
+                self.publish_fsynced(srv, off, epoch);
             }
+        }
+    }
+
+    /// Records that replication offset `off` is on disk (unless the
+    /// offsets restarted since it was read) and serves WAITAOF waiters.
+    fn publish_fsynced(&self, srv: &Server, off: u64, epoch: u64) {
+        let moved = {
+            let st = self.state.lock();
+            st.epoch == epoch && self.fsynced_off.fetch_max(off, Ordering::SeqCst) < off
+        };
+        if moved {
+            srv.repl.aof_progress(srv);
         }
     }
 
@@ -246,39 +307,46 @@ impl Aof {
     /// of the commands it answers reach the file first (and the disk with
     /// `appendfsync always`). One relaxed load when the AOF is off.
     #[inline]
-    pub fn before_reply(&self) {
+    pub fn before_reply(&self, srv: &Server) {
         if !self.on.load(Ordering::Relaxed) {
             return;
         }
         if self.pending.load(Ordering::SeqCst) > 0 {
-            self.write_pending();
+            self.write_pending(srv);
         }
         if self.policy.load(Ordering::Relaxed) == FSYNC_ALWAYS && !self.fsync_suspended() {
             let t = crate::server::latency::Timer::start();
-            self.fsync_now();
+            self.fsync_now(srv);
             t.end(crate::server::latency::Ev::AofFsyncAlways);
         }
     }
 
     /// Starts the once-a-second writer/fsync thread (once per process).
-    fn spawn_fsync_thread(self: &Arc<Self>) {
-        if self.fsync_thread.swap(true, Ordering::SeqCst) {
+    fn spawn_fsync_thread(srv: &Server) {
+        let Some(arc) = srv.arc() else {
+            return;
+        };
+        if srv.aof.fsync_thread.swap(true, Ordering::SeqCst) {
             return;
         }
-        let aof = self.clone();
+        let weak = Arc::downgrade(&arc);
         std::thread::Builder::new()
             .name("aof-fsync".into())
             .spawn(move || loop {
                 std::thread::sleep(Duration::from_secs(1));
+                let Some(srv) = weak.upgrade() else {
+                    return;
+                };
+                let aof = &srv.aof;
                 if !aof.on.load(Ordering::Relaxed) {
                     continue;
                 }
-                aof.write_pending();
+                aof.write_pending(&srv);
                 if aof.policy.load(Ordering::Relaxed) == FSYNC_EVERYSEC {
                     if aof.fsync_suspended() {
                         aof.delayed_fsync.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        aof.fsync_now();
+                        aof.fsync_now(&srv);
                     }
                 }
             })
@@ -286,42 +354,55 @@ impl Aof {
     }
 
     /// Opens `name` in the AOF directory for appending (creating it) and
-    /// makes it the file effects go to; the old file is flushed and synced.
-    fn switch_file(&self, st: &mut State, name: &str) -> std::io::Result<()> {
+    /// makes it the file effects go to; the old file is flushed and synced
+    /// (which counts as an fsync for WAITAOF, as Redis's closing fsync).
+    fn switch_file(&self, srv: &Server, st: &mut State, name: &str) -> std::io::Result<()> {
         let f = OpenOptions::new()
             .create(true)
             .append(true)
             .open(st.dir.join(name))?;
         if let Some(old) = st.file.take() {
             if !st.buf.is_empty() {
+                let off = srv.repl.offset();
                 (&*old).write_all(&st.buf)?;
+                st.written_off = st.written_off.max(off);
                 let n = st.buf.len() as u64;
                 self.written.fetch_add(n, Ordering::SeqCst);
                 self.current_size.fetch_add(n, Ordering::Relaxed);
                 st.buf.clear();
                 self.pending.store(0, Ordering::SeqCst);
             }
-            let _ = old.sync_data();
-            self.synced
-                .fetch_max(self.written.load(Ordering::SeqCst), Ordering::SeqCst);
+            if old.sync_data().is_ok() {
+                self.synced
+                    .fetch_max(self.written.load(Ordering::SeqCst), Ordering::SeqCst);
+                self.fsynced_off.fetch_max(st.written_off, Ordering::SeqCst);
+            }
         }
         st.file = Some(Arc::new(f));
         st.db = None;
         Ok(())
     }
 
-    /// Stops appending: flushes, syncs and closes the file.
+    /// Stops appending: flushes, syncs and closes the file. WAITAOF
+    /// waiters that need the local AOF get their error.
     pub fn stop(&self, srv: &Server) {
         srv.feed.unsubscribe("aof");
-        self.write_pending();
-        self.fsync_now();
+        self.write_pending(srv);
+        self.fsync_now(srv);
         let mut st = self.state.lock();
         st.file = None;
         st.buf.clear();
         st.db = None;
         self.pending.store(0, Ordering::SeqCst);
         self.on.store(false, Ordering::SeqCst);
+        self.initial_rewrite.store(false, Ordering::SeqCst);
+        self.restart_pending.store(false, Ordering::SeqCst);
+        st.epoch += 1;
+        self.fsynced_off.store(0, Ordering::SeqCst);
+        drop(st);
         log("AOF stopped");
+        srv.repl.aof_stopped(srv);
+        srv.repl.aof_progress(srv);
     }
 
     /// Seconds the running rewrite has taken so far (-1 if none).
@@ -456,7 +537,7 @@ pub fn load_at_startup(srv: &Arc<Server>) -> Result<(), String> {
         Some(f) => f.clone(),
         None => m.next_incr(&prefix),
     };
-    aof.switch_file(st, &incr.name)
+    aof.switch_file(srv, st, &incr.name)
         .map_err(|e| format!("Can't open the append-only file {}: {e}", incr.name))?;
     persist_manifest(&dir, &prefix, &m)
         .map_err(|e| format!("Can't write the AOF manifest: {e}"))?;
@@ -471,8 +552,9 @@ pub fn load_at_startup(srv: &Arc<Server>) -> Result<(), String> {
     st.manifest = m;
     drop(guard);
     srv.feed.subscribe("aof", srv.aof.clone());
+    srv.repl.install_sink(srv);
     aof.on.store(true, Ordering::SeqCst);
-    aof.spawn_fsync_thread();
+    Aof::spawn_fsync_thread(srv);
     Ok(())
 }
 
@@ -618,8 +700,10 @@ fn rewrite_in_background(
         }
     };
     if enable {
-        aof.spawn_fsync_thread();
+        Aof::spawn_fsync_thread(srv);
     }
+    // The old incr file was synced at the switch.
+    srv.repl.aof_progress(srv);
     let written = match &base {
         BaseSink::Rdb(s) => s
             .finish(srv.config.get_bool("rdbchecksum"))
@@ -641,7 +725,32 @@ fn rewrite_in_background(
         "AOF rewrite: image of {keys} keys taken in {:.1} ms (all shards held), base written in {total:.1} ms",
         held.as_secs_f64() * 1000.0
     ));
-    commit_base(aof, dir, prefix, &tmp, preamble, keep_from)
+    commit_base(aof, dir, prefix, &tmp, preamble, keep_from)?;
+    // A first base is on disk: the offset taken at the switch (or a later
+    // fsync's) counts now, unless a replica's full sync since asks for
+    // another base.
+    if !aof.restart_pending.load(Ordering::SeqCst) {
+        aof.initial_rewrite.store(false, Ordering::SeqCst);
+    }
+    srv.repl.aof_progress(srv);
+    Ok(())
+}
+
+/// A replica loaded its master's dataset (full sync): with the AOF on,
+/// the files are rewritten from the new data (Redis's
+/// restartAOFAfterSYNC) and nothing counts as fsynced until that base is
+/// committed. A running rewrite is left to finish and the cron starts
+/// the new one.
+pub fn restart_after_sync(srv: &Server) {
+    let aof = &srv.aof;
+    if !aof.on.load(Ordering::SeqCst) {
+        return;
+    }
+    aof.restart_pending.store(true, Ordering::SeqCst);
+    aof.initial_rewrite.store(true, Ordering::SeqCst);
+    if rewrite_now(srv, false).is_err() {
+        log("AOF rewrite after the full sync postponed: a rewrite is in progress");
+    }
 }
 
 /// The switch, run with every shard held: effects go to a new incr file
@@ -660,7 +769,7 @@ fn switch_for_rewrite(srv: &Server, dir: &Path, prefix: &str, enable: bool) -> R
         st.prefix = prefix.to_string();
     }
     let incr = st.manifest.next_incr(prefix);
-    if let Err(e) = aof.switch_file(&mut st, &incr.name) {
+    if let Err(e) = aof.switch_file(srv, &mut st, &incr.name) {
         st.manifest.incrs.pop();
         return Err(format!("Can't open a new AOF incr file: {e}"));
     }
@@ -669,8 +778,17 @@ fn switch_for_rewrite(srv: &Server, dir: &Path, prefix: &str, enable: bool) -> R
     if on {
         let _ = persist_manifest(&st.dir, &st.prefix, &st.manifest);
     }
+    if enable || aof.restart_pending.swap(false, Ordering::SeqCst) {
+        // A first base: until it is committed nothing counts as fsynced;
+        // then everything up to here is in it.
+        aof.initial_rewrite.store(true, Ordering::SeqCst);
+        aof.reset_offsets(srv, &mut st);
+    }
     if enable {
         srv.feed.subscribe("aof", aof.clone());
+        if let Some(arc) = srv.arc() {
+            srv.repl.install_sink(&arc);
+        }
         aof.on.store(true, Ordering::SeqCst);
     }
     Ok(incr.seq)
@@ -739,6 +857,10 @@ pub fn cron(srv: &Server) {
     if !aof.on.load(Ordering::Relaxed) {
         return;
     }
+    if aof.restart_pending.load(Ordering::SeqCst) {
+        let _ = rewrite_now(srv, false);
+        return;
+    }
     let perc = srv.config.get_num("auto-aof-rewrite-percentage");
     let min = srv.config.get_num("auto-aof-rewrite-min-size") as u64;
     let cur = aof.current_size.load(Ordering::Relaxed);
@@ -759,8 +881,8 @@ pub fn cron(srv: &Server) {
 pub fn debug_loadaof(srv: &Server) -> Result<(), String> {
     let aof = &srv.aof;
     if aof.on.load(Ordering::SeqCst) {
-        aof.write_pending();
-        aof.fsync_now();
+        aof.write_pending(srv);
+        aof.fsync_now(srv);
     }
     empty_all(srv);
     // Redis's emptyData drops the function libraries too: the base

@@ -32,7 +32,8 @@ pub enum TimeoutReply {
     NullArray,
     /// A null bulk string (BLMOVE, BRPOPLPUSH).
     NullBulk,
-    /// WAIT: the number of replicas that acknowledged.
+    /// WAIT / WAITAOF: the acknowledgements counted at that moment
+    /// (`Repl::wait_timed_out`).
     Wait,
 }
 
@@ -145,6 +146,21 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, &'static str> {
     Ok(Some(Duration::from_secs_f64(secs)))
 }
 
+/// Parses a blocking timeout in milliseconds (WAIT, WAITAOF), with
+/// Redis's errors (getTimeoutFromObjectOrReply). `Ok(None)` means block
+/// forever.
+pub fn parse_timeout_ms(arg: &[u8]) -> Result<Option<Duration>, &'static str> {
+    match strutil::parse_i64(arg) {
+        None => Err("ERR timeout is not an integer or out of range"),
+        Some(t) if t < 0 => Err("ERR timeout is negative"),
+        Some(0) => Ok(None),
+        Some(t) if t > i64::MAX - crate::server::now_ms() as i64 => {
+            Err("ERR timeout is out of range")
+        }
+        Some(t) => Ok(Some(Duration::from_millis(t as u64))),
+    }
+}
+
 /// Whether the current command may block (not inside MULTI/EXEC, where
 /// blocking commands behave as if they timed out at once).
 pub fn can_block(ctx: &Ctx) -> bool {
@@ -181,7 +197,8 @@ pub fn block(
     ctx.srv.waiters.add(&w, false);
     ctx.client.blocked = Some(BlockState {
         waiter: w,
-        deadline: timeout.map(|t| Instant::now() + t),
+        // A deadline past what an Instant holds is no deadline.
+        deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
         on_timeout,
     });
 }
@@ -235,15 +252,15 @@ pub fn unblock_from(srv: &Server, h: &ClientHandle, error: bool) -> bool {
     true
 }
 
-/// Ends a wait from another thread (WAIT served by a replica's ACK):
-/// true if this caller won it; the caller then sends the reply with
-/// `WorkerMsg::Served`.
-pub fn end_external(srv: &Server, h: &ClientHandle) -> bool {
+/// Ends a wait from another thread (WAIT / WAITAOF served by an ACK or
+/// an fsync; `name` is the command, counted now): true if this caller won
+/// it; the caller then sends the reply with `WorkerMsg::Served`.
+pub fn end_external(srv: &Server, h: &ClientHandle, name: &[u8]) -> bool {
     if !claim(h) {
         return false;
     }
     srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
-    count_call(srv, b"wait", false);
+    count_call(srv, name, false);
     true
 }
 
@@ -429,6 +446,20 @@ mod tests {
         assert_eq!(parse_timeout(b"0"), Ok(None));
         assert_eq!(parse_timeout(b"0.5"), Ok(Some(Duration::from_millis(500))));
         assert_eq!(parse_timeout(b"-1"), Err("ERR timeout is negative"));
+        assert_eq!(parse_timeout_ms(b"0"), Ok(None));
+        assert_eq!(
+            parse_timeout_ms(b"1500"),
+            Ok(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(parse_timeout_ms(b"-1"), Err("ERR timeout is negative"));
+        assert_eq!(
+            parse_timeout_ms(b"9223372036854775807"),
+            Err("ERR timeout is out of range")
+        );
+        assert_eq!(
+            parse_timeout_ms(b"9223372036854775808"),
+            Err("ERR timeout is not an integer or out of range")
+        );
         assert_eq!(
             parse_timeout(b"abc"),
             Err("ERR timeout is not a float or out of range")

@@ -65,11 +65,15 @@ impl Feed {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Adds (or replaces) the sink registered under `name`.
+    /// Adds (or replaces) the sink registered under `name`. AOF sinks come
+    /// first: a unit is in the AOF's buffer before the replication sink
+    /// counts it in the stream offset, so an offset read under the AOF's
+    /// lock never covers a unit the AOF has not got (WAITAOF's local ack).
     pub fn subscribe(&self, name: &'static str, sink: Arc<dyn Sink>) {
         let mut s = self.sinks.write();
         s.retain(|(n, _)| *n != name);
         s.push((name, sink));
+        s.sort_by_key(|(_, x)| x.target());
         self.active.store(true, Ordering::SeqCst);
         crate::keyspace::shard::LOG_EXPIRED.store(true, Ordering::SeqCst);
     }
@@ -190,6 +194,15 @@ impl<'a> Ctx<'a> {
         let unit = std::mem::take(&mut self.prop.unit);
         let targets = std::mem::take(&mut self.prop.targets);
         self.srv.feed.emit_targeted(&unit, &targets);
+        self.note_write_offset();
+    }
+
+    /// Remembers the stream offset after this client's propagated write
+    /// (Redis's `c->woff`), the point WAIT and WAITAOF wait for.
+    #[inline]
+    pub fn note_write_offset(&mut self) {
+        let off = self.srv.repl.offset();
+        self.client.handle.woff.fetch_max(off, Ordering::Relaxed);
     }
 
     /// Emits the pending unit, then releases every shard lock: the one
@@ -220,6 +233,9 @@ pub fn after_command(
             db: *db,
             argv: vec![b"DEL".to_vec(), key.clone()],
         }]);
+    }
+    if !expired.is_empty() {
+        ctx.note_write_offset();
     }
     let db = ctx.client.db;
     match rewrite {

@@ -388,7 +388,9 @@ fn publish(ctx: &mut Ctx, argv: &[&[u8]]) {
         .srv
         .pubsub
         .publish(ctx.srv, Kind::Channel, argv[1], argv[2]);
-    ctx.srv.repl.propagate_only(ctx.srv, ctx.client.db, argv);
+    if ctx.srv.repl.propagate_only(ctx.srv, ctx.client.db, argv) {
+        ctx.note_write_offset();
+    }
     ctx.r().int(n as i64);
 }
 
@@ -397,7 +399,9 @@ fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) {
         .srv
         .pubsub
         .publish(ctx.srv, Kind::Shard, argv[1], argv[2]);
-    ctx.srv.repl.propagate_only(ctx.srv, ctx.client.db, argv);
+    if ctx.srv.repl.propagate_only(ctx.srv, ctx.client.db, argv) {
+        ctx.note_write_offset();
+    }
     ctx.r().int(n as i64);
 }
 

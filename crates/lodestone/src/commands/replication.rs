@@ -1,5 +1,5 @@
 //! Replication commands: SYNC, PSYNC, REPLCONF (master side), REPLICAOF /
-//! SLAVEOF (replica side), ROLE and WAIT. The machinery lives in
+//! SLAVEOF (replica side), ROLE, WAIT and WAITAOF. The machinery lives in
 //! [`crate::repl`].
 
 use super::{blocking, err, Ctx, Registry};
@@ -15,6 +15,7 @@ replicaof|server|3|5.0.0|no_async_loading,admin,noscript,stale|-|-|Configures a 
 slaveof|server|3|1.0.0|no_async_loading,admin,noscript,stale|-|-|Sets a Redis server as a replica of another, or promotes it to being a master.
 role|server|1|2.8.12|noscript,loading,stale,fast,sentinel|admin,dangerous|-|Returns the replication role.
 wait|generic|3|3.0.0|-|connection|-|Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.
+waitaof|generic|4|7.2.0|noscript|connection|-|Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.
 ";
 
 /// Registers the family's rows and handlers.
@@ -27,6 +28,7 @@ pub fn register(r: &mut Registry) {
     r.handlers.push(("slaveof", replicaof));
     r.handlers.push(("role", role));
     r.handlers.push(("wait", wait));
+    r.handlers.push(("waitaof", waitaof));
 }
 
 /// SYNC and PSYNC replid offset: a partial resync from the backlog when
@@ -76,7 +78,7 @@ fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) {
     let srv = ctx.srv;
     let id = ctx.client.id();
     let mut hello = srv.repl.hellos.lock().get(&id).cloned().unwrap_or_default();
-    for pair in argv[1..].chunks(2) {
+    for (i, pair) in argv[1..].chunks(2).enumerate() {
         let (opt, val) = (pair[0].to_ascii_lowercase(), pair[1]);
         match opt.as_slice() {
             b"listening-port" => match strutil::parse_i64(val) {
@@ -92,10 +94,22 @@ fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) {
                 }
             }
             b"ack" => {
-                // No reply: the replica does not read one.
-                if let Some(off) = strutil::parse_i64(val) {
-                    srv.repl.ack(srv, id, off.max(0) as u64);
+                // REPLCONF ACK <offset> [FACK <aofoffset>] (Redis 7.2: the
+                // offset its AOF has fsynced). No reply: the replica does
+                // not read one.
+                let Some(off) = strutil::parse_i64(val) else {
+                    return;
+                };
+                let mut fack = None;
+                if let [f, v, ..] = &argv[2 * i + 3..] {
+                    if f.eq_ignore_ascii_case(b"fack") {
+                        let Some(v) = strutil::parse_i64(v) else {
+                            return;
+                        };
+                        fack = Some(v.max(0) as u64);
+                    }
                 }
+                srv.repl.ack(srv, id, off.max(0) as u64, fack);
                 return;
             }
             b"getack" => return, // only a master sends it, to us as replica
@@ -138,6 +152,9 @@ fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some(arc) = srv.arc() else {
         return ctx.error("ERR the server is not running");
     };
+    // Clients waiting for our replicas' acknowledgements never get them
+    // now (Redis's disconnectAllBlockedClients).
+    srv.repl.drop_waiters(srv);
     repl::link::replicate_from(&arc, &host, port);
     crate::persist::log(&format!(
         "REPLICAOF {host}:{port} enabled (user request from '{}')",
@@ -164,7 +181,7 @@ fn role(ctx: &mut Ctx, _argv: &[&[u8]]) {
     let m = srv.repl.master.lock();
     r.array(3);
     r.bulk(b"master");
-    r.int(m.offset as i64);
+    r.int(m.offset.max(srv.repl.offset()) as i64);
     let online: Vec<_> = m
         .replicas
         .iter()
@@ -180,7 +197,7 @@ fn role(ctx: &mut Ctx, _argv: &[&[u8]]) {
 }
 
 /// WAIT numreplicas timeout: blocks until that many replicas acknowledged
-/// the stream up to now, or the timeout (ms, 0 = forever) passes.
+/// this client's last write, or the timeout (ms, 0 = forever) passes.
 fn wait(ctx: &mut Ctx, argv: &[&[u8]]) {
     let srv = ctx.srv;
     if srv.repl.is_replica() {
@@ -189,20 +206,75 @@ fn wait(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some(want) = strutil::parse_i64(argv[1]) else {
         return ctx.error(err::NOT_INT);
     };
-    let timeout = match strutil::parse_i64(argv[2]) {
-        None => return ctx.error("ERR timeout is not an integer or out of range"),
-        Some(t) if t < 0 => return ctx.error("ERR timeout is negative"),
-        Some(0) => None,
-        Some(t) => Some(std::time::Duration::from_millis(t as u64)),
+    let timeout = match blocking::parse_timeout_ms(argv[2]) {
+        Ok(t) => t,
+        Err(e) => return ctx.error(e),
     };
+    let want = repl::WaitFor {
+        target: ctx.client.handle.woff.load(Ordering::Relaxed),
+        replicas: want.max(0) as usize,
+        local: None,
+    };
+    wait_for(ctx, argv, want, timeout);
+}
+
+/// WAITAOF numlocal numreplicas timeout: blocks until this client's last
+/// write is fsynced to the local AOF (numlocal 1) and to the AOF of
+/// numreplicas replicas, or the timeout passes; replies [local, replicas].
+fn waitaof(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    let local = match strutil::parse_i64(argv[1]) {
+        None => return ctx.error(err::NOT_INT),
+        Some(n @ 0..=1) => n == 1,
+        Some(_) => return ctx.error("ERR value is out of range, value must between 0 and 1"),
+    };
+    let replicas = match strutil::parse_i64(argv[2]) {
+        None => return ctx.error(err::NOT_INT),
+        Some(n) if n >= 0 => n as usize,
+        Some(_) => return ctx.error("ERR value is out of range, must be positive"),
+    };
+    let timeout = match blocking::parse_timeout_ms(argv[3]) {
+        Ok(t) => t,
+        Err(e) => return ctx.error(e),
+    };
+    if srv.repl.is_replica() {
+        return ctx.error("ERR WAITAOF cannot be used with replica instances. Please also note that writes to replicas are just local and are not propagated.");
+    }
+    if local && !srv.config.get_bool("appendonly") {
+        return ctx.error(repl::WAITAOF_NO_AOF);
+    }
+    let want = repl::WaitFor {
+        target: ctx.client.handle.woff.load(Ordering::Relaxed),
+        replicas,
+        local: Some(local),
+    };
+    wait_for(ctx, argv, want, timeout);
+}
+
+/// The one blocking path of WAIT and WAITAOF: the answer now, or the
+/// client parked (no keys) until an ACK, an fsync or the timeout.
+fn wait_for(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    want: repl::WaitFor,
+    timeout: Option<std::time::Duration>,
+) {
+    let srv = ctx.srv;
     let handle = ctx.client.handle.clone();
     let may_block = blocking::can_block(ctx);
-    let want = want.max(0) as usize;
-    let n = srv.repl.wait(srv, &handle, want, may_block, || {
+    let reply = srv.repl.wait(srv, &handle, want, may_block, || {
         blocking::block(ctx, argv, &[], timeout, blocking::TimeoutReply::Wait)
     });
-    if let Some(n) = n {
-        ctx.r().int(n as i64);
+    match reply {
+        None => {}
+        Some(repl::WaitReply::Replicas(n)) => ctx.r().int(n as i64),
+        Some(repl::WaitReply::Aof(l, n)) => {
+            let mut r = ctx.r();
+            r.array(2);
+            r.int(l as i64);
+            r.int(n as i64);
+        }
+        Some(repl::WaitReply::NoAof) => ctx.error(repl::WAITAOF_NO_AOF),
     }
 }
 
@@ -231,7 +303,11 @@ mod tests {
             assert!(run(&["REPLCONF", "nope", "x"])
                 .starts_with("-ERR Unrecognized REPLCONF option: nope"));
             assert_eq!(run(&["REPLCONF", "ACK", "10"]), "");
+            assert_eq!(run(&["REPLCONF", "ACK", "10", "FACK", "7"]), "");
+            assert_eq!(run(&["REPLCONF", "ACK", "10", "FACK", "x"]), "");
             assert_eq!(run(&["WAIT", "0", "0"]), ":0\r\n");
+            assert_eq!(run(&["WAITAOF", "0", "0", "0"]), "*2\r\n:0\r\n:0\r\n");
+            assert!(run(&["WAITAOF", "1", "0", "0"]).contains("appendonly is disabled"));
             assert_eq!(run(&["ROLE"]), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
         });
         let h: crate::repl::Hello = srv.repl.hellos.lock().values().next().cloned().unwrap();

@@ -102,15 +102,31 @@ fn walk<'a>(
             if n > 0 {
                 sink.pace();
             }
-            let delay = if n > 0 { key_delay_us() } else { 0 };
-            if delay > 0 {
-                std::thread::sleep(Duration::from_micros(delay as u64 * n as u64));
+            if n > 0 {
+                key_delay(key_delay_us, n as u64);
             }
         }
     }
     ks.snap.active.store(0, Ordering::SeqCst);
     *ks.snap.sink.write() = None;
     keys
+}
+
+/// Sleeps `rdb-key-save-delay` µs per key for `n` keys, in slices that
+/// read the knob again: lowering it ends the wait early (Redis's tests
+/// lower it, then kill the slow child; here there is none to kill).
+fn key_delay(key_delay_us: &dyn Fn() -> i64, n: u64) {
+    let start = std::time::Instant::now();
+    loop {
+        let total = Duration::from_micros(key_delay_us().max(0) as u64 * n);
+        let Some(left) = total.checked_sub(start.elapsed()) else {
+            return;
+        };
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 /// Whether a snapshot is running now.

@@ -182,7 +182,7 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
     command(&mut rd, &[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"])?;
     let (replid, offset) = {
         let m = srv.repl.master.lock();
-        (m.replid.clone(), m.offset)
+        (m.replid.clone(), m.offset.max(srv.repl.offset()))
     };
     let reply = command(
         &mut rd,
@@ -231,7 +231,7 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         m.replid = id;
         m.replid2 = "0".repeat(40);
         m.second_offset = -1;
-        m.offset = off;
+        m.set_offset(srv, off);
         // Our own backlog restarts at the master's offset.
         if m.backlog.is_some() {
             m.backlog = Some(Default::default());
@@ -240,6 +240,9 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         drop(m);
         // The master SELECTs before its first command after the point.
         srv.repl.link.lock().stream_db = 0;
+        // Our AOF must hold the new dataset: a new base (Redis's
+        // restartAOFAfterSYNC), until which FACK reports 0.
+        crate::aof::restart_after_sync(srv);
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let id = rest.trim();
         let mut m = srv.repl.master.lock();
@@ -353,13 +356,20 @@ fn read_payload(rd: &mut BufReader<TcpStream>, out: &mut dyn Write) -> Res<()> {
     Ok(())
 }
 
-fn send_ack(stream: &mut TcpStream, offset: u64) -> Res<()> {
+/// REPLCONF ACK <offset>, with FACK <aofoffset> (the offset our AOF has
+/// fsynced, Redis 7.2's form) when the AOF is on. Returns the FACK sent.
+fn send_ack(srv: &Server, stream: &mut TcpStream) -> Res<i64> {
+    let offset = srv.repl.master.lock().offset.to_string();
+    let fack = srv.aof.fsynced_reploff();
+    let f = fack.to_string();
+    let mut argv: Vec<&[u8]> = vec![b"REPLCONF", b"ACK", offset.as_bytes()];
+    if fack != -1 {
+        argv.extend([&b"FACK"[..], f.as_bytes()]);
+    }
     let mut b = Vec::new();
-    encode_argv(
-        &mut b,
-        &[&b"REPLCONF"[..], b"ACK", offset.to_string().as_bytes()],
-    );
-    stream.write_all(&b).map_err(|e| e.to_string())
+    encode_argv(&mut b, &argv);
+    stream.write_all(&b).map_err(|e| e.to_string())?;
+    Ok(fack)
 }
 
 /// Applies the master's stream until the link drops or REPLICAOF changes.
@@ -385,6 +395,7 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
     let mut inbuf = pending;
     let mut parser = resp::Parser::new();
     let mut last_ack = Instant::now() - Duration::from_secs(2);
+    let mut last_fack = -1;
     let mut chunk = vec![0u8; 64 * 1024];
     set_apply(true);
     let res = loop {
@@ -414,24 +425,7 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                         && argv[1].eq_ignore_ascii_case(b"getack");
                     // Offset and effects move together for a snapshot.
                     let applying = srv.repl.apply.lock();
-                    {
-                        let mut m = srv.repl.master.lock();
-                        // Our offset moves with every byte; sub-replicas
-                        // get the same bytes (same offsets as the master).
-                        if m.backlog.is_some() {
-                            m.feed(srv, raw);
-                        } else {
-                            m.offset += raw.len() as u64;
-                        }
-                    }
-                    if getack {
-                        let off = srv.repl.master.lock().offset;
-                        if let Err(e) = send_ack(&mut stream, off) {
-                            err = Some(e);
-                            pos += req.consumed;
-                            break;
-                        }
-                    } else if !argv.is_empty() {
+                    if !getack && !argv.is_empty() {
                         let mut ctx = crate::commands::Ctx::new(srv, &mut client, &mut out);
                         ctx.no_monitor = false;
                         crate::commands::dispatch(&mut ctx, &argv);
@@ -441,7 +435,33 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                             srv.repl.link.lock().stream_db = client.db;
                         }
                     }
+                    {
+                        // Our offset moves with every byte, after the
+                        // command's effects reached our AOF's buffer (so
+                        // an fsynced offset never covers what is not in
+                        // it); sub-replicas get the same bytes (same
+                        // offsets as the master).
+                        let mut m = srv.repl.master.lock();
+                        if m.backlog.is_some() {
+                            m.feed(srv, raw);
+                        } else {
+                            let off = m.offset + raw.len() as u64;
+                            m.set_offset(srv, off);
+                        }
+                    }
                     drop(applying);
+                    if getack {
+                        // Our AOF first, so the FACK is as fresh as can be.
+                        srv.aof.before_reply(srv);
+                        match send_ack(srv, &mut stream) {
+                            Ok(f) => last_fack = f,
+                            Err(e) => {
+                                err = Some(e);
+                                pos += req.consumed;
+                                break;
+                            }
+                        }
+                    }
                     pos += req.consumed;
                 }
                 Err(e) => {
@@ -454,11 +474,17 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
         if let Some(e) = err {
             break Err(e);
         }
-        if last_ack.elapsed() >= Duration::from_secs(1) {
+        // What we applied reaches our AOF now (and the disk with
+        // appendfsync always), as a worker does before its replies; an
+        // fsync that moved our FACK is acknowledged at once (WAITAOF on
+        // the master waits for it), else once a second.
+        srv.aof.before_reply(srv);
+        let fack = srv.aof.fsynced_reploff();
+        if last_ack.elapsed() >= Duration::from_secs(1) || fack != last_fack {
             last_ack = Instant::now();
-            let off = srv.repl.master.lock().offset;
-            if let Err(e) = send_ack(&mut stream, off) {
-                break Err(e);
+            match send_ack(srv, &mut stream) {
+                Ok(f) => last_fack = f,
+                Err(e) => break Err(e),
             }
         }
         match stream.read(&mut chunk) {

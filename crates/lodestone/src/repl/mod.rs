@@ -52,6 +52,8 @@ pub struct Replica {
     /// Last offset it acknowledged, and when (ms).
     pub ack_offset: u64,
     pub ack_ms: u64,
+    /// Last offset it said its AOF has fsynced (REPLCONF ACK .. FACK).
+    pub aof_offset: u64,
     /// Since when (ms) the stream held for it during its sync has been
     /// over the replica class's soft output limit.
     pub soft_since_ms: Option<u64>,
@@ -66,11 +68,48 @@ pub struct Hello {
     pub capa_psync2: bool,
 }
 
-/// A client parked in WAIT.
+/// What a client parked in WAIT or WAITAOF waits for: `replicas`
+/// acknowledgements of `target` (applied for WAIT, fsynced to their AOF
+/// for WAITAOF) and, for WAITAOF, the local AOF's fsync of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitFor {
+    pub target: u64,
+    pub replicas: usize,
+    /// None for WAIT; Some(numlocal) for WAITAOF.
+    pub local: Option<bool>,
+}
+
+/// The error WAITAOF numlocal gets without the AOF (also to a waiter
+/// when the AOF is turned off).
+pub const WAITAOF_NO_AOF: &str =
+    "ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.";
+
+/// A WAIT / WAITAOF reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReply {
+    /// WAIT: replicas that acknowledged.
+    Replicas(usize),
+    /// WAITAOF: [local fsync done (0/1), replicas that fsynced].
+    Aof(u8, usize),
+    /// WAITAOF numlocal 1 with the AOF off.
+    NoAof,
+}
+
+impl WaitReply {
+    /// The reply in RESP (the same in RESP2 and RESP3).
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            WaitReply::Replicas(n) => format!(":{n}\r\n").into_bytes(),
+            WaitReply::Aof(l, n) => format!("*2\r\n:{l}\r\n:{n}\r\n").into_bytes(),
+            WaitReply::NoAof => format!("-{WAITAOF_NO_AOF}\r\n").into_bytes(),
+        }
+    }
+}
+
+/// A client parked in WAIT or WAITAOF.
 struct Waiting {
     handle: Arc<crate::server::client::ClientHandle>,
-    target: u64,
-    replicas: usize,
+    want: WaitFor,
 }
 
 /// The backlog and the replication ids, under one lock with the replica
@@ -100,12 +139,19 @@ impl Master {
         self.offset + 1 - len
     }
 
+    /// Sets master_repl_offset (and its lock-free copy).
+    pub fn set_offset(&mut self, srv: &Server, off: u64) {
+        self.offset = off;
+        srv.repl.offset_now.store(off, Ordering::Release);
+    }
+
     /// Appends bytes to the stream: the backlog, then every replica.
     pub fn feed(&mut self, srv: &Server, bytes: &[u8]) {
         let Some(b) = self.backlog.as_mut() else {
             return;
         };
         self.offset += bytes.len() as u64;
+        srv.repl.offset_now.store(self.offset, Ordering::Release);
         b.extend(bytes.iter().copied());
         if b.len() > self.backlog_size {
             let extra = b.len() - self.backlog_size;
@@ -177,12 +223,21 @@ pub struct LinkInfo {
 /// All replication state of the server.
 pub struct Repl {
     pub master: Mutex<Master>,
+    /// `master.offset`, readable without the lock (a client's write
+    /// offset, the AOF's fsynced offset). Written under the lock, except
+    /// before the first backlog, when [`BacklogSink`] counts units here
+    /// alone (`master.offset` catches up when the backlog is created).
+    offset_now: Arc<AtomicU64>,
+    /// Set (under the lock) when the backlog is created; never cleared.
+    has_backlog: Arc<AtomicBool>,
+    /// Clients parked in WAIT / WAITAOF (fsyncs check it before locking).
+    waiting_count: AtomicUsize,
     /// Number of replicas (read without the lock on hot paths).
     pub replica_count: AtomicUsize,
     /// REPLCONF settings of clients that have not synced yet.
     pub hellos: Mutex<HashMap<u64, Hello>>,
     /// We replicate from a master (REPLICAOF host port).
-    pub is_replica: AtomicBool,
+    pub is_replica: Arc<AtomicBool>,
     /// Bumped by every REPLICAOF: a link thread of an older generation exits.
     pub generation: AtomicU64,
     pub link: Mutex<LinkInfo>,
@@ -221,9 +276,12 @@ impl Default for Repl {
                 last_ping_ms: 0,
                 waiting: Vec::new(),
             }),
+            offset_now: Default::default(),
+            has_backlog: Default::default(),
+            waiting_count: AtomicUsize::new(0),
             replica_count: AtomicUsize::new(0),
             hellos: Mutex::new(HashMap::new()),
-            is_replica: AtomicBool::new(false),
+            is_replica: Default::default(),
             generation: AtomicU64::new(0),
             link: Mutex::new(LinkInfo::default()),
             apply: Mutex::new(()),
@@ -290,12 +348,12 @@ pub fn restore_save_info(srv: &Server, info: SaveInfo) {
     let mut m = srv.repl.master.lock();
     if !srv.config.get_str("replicaof").trim().is_empty() {
         m.replid = info.replid;
-        m.offset = info.offset;
+        m.set_offset(srv, info.offset);
         srv.repl.link.lock().stream_db = info.stream_db;
     } else {
         m.replid2 = info.replid;
         m.second_offset = info.offset as i64 + 1;
-        m.offset = info.offset;
+        m.set_offset(srv, info.offset);
         drop(m);
         srv.repl.ensure_backlog(srv);
     }
@@ -311,24 +369,32 @@ pub fn random_id() -> String {
 }
 
 /// The feed consumer that encodes units into the replication stream.
-pub struct BacklogSink(pub std::sync::Weak<Server>);
+/// It holds the few flags its hot path reads, so that a unit counted
+/// without a backlog costs one atomic add (no upgrade, no lock).
+pub struct BacklogSink {
+    srv: std::sync::Weak<Server>,
+    is_replica: Arc<AtomicBool>,
+    has_backlog: Arc<AtomicBool>,
+    offset: Arc<AtomicU64>,
+}
 
 impl Sink for BacklogSink {
     fn append(&self, unit: &[Effect]) {
-        if APPLYING_MASTER.with(|a| a.get()) {
-            return;
-        }
-        let Some(srv) = self.0.upgrade() else {
-            return;
-        };
-        if srv.repl.is_replica() {
+        if APPLYING_MASTER.with(|a| a.get()) || self.is_replica.load(Ordering::Relaxed) {
             // A replica's stream is its master's, proxied by the link.
             return;
         }
-        let mut m = srv.repl.master.lock();
-        if m.backlog.is_none() {
+        if !self.has_backlog.load(Ordering::Acquire) {
+            // As Redis: without a backlog the offset still counts units
+            // (the sink is subscribed then only while the AOF is on), so
+            // WAITAOF can tell writes apart.
+            self.offset.fetch_add(1, Ordering::AcqRel);
             return;
         }
+        let Some(srv) = self.srv.upgrade() else {
+            return;
+        };
+        let mut m = srv.repl.master.lock();
         let mut out = Vec::new();
         encode_unit(unit, &mut m.cur_db, &mut out);
         m.feed(&srv, &out);
@@ -349,6 +415,12 @@ impl Repl {
         self.is_replica.load(Ordering::Relaxed)
     }
 
+    /// master_repl_offset, without the lock.
+    #[inline]
+    pub fn offset(&self) -> u64 {
+        self.offset_now.load(Ordering::Acquire)
+    }
+
     /// Creates the backlog (and subscribes to the feed) if there is none.
     pub fn ensure_backlog(&self, srv: &Server) {
         let mut m = self.master.lock();
@@ -356,14 +428,42 @@ impl Repl {
             m.backlog = Some(VecDeque::new());
             m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
             m.cur_db = None;
+            // Units counted without a backlog (the AOF on) carry on.
+            let off = m.offset.max(self.offset());
+            m.set_offset(srv, off);
+            self.has_backlog.store(true, Ordering::Release);
         }
         drop(m);
+        if let Some(arc) = srv.arc() {
+            self.install_sink(&arc);
+        }
+    }
+
+    /// Subscribes the replication sink to the feed (once): with a backlog
+    /// it encodes the stream, without one it counts units for WAITAOF
+    /// while the AOF is on (Redis's master_repl_offset moves then too).
+    pub fn install_sink(&self, srv: &Arc<Server>) {
         if !self.sink_installed.swap(true, Ordering::SeqCst) {
-            if let Some(arc) = srv.arc() {
-                srv.feed
-                    .subscribe("replication", Arc::new(BacklogSink(Arc::downgrade(&arc))));
-                srv.update_expired_log();
-            }
+            let sink = BacklogSink {
+                srv: Arc::downgrade(srv),
+                is_replica: self.is_replica.clone(),
+                has_backlog: self.has_backlog.clone(),
+                offset: self.offset_now.clone(),
+            };
+            srv.feed.subscribe("replication", Arc::new(sink));
+            srv.update_expired_log();
+        }
+    }
+
+    /// The AOF stopped: without a backlog the sink has nothing left to
+    /// do (Redis counts units only while something consumes them).
+    pub fn aof_stopped(&self, srv: &Server) {
+        let _m = self.master.lock();
+        if !self.has_backlog.load(Ordering::Acquire)
+            && self.sink_installed.swap(false, Ordering::SeqCst)
+        {
+            srv.feed.unsubscribe("replication");
+            srv.update_expired_log();
         }
     }
 
@@ -372,12 +472,14 @@ impl Repl {
         if !self.hellos.lock().is_empty() {
             self.hellos.lock().remove(&id);
         }
-        if self.replica_count.load(Ordering::Relaxed) == 0 {
+        if self.replica_count.load(Ordering::Relaxed) == 0
+            && self.waiting_count.load(Ordering::Relaxed) == 0
+        {
             return;
         }
         let mut m = self.master.lock();
         m.replicas.retain(|r| r.client != id);
-        m.waiting.retain(|w| w.handle.id != id);
+        Self::remove_waiting(self, &mut m, id);
         self.replica_count
             .store(m.replicas.len(), Ordering::Relaxed);
         self.refresh_good(&m);
@@ -385,13 +487,14 @@ impl Repl {
 
     /// Feeds a command to replicas only, not the AOF (PUBLISH: Redis's
     /// PROPAGATE_REPL). It goes out at once, outside any MULTI/EXEC unit.
-    pub fn propagate_only(&self, srv: &Server, db: usize, argv: &[&[u8]]) {
+    /// Returns whether the stream moved.
+    pub fn propagate_only(&self, srv: &Server, db: usize, argv: &[&[u8]]) -> bool {
         if !self.sink_installed.load(Ordering::Relaxed) || APPLYING_MASTER.with(|a| a.get()) {
-            return;
+            return false;
         }
         let mut m = self.master.lock();
         if m.backlog.is_none() {
-            return;
+            return false;
         }
         let unit = [Effect {
             db,
@@ -400,6 +503,7 @@ impl Repl {
         let mut out = Vec::new();
         encode_unit(&unit, &mut m.cur_db, &mut out);
         m.feed(srv, &out);
+        true
     }
 
     /// Re-reads the cached settings (after CONFIG SET and at startup).
@@ -488,26 +592,48 @@ impl Repl {
             .collect()
     }
 
-    /// Number of online replicas that acknowledged at least `offset`.
-    fn acked(m: &Master, offset: u64) -> usize {
+    /// Number of online replicas that acknowledged at least `offset`
+    /// (applied, or with `aof` fsynced to their AOF).
+    fn acked(m: &Master, offset: u64, aof: bool) -> usize {
         m.replicas
             .iter()
-            .filter(|r| matches!(r.state, ReplicaState::Online) && r.ack_offset >= offset)
+            .filter(|r| {
+                matches!(r.state, ReplicaState::Online)
+                    && if aof { r.aof_offset } else { r.ack_offset } >= offset
+            })
             .count()
     }
 
-    /// REPLCONF ACK from a replica: records it and serves WAITers.
-    pub fn ack(&self, srv: &Server, client: u64, offset: u64) {
+    /// REPLCONF ACK from a replica (with FACK, Redis 7.2's form, the
+    /// offset its AOF has fsynced): records it and serves waiters.
+    pub fn ack(&self, srv: &Server, client: u64, offset: u64, fack: Option<u64>) {
         let mut m = self.master.lock();
         let now = now_ms();
         if let Some(r) = m.replicas.iter_mut().find(|r| r.client == client) {
-            if offset > r.ack_offset {
-                r.ack_offset = offset;
+            r.ack_offset = r.ack_offset.max(offset);
+            if let Some(f) = fack {
+                r.aof_offset = r.aof_offset.max(f);
             }
             r.ack_ms = now;
         }
         self.refresh_good(&m);
         Self::serve_waiting(srv, &mut m);
+    }
+
+    /// The reply a WAIT / WAITAOF waiter would get now, and whether its
+    /// wait is over: Redis's processClientsWaitingReplicas.
+    fn answer(srv: &Server, m: &Master, w: &WaitFor) -> (bool, WaitReply) {
+        let Some(local) = w.local else {
+            let n = Self::acked(m, w.target, false);
+            return (n >= w.replicas, WaitReply::Replicas(n));
+        };
+        if local && !srv.config.get_bool("appendonly") {
+            return (true, WaitReply::NoAof);
+        }
+        let n = Self::acked(m, w.target, true);
+        let l = (srv.aof.fsynced_reploff() >= w.target as i64) as u8;
+        let done = n >= w.replicas && l >= local as u8;
+        (done, WaitReply::Aof(l, n))
     }
 
     fn serve_waiting(srv: &Server, m: &mut Master) {
@@ -516,10 +642,15 @@ impl Repl {
         }
         let mut keep = Vec::new();
         for w in std::mem::take(&mut m.waiting) {
-            let n = Self::acked(m, w.target);
-            if n >= w.replicas {
-                if crate::commands::blocking::end_external(srv, &w.handle) {
-                    let reply = format!(":{n}\r\n").into_bytes();
+            let (done, reply) = Self::answer(srv, m, &w.want);
+            if done {
+                let name: &[u8] = if w.want.local.is_some() {
+                    b"waitaof"
+                } else {
+                    b"wait"
+                };
+                if crate::commands::blocking::end_external(srv, &w.handle, name) {
+                    let reply = reply.encode();
                     srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
                 }
             } else {
@@ -527,31 +658,43 @@ impl Repl {
             }
         }
         m.waiting = keep;
+        srv.repl
+            .waiting_count
+            .store(m.waiting.len(), Ordering::Relaxed);
     }
 
-    /// WAIT: how many replicas acknowledged the current offset; when
-    /// fewer than `want`, `park` is called and the client is remembered
-    /// (the reply then comes from an ACK or the timeout).
+    /// The local AOF's fsynced offset moved (or the AOF was turned off):
+    /// serves the WAITAOF waiters it satisfies.
+    pub fn aof_progress(&self, srv: &Server) {
+        if self.waiting_count.load(Ordering::Relaxed) > 0 {
+            Self::serve_waiting(srv, &mut self.master.lock());
+        }
+    }
+
+    /// WAIT and WAITAOF: the reply if `want` is met already (or the client
+    /// may not block: inside MULTI it answers with the current counts);
+    /// else `park` is called, the client is remembered and replicas are
+    /// asked for acknowledgements (the reply then comes from an ACK, an
+    /// fsync or the timeout).
     pub fn wait(
         &self,
         srv: &Server,
         handle: &Arc<crate::server::client::ClientHandle>,
-        want: usize,
+        want: WaitFor,
         may_block: bool,
         park: impl FnOnce(),
-    ) -> Option<usize> {
+    ) -> Option<WaitReply> {
         let mut m = self.master.lock();
-        let target = m.offset;
-        let n = Self::acked(&m, target);
-        if n >= want || !may_block {
-            return Some(n);
+        let (done, reply) = Self::answer(srv, &m, &want);
+        if done || !may_block {
+            return Some(reply);
         }
         park();
         m.waiting.push(Waiting {
             handle: handle.clone(),
-            target,
-            replicas: want,
+            want,
         });
+        self.waiting_count.store(m.waiting.len(), Ordering::Relaxed);
         // Ask for acknowledgements now rather than at the next second.
         let mut getack = Vec::new();
         encode_argv(&mut getack, &[&b"REPLCONF"[..], b"GETACK", b"*"]);
@@ -561,16 +704,57 @@ impl Repl {
         None
     }
 
-    /// A WAIT timed out: its reply (the replicas that acknowledged).
-    pub fn wait_timed_out(&self, client: u64) -> usize {
+    fn remove_waiting(&self, m: &mut Master, client: u64) -> Option<WaitFor> {
+        let i = m.waiting.iter().position(|w| w.handle.id == client)?;
+        let w = m.waiting.remove(i);
+        self.waiting_count.store(m.waiting.len(), Ordering::Relaxed);
+        Some(w.want)
+    }
+
+    /// A WAIT / WAITAOF timed out (or CLIENT UNBLOCK ... TIMEOUT): its
+    /// reply, the counts at this moment.
+    pub fn wait_timed_out(&self, srv: &Server, client: u64) -> Vec<u8> {
         let mut m = self.master.lock();
-        let target = m
-            .waiting
-            .iter()
-            .find(|w| w.handle.id == client)
-            .map(|w| w.target);
-        m.waiting.retain(|w| w.handle.id != client);
-        target.map_or(0, |t| Self::acked(&m, t))
+        match self.remove_waiting(&mut m, client) {
+            Some(w) => {
+                let mut w = w;
+                // The timeout answers with counts, never the no-AOF error.
+                if w.local == Some(true) && !srv.config.get_bool("appendonly") {
+                    w.local = Some(false);
+                }
+                Self::answer(srv, &m, &w).1.encode()
+            }
+            None => b":0\r\n".to_vec(),
+        }
+    }
+
+    /// A waiter's wait ended another way (CLIENT UNBLOCK ... ERROR).
+    pub fn forget_waiter(&self, client: u64) {
+        if self.waiting_count.load(Ordering::Relaxed) > 0 {
+            let mut m = self.master.lock();
+            self.remove_waiting(&mut m, client);
+        }
+    }
+
+    /// This master became a replica: every WAIT / WAITAOF waiter gets
+    /// Redis's error (disconnectAllBlockedClients).
+    pub fn drop_waiters(&self, srv: &Server) {
+        if self.waiting_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut m = self.master.lock();
+        for w in std::mem::take(&mut m.waiting) {
+            let name: &[u8] = if w.want.local.is_some() {
+                b"waitaof"
+            } else {
+                b"wait"
+            };
+            if crate::commands::blocking::end_external(srv, &w.handle, name) {
+                let reply = b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n".to_vec();
+                srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
+            }
+        }
+        self.waiting_count.store(0, Ordering::Relaxed);
     }
 
     /// Once per second-ish from worker 0: PING the replicas every
@@ -668,7 +852,8 @@ pub fn info(srv: &Server) -> String {
     line!("master_failover_state:no-failover");
     line!("master_replid:{}", m.replid);
     line!("master_replid2:{}", m.replid2);
-    line!("master_repl_offset:{}", m.offset);
+    // Without a backlog the units counted lock-free are in `offset()`.
+    line!("master_repl_offset:{}", m.offset.max(r.offset()));
     line!("second_repl_offset:{}", m.second_offset);
     let active = m.backlog.is_some();
     line!("repl_backlog_active:{}", active as u8);

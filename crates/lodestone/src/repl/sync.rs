@@ -53,6 +53,7 @@ pub fn try_partial(
         state: ReplicaState::Online,
         ack_offset: from.saturating_sub(1),
         ack_ms: now_ms(),
+        aof_offset: 0,
         soft_since_ms: None,
     });
     srv.repl
@@ -327,6 +328,7 @@ fn full_sync(
                 state: ReplicaState::WaitRdb(Vec::new()),
                 ack_offset: offset,
                 ack_ms: now_ms(),
+                aof_offset: 0,
                 soft_since_ms: None,
             });
             s.repl

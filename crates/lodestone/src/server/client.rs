@@ -56,6 +56,9 @@ pub struct ClientHandle {
     /// The ACL user the connection is authenticated as (CLIENT LIST
     /// `user=`, ACL DELUSER closing its connections).
     pub user: Mutex<std::sync::Arc<str>>,
+    /// The replication offset right after this client's last write that
+    /// was propagated (Redis's `c->woff`): what WAIT and WAITAOF wait for.
+    pub woff: AtomicU64,
 }
 
 impl ClientHandle {
@@ -85,6 +88,7 @@ impl ClientHandle {
             qbuf_mem: AtomicUsize::new(0),
             obuf_mem: AtomicUsize::new(0),
             evicted_mem: AtomicU64::new(0),
+            woff: AtomicU64::new(0),
             resp: AtomicUsize::new(2),
             multi: AtomicI64::new(-1),
             no_evict: AtomicBool::new(false),

@@ -747,8 +747,8 @@ impl Worker {
         }
         // The AOF gets everything appended so far, on disk.
         if self.srv.aof.on.load(Ordering::SeqCst) {
-            self.srv.aof.write_pending();
-            self.srv.aof.fsync_now();
+            self.srv.aof.write_pending(&self.srv);
+            self.srv.aof.fsync_now(&self.srv);
         }
         eprintln!("Lodestone is now ready to exit, bye bye...");
         std::process::exit(0);
@@ -942,14 +942,22 @@ impl Worker {
             st
         };
         self.blocked.remove(&token);
+        if st.on_timeout == commands::blocking::TimeoutReply::Wait {
+            // WAIT / WAITAOF: leave the acknowledgement waiters' list.
+            match how {
+                Wake::Timeout | Wake::UnblockedTimeout => {
+                    let reply = srv.repl.wait_timed_out(srv, c.client.id());
+                    c.outbuf.extend_from_slice(&reply);
+                }
+                Wake::Unblocked => srv.repl.forget_waiter(c.client.id()),
+            }
+        }
         let mut r = resp::Reply::new(&mut c.outbuf, c.client.proto);
         match how {
             Wake::Timeout | Wake::UnblockedTimeout => match st.on_timeout {
                 commands::blocking::TimeoutReply::NullArray => r.null_array(),
                 commands::blocking::TimeoutReply::NullBulk => r.null(),
-                commands::blocking::TimeoutReply::Wait => {
-                    r.int(srv.repl.wait_timed_out(c.client.id()) as i64)
-                }
+                commands::blocking::TimeoutReply::Wait => {}
             },
             Wake::Unblocked => r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
         }
@@ -1428,7 +1436,7 @@ impl Worker {
         if c.out_pos < c.outbuf.len() {
             // Effects reach the AOF (and the disk, with appendfsync
             // always) before the replies that acknowledge them.
-            self.srv.aof.before_reply();
+            self.srv.aof.before_reply(&self.srv);
         }
         while c.out_pos < c.outbuf.len() {
             match c.stream.write(&c.outbuf[c.out_pos..]) {

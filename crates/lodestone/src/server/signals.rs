@@ -72,8 +72,8 @@ pub fn shutdown_on_signal(srv: &Server, sig: i32) -> bool {
     log("User requested shutdown...");
     if srv.aof.on.load(Ordering::SeqCst) {
         log("Calling fsync() on the AOF file.");
-        srv.aof.write_pending();
-        srv.aof.fsync_now();
+        srv.aof.write_pending(srv);
+        srv.aof.fsync_now(srv);
     }
     if save || (!nosave && !crate::persist::save_points(srv).is_empty()) {
         log("Saving the final RDB snapshot before exiting.");
