@@ -46,7 +46,8 @@ thread_local! {
 }
 
 /// Set while this server is a replica: expired keys are not deleted
-/// (lazily or actively); the master's DELs remove them.
+/// (lazily or actively); the master's DELs remove them. Also set while a
+/// master's FAILOVER pauses writes (`repl::failover`).
 pub static REPLICA_NO_EXPIRE: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 

@@ -1514,9 +1514,11 @@ impl Worker {
         let now = now_ms();
         let hz = srv.config.num(HOT.hz).max(1) as u32;
         let workers = srv.worker_count.load(Ordering::Relaxed);
-        // A replica waits for its master's DELs (Redis semantics).
+        // A replica waits for its master's DELs (Redis semantics); while
+        // writes are paused (CLIENT PAUSE WRITE, FAILOVER) keys do not
+        // expire actively either, so the stream stays still.
         let replica = srv.repl.is_replica();
-        if !replica {
+        if !replica && !srv.writes_paused(now) {
             let t = super::latency::Timer::start();
             crate::keyspace::expire::active_expire_cycle(
                 &srv.keyspace,
