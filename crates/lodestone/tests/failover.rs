@@ -429,3 +429,41 @@ fn failover_between_lodestone_and_redis_both_ways() {
     assert_eq!(stat(&mut rc, "sync_full"), redis_full);
     assert_eq!(stat(&mut rc, "sync_partial_ok"), 1);
 }
+
+#[test]
+fn the_stream_db_survives_reconnections_and_promotions() {
+    let (n0, n1) = (Server::start(&[]), Server::start(&[]));
+    let (mut c0, mut c1) = (n0.client(), n1.client());
+    attach(&mut c1, n0.port);
+    wait_synced(&mut c0, &mut c1);
+    let _: () = q(&mut c0, &["SELECT", "5"]);
+    let _: () = q(&mut c0, &["SET", "a", "1"]);
+    wait_synced(&mut c0, &mut c1);
+    // A partial resync continues the stream in db 5, without a SELECT.
+    let part = stat(&mut c0, "sync_partial_ok");
+    let killed: i64 = q(&mut c0, &["CLIENT", "KILL", "TYPE", "replica"]);
+    assert_eq!(killed, 1);
+    let _: () = q(&mut c0, &["SET", "b", "2"]);
+    wait_for("a partial resync", || {
+        stat(&mut c0, "sync_partial_ok") == part + 1
+    });
+    wait_synced(&mut c0, &mut c1);
+    let _: () = q(&mut c1, &["SELECT", "5"]);
+    assert_eq!(q::<String>(&mut c1, &["GET", "b"]), "2");
+    // The promoted replica's stream starts with a SELECT for its follower.
+    let ok: String = q(
+        &mut c0,
+        &["FAILOVER", "TO", "127.0.0.1", &n1.port.to_string()],
+    );
+    assert_eq!(ok, "OK");
+    wait_for("the failover to end", || {
+        failover_state(&mut c0) == "no-failover"
+    });
+    assert_eq!(role(&mut c1), "master");
+    let _: () = q(&mut c1, &["SET", "c", "3"]);
+    wait_synced(&mut c1, &mut c0);
+    assert_eq!(q::<String>(&mut c0, &["GET", "c"]), "3");
+    let _: () = q(&mut c0, &["SELECT", "0"]);
+    assert_eq!(q::<i64>(&mut c0, &["DBSIZE"]), 0);
+    assert_eq!(digest(&mut c0), digest(&mut c1));
+}

@@ -35,6 +35,10 @@ pub fn replicate_from(srv: &Arc<Server>, host: &str, port: u16) {
         l.sync_in_progress = false;
         l.down_since_ms = now_ms();
     }
+    if !r.is_replica() {
+        // A master's next master starts its stream with a SELECT.
+        r.stream_db.store(0, Ordering::Relaxed);
+    }
     r.is_replica.store(true, Ordering::SeqCst);
     crate::keyspace::shard::REPLICA_NO_EXPIRE.store(true, Ordering::SeqCst);
     let srv = srv.clone();
@@ -258,6 +262,7 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         m.replid2 = "0".repeat(40);
         m.second_offset = -1;
         m.offset = off;
+        srv.repl.stream_db.store(0, Ordering::Relaxed);
         // Our own backlog restarts at the master's offset.
         m.backlog = None;
         keep_backlog(srv, &mut m);
@@ -353,6 +358,7 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
     ));
     handle.is_master.store(true, Ordering::SeqCst);
     let mut client = Client::new(handle, true);
+    client.set_db(srv.repl.stream_db.load(Ordering::Relaxed));
     let mut out = Vec::new();
     let mut inbuf = pending;
     let mut parser = resp::Parser::new();
@@ -411,6 +417,7 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                         ctx.no_monitor = false;
                         crate::commands::dispatch(&mut ctx, &argv);
                         drop(ctx);
+                        srv.repl.stream_db.store(client.db, Ordering::Relaxed);
                         out.clear();
                     }
                     pos += req.consumed;

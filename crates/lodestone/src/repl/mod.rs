@@ -157,6 +157,10 @@ impl Master {
     pub fn shift_replid(&mut self) {
         self.replid2 = std::mem::replace(&mut self.replid, random_id());
         self.second_offset = self.offset as i64 + 1;
+        // Our stream's next unit selects its db: what the proxied stream
+        // (or our own older stream) left selected is not known here
+        // (Redis's slaveseldb = -1 on promotion).
+        self.cur_db = None;
     }
 }
 
@@ -184,6 +188,10 @@ pub struct Repl {
     /// Bumped by every REPLICAOF: a link thread of an older generation exits.
     pub generation: AtomicU64,
     pub link: Mutex<LinkInfo>,
+    /// The database our master's stream is in: kept across reconnections
+    /// and changes of master, since a partial resync continues the
+    /// stream without a SELECT (Redis keeps it in its cached master).
+    pub stream_db: AtomicUsize,
     /// Full and partial syncs served (INFO stats).
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
@@ -223,6 +231,7 @@ impl Default for Repl {
             is_replica: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             link: Mutex::new(LinkInfo::default()),
+            stream_db: AtomicUsize::new(0),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
