@@ -1185,3 +1185,59 @@ fn tcp_keepalive_is_set_on_accepted_sockets() {
         }
     }
 }
+
+/// CLIENT PAUSE WRITE as Redis's unit/pause checks it: held writes (and an
+/// EXEC whose queue writes) count as blocked clients and run on UNPAUSE,
+/// reads and arity errors answer at once, and a key whose TTL passes
+/// during the pause reads as missing but is expired only afterwards.
+#[test]
+fn client_pause_write_holds_writes_and_expiry() {
+    use common::{info_i64, q, qerr, req, wait_blocked};
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let _: () = q(&mut c, &["SET", "foo", "bar"]);
+    let _: () = q(&mut c, &["SET", "short", "v", "PX", "50"]);
+    let mut tx = s.raw();
+    tx.roundtrip(&req(&[b"MULTI"]), b"+OK\r\n");
+    tx.roundtrip(&req(&[b"SET", b"x", b"1"]), b"+QUEUED\r\n");
+
+    let _: () = q(&mut c, &["CLIENT", "PAUSE", "100000", "WRITE"]);
+    let mut w = s.raw();
+    w.send(&req(&[b"SET", b"foo", b"baz"]));
+    wait_blocked(&mut c, 1);
+    tx.send(&req(&[b"EXEC"]));
+    wait_blocked(&mut c, 2);
+    let list: String = q(&mut c, &["CLIENT", "LIST"]);
+    let flagged = list
+        .lines()
+        .filter(|l| {
+            l.split(' ')
+                .any(|f| f.starts_with("flags=") && f.contains('b'))
+        })
+        .count();
+    assert_eq!(flagged, 2, "{list}");
+
+    // Reads go on; an arity error is not held.
+    let v: String = q(&mut c, &["GET", "foo"]);
+    assert_eq!(v, "bar");
+    assert_eq!(
+        qerr(&mut c, &["SET", "foo"]),
+        "ERR wrong number of arguments for 'set' command"
+    );
+    // The TTL passes: the key reads as gone but nothing is expired yet.
+    std::thread::sleep(Duration::from_millis(120));
+    let gone: Option<String> = q(&mut c, &["GET", "short"]);
+    assert_eq!(gone, None);
+    assert_eq!(info_i64(&mut c, "stats", "expired_keys"), 0);
+    assert_eq!(q::<i64>(&mut c, &["DBSIZE"]), 2);
+
+    let _: () = q(&mut c, &["CLIENT", "UNPAUSE"]);
+    assert_eq!(w.read_exact_n(5), b"+OK\r\n");
+    assert_eq!(tx.read_exact_n(9), b"*1\r\n+OK\r\n");
+    wait_blocked(&mut c, 0);
+    let v: String = q(&mut c, &["GET", "foo"]);
+    assert_eq!(v, "baz");
+    let gone: Option<String> = q(&mut c, &["GET", "short"]);
+    assert_eq!(gone, None);
+    assert_eq!(info_i64(&mut c, "stats", "expired_keys"), 1);
+}

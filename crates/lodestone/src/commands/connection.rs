@@ -424,7 +424,7 @@ fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
         p.until_ms = p.until_ms.max(until);
         p.write_only = p.write_only && write_only;
     }
-    ctx.srv.pause_until.store(p.until(), Ordering::SeqCst);
+    ctx.srv.store_pause(&p);
     drop(p);
     ctx.ok();
 }
@@ -436,7 +436,7 @@ fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) {
         failover: p.failover,
         ..Default::default()
     };
-    ctx.srv.pause_until.store(p.until(), Ordering::SeqCst);
+    ctx.srv.store_pause(&p);
     drop(p);
     ctx.srv.broadcast(|| WorkerMsg::Unpause);
     ctx.ok();

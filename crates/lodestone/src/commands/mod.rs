@@ -780,6 +780,25 @@ fn queued_any(ctx: &Ctx, pred: impl Fn(&Command) -> bool) -> bool {
     })
 }
 
+/// The flags `argv` runs with, as Redis's `getCommandFlags` plus EXEC's
+/// union: a script command gets its script's declared flags, and EXEC
+/// those of every queued command. For checks before a command runs
+/// (CLIENT PAUSE); it resolves queued commands again, so keep it off the
+/// common path.
+pub fn effective_flags(srv: &Server, client: &Client, cmd: &Command, argv: &[&[u8]]) -> u32 {
+    let own = scripting::script_command_flags(srv, cmd, argv);
+    if cmd.name != "exec" {
+        return own;
+    }
+    client.multi.iter().flatten().fold(own, |acc, q| {
+        let argv: smallvec::SmallVec<[&[u8]; 8]> = q.argv.iter().map(|a| a.as_slice()).collect();
+        match srv.commands.resolve(&argv) {
+            Ok(c) => acc | scripting::script_command_flags(srv, c, &argv),
+            Err(_) => acc,
+        }
+    })
+}
+
 /// The maxmemory step of Redis's `processCommand`: evicts if memory is over
 /// the limit (before any shard is locked) and returns false when the
 /// command must be refused with the OOM error: it may grow memory
@@ -846,6 +865,15 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
     let saved_rewrite = if feed { ctx.prop.rewrite.take() } else { None };
     let dirty = crate::server::LOCAL_DIRTY.with(|d| d.get());
     let before = notify::family_before(ctx, cmd, argv);
+    // MONITOR sees a command after it ran (EXEC after its queue), except
+    // one that may park its client: that one is fed first, so a command
+    // on another worker that sees it blocked (INFO blocked_clients) and
+    // serves it always comes after it.
+    let monitored = !cmd.has(flags::ADMIN | flags::SKIP_MONITOR);
+    let feed_first = monitored && cmd.has(flags::BLOCKING);
+    if feed_first {
+        admin::feed_monitors(ctx, argv);
+    }
     handler(ctx, argv);
     notify::family_after(ctx, cmd, argv, before);
     after_write(ctx, cmd, argv, dirty);
@@ -869,7 +897,7 @@ pub fn run_command(ctx: &mut Ctx, cmd: &Command, argv: &[&[u8]], reply_start: us
             blocking::signal_ready(ctx);
         }
     }
-    if !cmd.has(flags::ADMIN | flags::SKIP_MONITOR) {
+    if monitored && !feed_first {
         admin::feed_monitors(ctx, argv);
     }
     let end = std::time::Instant::now();

@@ -101,6 +101,53 @@ fn split_keys<'a>(ctx: &mut Ctx, argv: &'a [&'a [u8]]) -> Option<(&'a [&'a [u8]]
     Some((&argv[3..3 + n], &argv[3 + n..]))
 }
 
+/// The flags a script command runs with, as Redis's `getCommandFlags`:
+/// a script that declared flags in its shebang (or a function) replaces
+/// the command's write, denyoom, stale and may-replicate flags with what
+/// it declared; an EVAL script without a shebang, or one not found, keeps
+/// the command's own. Only for decisions taken before the command runs
+/// (CLIENT PAUSE), so it may look the script up again.
+pub fn script_command_flags(
+    srv: &crate::server::Server,
+    cmd: &super::Command,
+    argv: &[&[u8]],
+) -> u32 {
+    let cmd_flags = cmd.flags;
+    use super::flags::{DENYOOM, MAY_REPLICATE, STALE, WRITE};
+    use scripting::sflags::{ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT, NO_WRITES};
+    let Some(name) = argv.get(1) else {
+        return cmd_flags;
+    };
+    let declared = match cmd.name.as_str() {
+        "eval" | "eval_ro" => scripting::parse_shebang(name).ok().map(|(f, _)| f),
+        "evalsha" | "evalsha_ro" => {
+            let sha = String::from_utf8_lossy(name).to_ascii_lowercase();
+            srv.scripting.scripts.read().get(&sha).map(|s| s.flags)
+        }
+        "fcall" | "fcall_ro" => srv
+            .scripting
+            .libs
+            .read()
+            .function(&String::from_utf8_lossy(name))
+            .map(|f| f.flags),
+        _ => None,
+    };
+    let Some(sf) = declared.filter(|f| f & EVAL_COMPAT == 0) else {
+        return cmd_flags;
+    };
+    let mut f = cmd_flags & !(STALE | DENYOOM | WRITE | MAY_REPLICATE);
+    if sf & (ALLOW_OOM | NO_WRITES) == 0 {
+        f |= DENYOOM;
+    }
+    if sf & NO_WRITES == 0 {
+        f |= WRITE;
+    }
+    if sf & ALLOW_STALE != 0 {
+        f |= STALE;
+    }
+    f
+}
+
 fn sha1_hex(body: &[u8]) -> String {
     sha1_smol::Sha1::from(body).digest().to_string()
 }

@@ -27,7 +27,7 @@ pub fn active_expire_cycle(
     workers: usize,
     on_expired: &mut dyn FnMut(usize, Vec<u8>),
 ) -> usize {
-    if !ACTIVE_EXPIRE_ENABLED.load(Ordering::Relaxed) {
+    if !ACTIVE_EXPIRE_ENABLED.load(Ordering::Relaxed) || super::shard::expiry_paused(now_ms) {
         return 0;
     }
     let tick = Duration::from_micros(1_000_000 / hz.max(1) as u64);

@@ -46,10 +46,28 @@ thread_local! {
 }
 
 /// Set while this server is a replica: expired keys are not deleted
-/// (lazily or actively); the master's DELs remove them. Also set while a
-/// master's FAILOVER pauses writes (`repl::failover`).
+/// (lazily or actively); the master's DELs remove them.
 pub static REPLICA_NO_EXPIRE: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
+
+/// CLIENT PAUSE (WRITE or ALL) holds expiry and eviction until this time
+/// (ms, 0 = no pause), as Redis's paused EXPIRE/EVICT actions do: a key
+/// whose TTL passed reads as missing but stays, so that after the pause
+/// it is deleted (and propagated) like any other, or a failover's new
+/// master sends the DEL.
+pub static EXPIRY_PAUSED_UNTIL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether expiry and eviction are held by a pause at `now_ms`.
+pub fn expiry_paused(now_ms: u64) -> bool {
+    EXPIRY_PAUSED_UNTIL.load(std::sync::atomic::Ordering::Relaxed) > now_ms
+}
+
+/// [`expiry_paused`] at the current time, reading the clock only while a
+/// pause is set.
+pub fn expiry_paused_now() -> bool {
+    EXPIRY_PAUSED_UNTIL.load(std::sync::atomic::Ordering::Relaxed) != 0
+        && expiry_paused(crate::server::now_ms())
+}
 
 thread_local! {
     /// Set on the replica link's thread: the master's commands see keys
@@ -106,6 +124,9 @@ impl Shard {
                 if OBEY_MASTER.with(|m| m.get()) {
                     return Some(self.table.at_mut(s));
                 }
+                return None;
+            }
+            if expiry_paused(now_ms) {
                 return None;
             }
             let e = self.table.take(s);

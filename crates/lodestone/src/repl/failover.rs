@@ -9,7 +9,6 @@
 //! pause ends when the target answers; a refusal, a timeout without FORCE
 //! or FAILOVER ABORT undo everything.
 
-use crate::keyspace::shard::REPLICA_NO_EXPIRE;
 use crate::persist::log;
 use crate::server::{now_ms, Server};
 use std::sync::atomic::Ordering;
@@ -55,7 +54,6 @@ pub fn in_progress(srv: &Server) -> bool {
 fn clear(srv: &Server, f: &mut Failover) {
     *f = Failover::default();
     srv.repl.failover_state.store(NONE, Ordering::SeqCst);
-    REPLICA_NO_EXPIRE.store(srv.repl.is_replica(), Ordering::SeqCst);
     srv.set_failover_pause(false);
 }
 
@@ -147,10 +145,8 @@ pub fn start(srv: &Server, req: Request) -> Result<(), &'static str> {
     srv.repl
         .failover_state
         .store(WAITING_FOR_SYNC, Ordering::SeqCst);
+    // Writes, expiry and eviction wait: the offset stays still.
     srv.set_failover_pause(true);
-    // Nor do keys expire lazily meanwhile (Redis's pause of expiry): a DEL
-    // would move the offset the replicas must reach.
-    REPLICA_NO_EXPIRE.store(true, Ordering::SeqCst);
     Ok(())
 }
 

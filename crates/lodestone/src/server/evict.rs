@@ -157,7 +157,7 @@ pub fn last_check_oom() -> bool {
 /// otherwise return `Running` at once when another thread is evicting.
 pub fn perform_evictions(srv: &Server, wait: bool) -> EvictResult {
     let max = srv.config.num(HOT.maxmemory) as u64;
-    if max == 0 {
+    if max == 0 || crate::keyspace::shard::expiry_paused_now() {
         return EvictResult::Ok;
     }
     OWN_PENDING.set(false);

@@ -312,10 +312,12 @@ impl Server {
         (p.until_ms > now && (!p.write_only || is_write)) || (p.failover && is_write)
     }
 
-    /// Whether writes are paused now (CLIENT PAUSE or FAILOVER): the
-    /// dataset must not change, so active expiry waits too, as in Redis.
-    pub fn writes_paused(&self, now: u64) -> bool {
-        self.pause_until.load(Ordering::Relaxed) > now && self.paused_for(true, now)
+    /// Publishes a pause state: the lock-free `pause_until` every command
+    /// checks, and the hold on expiry and eviction (Redis pauses those
+    /// with writes, so the dataset and the stream stay still).
+    pub fn store_pause(&self, p: &Pause) {
+        self.pause_until.store(p.until(), Ordering::SeqCst);
+        crate::keyspace::shard::EXPIRY_PAUSED_UNTIL.store(p.until(), Ordering::SeqCst);
     }
 
     /// Starts or ends FAILOVER's write pause; ending it lets paused
@@ -323,7 +325,7 @@ impl Server {
     pub fn set_failover_pause(&self, on: bool) {
         let mut p = self.pause.lock();
         p.failover = on;
-        self.pause_until.store(p.until(), Ordering::SeqCst);
+        self.store_pause(&p);
         drop(p);
         if !on {
             self.broadcast(|| WorkerMsg::Unpause);

@@ -1139,6 +1139,7 @@ impl Worker {
         // tied to `self`, which `pump_events` may use while this runs.
         let srv: &Server = unsafe { &*Arc::as_ptr(&self.srv) };
         let start = Instant::now();
+        let was_paused = c.paused;
         // Slices of work until the input is done or the quantum is used
         // up, ending early when other clients are waiting.
         let (paused, shutting, yielded) = loop {
@@ -1157,6 +1158,9 @@ impl Worker {
             }
         };
         c.yielded = yielded;
+        if paused != was_paused {
+            set_postponed(srv, &c.client, paused);
+        }
         // A pipeliner whose turn ended with input left gets its replies
         // once they fill a reply buffer or its input runs out, not after
         // every slice: a write per slice (and the wake-up of its reader)
@@ -1310,7 +1314,7 @@ fn execute_input(srv: &Server, c: &mut Conn, bounded: bool) -> (bool, bool, bool
                             base_ms + ctx.clock.duration_since(clock_base).as_millis() as u64;
                     }
                     if srv.pause_until.load(Ordering::Relaxed) > ctx.now_ms
-                        && must_wait_for_pause(srv, &argv, ctx.now_ms)
+                        && must_wait_for_pause(srv, ctx.client, &argv, ctx.now_ms)
                     {
                         *paused = true;
                         break;
@@ -1462,6 +1466,9 @@ impl Worker {
         commands::pubsub::unsubscribe_all(&self.srv, &mut c.client);
         commands::tracking::disable(&self.srv, &mut c.client);
         self.blocked.remove(&token);
+        if c.paused {
+            set_postponed(&self.srv, &c.client, false);
+        }
         if self.srv.monitor_count.load(Ordering::Relaxed) > 0 {
             self.srv.monitor_remove(id);
         }
@@ -1514,11 +1521,9 @@ impl Worker {
         let now = now_ms();
         let hz = srv.config.num(HOT.hz).max(1) as u32;
         let workers = srv.worker_count.load(Ordering::Relaxed);
-        // A replica waits for its master's DELs (Redis semantics); while
-        // writes are paused (CLIENT PAUSE WRITE, FAILOVER) keys do not
-        // expire actively either, so the stream stays still.
+        // A replica waits for its master's DELs (Redis semantics).
         let replica = srv.repl.is_replica();
-        if !replica && !srv.writes_paused(now) {
+        if !replica {
             let t = super::latency::Timer::start();
             crate::keyspace::expire::active_expire_cycle(
                 &srv.keyspace,
@@ -1614,11 +1619,17 @@ fn output_over_limit(srv: &Server, c: &mut Conn) -> bool {
 }
 
 /// Whether CLIENT PAUSE holds this command back.
-fn must_wait_for_pause(srv: &Server, argv: &[&[u8]], now: u64) -> bool {
+fn must_wait_for_pause(srv: &Server, client: &Client, argv: &[&[u8]], now: u64) -> bool {
     let Ok(cmd) = srv.commands.resolve(argv) else {
         return false;
     };
-    let is_write = cmd.has(commands::flags::WRITE) || cmd.has(commands::flags::MAY_REPLICATE);
+    // Replicas are never paused, and a call that will fail its arity
+    // check gets its error at once, as in Redis.
+    if client.handle.is_replica.load(Ordering::Relaxed) || !commands::arity_ok(cmd, argv.len()) {
+        return false;
+    }
+    use commands::flags::{MAY_REPLICATE, WRITE};
+    let is_write = commands::effective_flags(srv, client, cmd, argv) & (WRITE | MAY_REPLICATE) != 0;
     srv.paused_for(is_write, now)
 }
 
@@ -1635,4 +1646,15 @@ fn set_keepalive(stream: &TcpStream, secs: i64) {
         .with_interval((idle / 3).max(std::time::Duration::from_secs(1)))
         .with_retries(3);
     let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
+}
+
+/// A client held by CLIENT PAUSE counts as blocked, as Redis's postponed
+/// clients do: INFO blocked_clients includes it and CLIENT LIST shows `b`.
+fn set_postponed(srv: &Server, client: &Client, on: bool) {
+    client.handle.blocked.store(on, Ordering::Relaxed);
+    if on {
+        srv.waiters.blocked_clients.fetch_add(1, Ordering::SeqCst);
+    } else {
+        srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+    }
 }
