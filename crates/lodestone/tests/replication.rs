@@ -86,6 +86,7 @@ fn full_sync_then_stream_of_every_type() {
     attach(&mut r, master.port);
     wait_synced(&mut m, &mut r);
     check_filled(&mut r);
+    assert_sync_file_kept(&replica);
     assert_eq!(info_field(&mut r, "replication", "role"), "slave");
     assert_eq!(info_field(&mut m, "replication", "connected_slaves"), "1");
     let role: Vec<redis::Value> = q(&mut r, &["ROLE"]);
@@ -295,6 +296,47 @@ fn raw_sync_gets_the_rdb_then_effects() {
     assert_eq!(read_command(&mut rd), ["RPUSH", "l", "a"]);
     // PUBLISH reaches replicas (not the AOF), as in Redis.
     assert_eq!(read_command(&mut rd), ["PUBLISH", "ch", "hi"]);
+}
+
+/// A disk-based full sync (the default `repl-diskless-load disabled`)
+/// leaves the master's payload as the replica's dump.rdb, as Redis does,
+/// and no temp file behind.
+fn assert_sync_file_kept(replica: &Server) {
+    let names: Vec<String> = std::fs::read_dir(&replica.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n == "dump.rdb"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("temp-")), "{names:?}");
+}
+
+/// The payload forms: a diskless Redis master sends `$EOF:<mark>`, a
+/// disk-based one `$<len>`; our replica takes each to disk, or to memory
+/// with `repl-diskless-load swapdb`.
+#[test]
+fn lodestone_replicates_from_redis_with_every_payload_form() {
+    for (diskless_sync, load) in [("yes", "disabled"), ("no", "disabled"), ("no", "swapdb")] {
+        let dir = common::TempDir::new("repl-redis-form");
+        let Some(redis) = RealRedis::start(&[
+            "--repl-diskless-sync",
+            diskless_sync,
+            "--repl-diskless-sync-delay",
+            "0",
+            "--dir",
+            dir.str(),
+        ]) else {
+            return;
+        };
+        let replica = Server::start(&["--repl-diskless-load", load]);
+        let (mut m, mut r) = (redis.client(), replica.client());
+        fill(&mut m);
+        attach(&mut r, redis.port);
+        wait_synced(&mut m, &mut r);
+        check_filled(&mut r);
+        if load == "disabled" {
+            assert_sync_file_kept(&replica);
+        }
+    }
 }
 
 #[test]

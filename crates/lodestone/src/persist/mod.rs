@@ -763,6 +763,21 @@ pub fn debug_reload<'a>(
 /// payload the master sent, holding every shard so that no client sees
 /// a half-loaded dataset.
 pub fn replace_dataset(srv: &Server, data: &[u8]) -> Result<LoadStats, String> {
+    replace_dataset_from(srv, data, data.len() as u64)
+}
+
+/// [`replace_dataset`] from an RDB file (a disk-based full sync).
+pub fn replace_dataset_from_file(srv: &Server, path: &str) -> Result<LoadStats, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("{path}: {e}"))?;
+    let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+    replace_dataset_from(srv, std::io::BufReader::with_capacity(256 * 1024, f), size)
+}
+
+fn replace_dataset_from<R: std::io::Read>(
+    srv: &Server,
+    input: R,
+    size: u64,
+) -> Result<LoadStats, String> {
     let mut locks = Locks::new(&srv.keyspace);
     let dbs: Vec<usize> = (0..srv.keyspace.db_count()).collect();
     locks.acquire_all(&dbs);
@@ -776,8 +791,8 @@ pub fn replace_dataset(srv: &Server, data: &[u8]) -> Result<LoadStats, String> {
     function_flush(srv);
     let r = load_stream(
         srv,
-        data,
-        data.len() as u64,
+        input,
+        size,
         "RDB payload from the master",
         Some(&mut locks),
         false,

@@ -244,14 +244,28 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         let id = w.next().unwrap_or_default().to_string();
         let off: u64 = w.next().and_then(|x| x.parse().ok()).unwrap_or(0);
         set_state(srv, "sync");
-        let payload = read_payload(&mut rd)?;
+        let payload = receive_payload(srv, &mut rd)?;
         if !current(srv, gen) {
+            payload.discard();
             return Ok(());
         }
         let start = Instant::now();
         // Our replicas' history ends here: they resync through us.
         disconnect_replicas(srv);
-        let st = crate::persist::replace_dataset(srv, &payload)?;
+        let st = match payload {
+            Payload::File(tmp) => {
+                // As Redis: the payload becomes our dbfilename, then loads.
+                let path = srv.config.get_str("dbfilename");
+                if let Err(e) = std::fs::rename(&tmp, &path) {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(format!(
+                        "Failed trying to rename the temp DB into {path} in MASTER <-> REPLICA synchronization: {e}"
+                    ));
+                }
+                crate::persist::replace_dataset_from_file(srv, &path)?
+            }
+            Payload::Memory(data) => crate::persist::replace_dataset(srv, &data)?,
+        };
         crate::persist::log(&format!(
             "MASTER <-> REPLICA sync: loaded {} keys in {:.3} s",
             st.keys,
@@ -289,8 +303,54 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
     stream_loop(srv, gen, rd)
 }
 
-/// Reads the RDB payload: `$<len>` or the `$EOF:<mark>` form.
-fn read_payload(rd: &mut BufReader<TcpStream>) -> Res<Vec<u8>> {
+/// A full sync's RDB payload once received.
+enum Payload {
+    /// `repl-diskless-load disabled` (the default): a temp file in `dir`,
+    /// written as it arrives and fsynced, so the replica never holds the
+    /// payload and its dataset in memory at once.
+    File(String),
+    /// The diskless-load modes: the payload in memory.
+    Memory(Vec<u8>),
+}
+
+impl Payload {
+    fn discard(self) {
+        if let Payload::File(tmp) = self {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Receives the payload where `repl-diskless-load` says (see [`Payload`]).
+fn receive_payload(srv: &Server, rd: &mut BufReader<TcpStream>) -> Res<Payload> {
+    if srv.config.get_str("repl-diskless-load") != "disabled" {
+        let mut data = Vec::new();
+        read_payload(rd, &mut data)?;
+        return Ok(Payload::Memory(data));
+    }
+    // Redis's name for it: temp-<unix time>.<pid>.rdb.
+    let tmp = format!("temp-{}.{}.rdb", now_ms() / 1000, std::process::id());
+    let file = std::fs::File::create(&tmp).map_err(|e| {
+        format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}")
+    })?;
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, file);
+    let written = read_payload(rd, &mut out).and_then(|_| {
+        let file = out.into_inner().map_err(|e| e.to_string())?;
+        file.sync_all().map_err(|e| e.to_string())
+    });
+    match written {
+        Ok(()) => Ok(Payload::File(tmp)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Copies the RDB payload to `out`: the `$<len>` or the `$EOF:<mark>`
+/// form, in 64 KB reads (the last 40 bytes of the EOF form are held back
+/// until it is clear they are not the mark).
+fn read_payload(rd: &mut BufReader<TcpStream>, out: &mut dyn Write) -> Res<()> {
     let head = read_line(rd)?;
     if head.starts_with('-') {
         return Err(format!("master aborted the sync: {head}"));
@@ -298,37 +358,44 @@ fn read_payload(rd: &mut BufReader<TcpStream>) -> Res<Vec<u8>> {
     let Some(spec) = head.strip_prefix('$') else {
         return Err(format!("bad payload header from master: {head}"));
     };
+    let io = |e: std::io::Error| e.to_string();
+    let mut buf = vec![0u8; 64 * 1024];
     if let Some(mark) = spec.strip_prefix("EOF:") {
         let mark = mark.as_bytes();
         if mark.len() != 40 {
             return Err("bad EOF mark from master".into());
         }
-        let mut data = Vec::new();
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut tail: Vec<u8> = Vec::with_capacity(buf.len() + 40);
         loop {
-            let n = rd.read(&mut buf).map_err(|e| e.to_string())?;
+            let n = rd.read(&mut buf).map_err(io)?;
             if n == 0 {
                 return Err("connection lost during the sync".into());
             }
-            data.extend_from_slice(&buf[..n]);
-            if data.len() >= 40 && data.ends_with(mark) {
-                data.truncate(data.len() - 40);
-                return Ok(data);
+            tail.extend_from_slice(&buf[..n]);
+            if tail.ends_with(mark) {
+                return out.write_all(&tail[..tail.len() - 40]).map_err(io);
+            }
+            if tail.len() > 40 {
+                let keep = tail.len() - 40;
+                out.write_all(&tail[..keep]).map_err(io)?;
+                tail.drain(..keep);
             }
         }
     }
-    let len: usize = spec
+    let len: u64 = spec
         .parse()
         .map_err(|_| format!("bad payload length from master: {head}"))?;
-    // Grown as bytes arrive: a bogus length costs nothing up front.
-    let mut data = Vec::new();
-    rd.take(len as u64)
-        .read_to_end(&mut data)
-        .map_err(|e| e.to_string())?;
-    if data.len() != len {
-        return Err("connection lost during the sync".into());
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(left as usize);
+        let n = rd.read(&mut buf[..want]).map_err(io)?;
+        if n == 0 {
+            return Err("connection lost during the sync".into());
+        }
+        out.write_all(&buf[..n]).map_err(io)?;
+        left -= n as u64;
     }
-    Ok(data)
+    Ok(())
 }
 
 fn send_ack(stream: &mut TcpStream, offset: u64) -> Res<()> {
