@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{wait_blocked, Server};
+use common::{blocked_clients, wait_blocked, Server};
 use redis::cmd;
 use std::time::{Duration, Instant};
 
@@ -245,11 +245,14 @@ fn blocking_commands_are_counted_when_the_wait_ends() {
             .query(&mut c)
             .unwrap();
         assert_eq!(n, 1);
-        let _ = read_line(&mut w);
+        // As in Redis the wait has ended when UNBLOCK returns, even with
+        // the client on another worker that has not replied yet.
+        assert_eq!(blocked_clients(&mut c), 0);
         assert_eq!(
             calls(&mut c, "blpop"),
             format!("cmdstat_blpop:calls=1,rejected_calls=0,failed_calls={failed}")
         );
+        let _ = read_line(&mut w);
     }
 }
 

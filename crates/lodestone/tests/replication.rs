@@ -196,8 +196,15 @@ fn psync_continues_after_a_dropped_link() {
     attach(&mut r, master.port);
     wait_synced(&mut m, &mut r);
     assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
+    // The stream is in db 3 when the link drops; the continued stream
+    // does not SELECT again, so the replica must remember it.
+    let mut m3 = master.client();
+    let _: () = q(&mut m3, &["SELECT", "3"]);
+    let _: () = q(&mut m3, &["SET", "before3", "v"]);
+    wait_synced(&mut m, &mut r);
     let killed: i64 = q(&mut m, &["CLIENT", "KILL", "TYPE", "replica"]);
     assert_eq!(killed, 1);
+    let _: () = q(&mut m3, &["SET", "after3", "v"]);
     for i in 0..100 {
         let _: () = q(&mut m, &["SET", &format!("after{i}"), "v"]);
     }
@@ -207,6 +214,75 @@ fn psync_continues_after_a_dropped_link() {
     wait_synced(&mut m, &mut r);
     assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
     assert_eq!(q::<String>(&mut r, &["GET", "after99"]), "v");
+    check_filled(&mut r);
+    let _: () = q(&mut r, &["SELECT", "3"]);
+    assert_eq!(q::<String>(&mut r, &["GET", "after3"]), "v");
+}
+
+/// Stops a server with SHUTDOWN SAVE and waits for its exit.
+fn shutdown_saving(s: &mut Server) {
+    let mut c = s.client();
+    let _ = redis::cmd("SHUTDOWN").arg("SAVE").query::<()>(&mut c);
+    assert!(s.wait_exit(Duration::from_secs(20)), "server did not exit");
+}
+
+/// The RDB records where the replication stream stood (AUX repl-id,
+/// repl-offset, repl-stream-db): a replica restarted from it continues
+/// with a partial resync, in the stream's database.
+#[test]
+fn a_restarted_replica_continues_with_psync() {
+    let master = Server::start(&[]);
+    let mut m = master.client();
+    let dir = common::TempDir::new("repl-restart-replica");
+    let port = master.port.to_string();
+    let args = ["--replicaof", "127.0.0.1", &port];
+    let mut replica = Server::start_in(dir.path.clone(), &args);
+    let mut r = replica.client();
+    fill(&mut m);
+    let mut m3 = master.client();
+    let _: () = q(&mut m3, &["SELECT", "3"]);
+    let _: () = q(&mut m3, &["SET", "before3", "v"]);
+    wait_synced(&mut m, &mut r);
+    shutdown_saving(&mut replica);
+    // Writes while it is down, still in db 3 and then in db 0.
+    let _: i64 = q(&mut m3, &["INCR", "n3"]);
+    let _: i64 = q(&mut m, &["INCR", "n0"]);
+
+    let replica = Server::start_in(dir.path.clone(), &args);
+    let mut r = replica.client();
+    wait_synced(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "stats", "sync_full"), "1");
+    assert_eq!(info_field(&mut m, "stats", "sync_partial_ok"), "1");
+    assert_eq!(q::<i64>(&mut r, &["GET", "n0"]), 1);
+    check_filled(&mut r);
+    let _: () = q(&mut r, &["SELECT", "3"]);
+    assert_eq!(q::<i64>(&mut r, &["GET", "n3"]), 1);
+    assert_eq!(q::<String>(&mut r, &["GET", "before3"]), "v");
+}
+
+/// A master restarted from its RDB keeps its old history as its secondary
+/// id: its replica comes back with a partial resync, no full sync.
+#[test]
+fn a_restarted_master_takes_its_replica_back_with_psync() {
+    let dir = common::TempDir::new("repl-restart-master");
+    let mut master = Server::start_in(dir.path.clone(), &[]);
+    let port = master.port.to_string();
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    fill(&mut m);
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    let old_id = info_field(&mut m, "replication", "master_replid");
+    shutdown_saving(&mut master);
+
+    let master = Server::start_in(dir.path.clone(), &["--port", &port]);
+    let mut m = master.client();
+    assert_eq!(info_field(&mut m, "replication", "master_replid2"), old_id);
+    let _: i64 = q(&mut m, &["INCR", "n0"]);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "stats", "sync_full"), "0");
+    assert_eq!(info_field(&mut m, "stats", "sync_partial_ok"), "1");
+    assert_eq!(q::<i64>(&mut r, &["GET", "n0"]), 1);
     check_filled(&mut r);
 }
 
@@ -337,6 +413,30 @@ fn lodestone_replicates_from_redis_with_every_payload_form() {
             assert_sync_file_kept(&replica);
         }
     }
+}
+
+/// With `repl-diskless-sync no` our master sends the `$<len>` form from a
+/// temp file it removes afterwards.
+#[test]
+fn a_disk_based_sync_sends_the_length_form_from_a_spool_file() {
+    let master = Server::start(&["--repl-diskless-sync", "no"]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    fill(&mut m);
+    let big = "x".repeat(100_000);
+    for i in 0..50 {
+        let _: () = q(&mut m, &["SET", &format!("big{i}"), &big]);
+    }
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    check_filled(&mut r);
+    assert_eq!(q::<String>(&mut r, &["GET", "big49"]), big);
+    let left: Vec<_> = std::fs::read_dir(&master.dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

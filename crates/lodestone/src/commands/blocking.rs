@@ -207,6 +207,34 @@ pub fn unpark(srv: &Server, client: &mut crate::server::client::Client) -> Optio
     Some(st)
 }
 
+/// Drops a wait another thread already ended (CLIENT UNBLOCK) from the
+/// key queues, on the client's own worker; returns its state for the reply.
+pub fn unregister(srv: &Server, client: &mut crate::server::client::Client) -> Option<BlockState> {
+    let st = client.blocked.take()?;
+    srv.waiters.remove(&st.waiter);
+    Some(st)
+}
+
+/// CLIENT UNBLOCK from any thread: ends the wait at once, as Redis does,
+/// so INFO blocked_clients and commandstats are right when it returns;
+/// the client's worker then sends the reply (`WorkerMsg::Unblock`).
+/// False when the client is not parked or a writer is serving it.
+pub fn unblock_from(srv: &Server, h: &ClientHandle, error: bool) -> bool {
+    if !claim(h) {
+        return false;
+    }
+    srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+    let last = h.last_cmd.load(Ordering::Relaxed);
+    if let Some(cmd) = srv.commands.cmds.get(last) {
+        let counters = cmd.stats.local();
+        counters.calls.fetch_add(1, Ordering::Relaxed);
+        if error {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    true
+}
+
 /// Ends a wait from another thread (WAIT served by a replica's ACK):
 /// true if this caller won it; the caller then sends the reply with
 /// `WorkerMsg::Served`.

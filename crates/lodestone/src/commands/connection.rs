@@ -476,7 +476,7 @@ fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) {
     };
     let target = ctx.srv.clients.lock().get(&(id as u64)).cloned();
     match target {
-        Some(h) if h.blocked.load(Ordering::SeqCst) => {
+        Some(h) if super::blocking::unblock_from(ctx.srv, &h, error) => {
             ctx.srv.send_to_worker(
                 h.worker,
                 WorkerMsg::Unblock {

@@ -195,6 +195,10 @@ pub struct RdbSink {
     keys: AtomicU64,
     /// What the walker waits on between shards ([`ShardSink::pace`]).
     pub pace: Option<Box<dyn Fn() + Send + Sync>>,
+    /// AUX repl-* fields, set at the snapshot point and written before EOF
+    /// (the header is written before the point is known; loaders take
+    /// AUX records anywhere).
+    repl_aux: Mutex<Vec<u8>>,
 }
 
 struct SinkOut {
@@ -242,6 +246,7 @@ impl RdbSink {
             srv_keys: None,
             keys: AtomicU64::new(0),
             pace: None,
+            repl_aux: Mutex::new(Vec::new()),
         };
         let mut pre = rdb::header(opts.version);
         rdb::put_aux(&mut pre, "redis-ver", crate::REDIS_VERSION.as_bytes());
@@ -258,6 +263,22 @@ impl RdbSink {
         sink
     }
 
+    /// Records the replication history at the snapshot point (Redis's
+    /// rdbSaveInfo); nothing for `None`.
+    pub fn set_repl_info(&self, info: Option<crate::repl::SaveInfo>) {
+        let mut aux = Vec::new();
+        if let Some(i) = info {
+            rdb::put_aux(
+                &mut aux,
+                "repl-stream-db",
+                i.stream_db.to_string().as_bytes(),
+            );
+            rdb::put_aux(&mut aux, "repl-id", i.replid.as_bytes());
+            rdb::put_aux(&mut aux, "repl-offset", i.offset.to_string().as_bytes());
+        }
+        *self.repl_aux.lock() = aux;
+    }
+
     /// Keys written so far, whoever captured them.
     pub fn keys(&self) -> u64 {
         self.keys.load(Ordering::Relaxed)
@@ -266,7 +287,9 @@ impl RdbSink {
     /// Writes EOF and the checksum (0 with `rdbchecksum no`) and flushes.
     /// Returns the bytes written, or the first I/O error.
     pub fn finish(&self, checksum: bool) -> Result<u64, String> {
+        let aux = std::mem::take(&mut *self.repl_aux.lock());
         let mut o = self.out.lock();
+        o.write(&aux);
         o.write(&[rdb::OP_EOF]);
         let crc = if checksum {
             o.crc.clone().finalize()
@@ -354,7 +377,28 @@ pub fn save<'a>(
     let sink = Arc::new(sink);
     srv.persist.save_keys.store(0, Ordering::Relaxed);
     let delay = || srv.config.get_num("rdb-key-save-delay");
-    snapshot::run(&srv.keyspace, locks, sink.clone(), &delay);
+    match locks {
+        // The caller's locks: its point is now.
+        Some(l) => {
+            sink.set_repl_info(crate::repl::save_info(srv));
+            snapshot::run(&srv.keyspace, Some(l), sink.clone(), &delay);
+        }
+        // Every shard held (and the replica's stream paused) at the point,
+        // so the recorded offset matches the data.
+        None => {
+            let apply = std::cell::RefCell::new(None);
+            snapshot::run_at(
+                &srv.keyspace,
+                sink.clone(),
+                &delay,
+                || *apply.borrow_mut() = Some(crate::repl::hold_apply(srv)),
+                || {
+                    sink.set_repl_info(crate::repl::save_info(srv));
+                    apply.borrow_mut().take();
+                },
+            );
+        }
+    }
     let keys = sink.keys.load(Ordering::Relaxed);
     let res = sink
         .finish(srv.config.get_bool("rdbchecksum"))
@@ -518,6 +562,8 @@ pub struct LoadStats {
     pub keys: u64,
     pub expired: u64,
     pub version: u16,
+    /// The replication history the file recorded (AUX repl-*), if whole.
+    pub repl: Option<crate::repl::SaveInfo>,
 }
 
 /// Loads an RDB file into the keyspace (which the caller emptied).
@@ -595,6 +641,7 @@ fn load_stream<'a, R: std::io::Read>(
     let load_started = last_log;
     let dbs = srv.keyspace.db_count();
     let mut pos_probe = 0u64;
+    let (mut repl_id, mut repl_offset, mut repl_db) = (None, None, None);
     let res = rdb::load(
         &mut rd,
         &lim,
@@ -654,9 +701,22 @@ fn load_stream<'a, R: std::io::Read>(
             }
             rdb::Event::Function(code) => function_load(srv, code, merge),
             rdb::Event::Aux(k, v) => {
-                if k == b"used-mem" {
-                    let n = std::str::from_utf8(&v).ok().and_then(|s| s.parse().ok());
-                    st.loading_used_mem.store(n.unwrap_or(0), Ordering::Relaxed);
+                let num = || {
+                    std::str::from_utf8(&v)
+                        .ok()
+                        .and_then(|s| s.parse::<i64>().ok())
+                };
+                match k.as_slice() {
+                    b"used-mem" => {
+                        let n = num().unwrap_or(0).max(0) as u64;
+                        st.loading_used_mem.store(n, Ordering::Relaxed);
+                    }
+                    b"repl-id" if v.len() == 40 => {
+                        repl_id = Some(String::from_utf8_lossy(&v).into_owned())
+                    }
+                    b"repl-offset" => repl_offset = num(),
+                    b"repl-stream-db" => repl_db = num(),
+                    _ => {}
                 }
                 Ok(())
             }
@@ -666,6 +726,17 @@ fn load_stream<'a, R: std::io::Read>(
     st.loading.store(false, Ordering::SeqCst);
     st.loading_keys.store(stats.keys, Ordering::Relaxed);
     st.loading_loaded.store(rd.pos(), Ordering::Relaxed);
+    // Redis's test: an id, an offset other than -1, and a stream db
+    // other than -1 (older servers could save -1 there by mistake).
+    if let (Some(replid), Some(off), Some(db)) = (repl_id, repl_offset, repl_db) {
+        if off >= 0 && db >= 0 && (db as usize) < dbs {
+            stats.repl = Some(crate::repl::SaveInfo {
+                stream_db: db as usize,
+                replid,
+                offset: off as u64,
+            });
+        }
+    }
     match res {
         Ok(v) => {
             stats.version = v;
@@ -724,6 +795,9 @@ pub fn load_at_startup(srv: &Server) -> Result<(), String> {
         st.expired,
         st.version
     ));
+    if let Some(info) = st.repl {
+        crate::repl::restore_save_info(srv, info);
+    }
     Ok(())
 }
 

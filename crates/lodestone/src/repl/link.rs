@@ -34,10 +34,11 @@ pub fn replicate_from(srv: &Arc<Server>, host: &str, port: u16) {
         l.last_io_ms = 0;
         l.sync_in_progress = false;
         l.down_since_ms = now_ms();
-    }
-    if !r.is_replica() {
-        // A master's next master starts its stream with a SELECT.
-        r.stream_db.store(0, Ordering::Relaxed);
+        if !r.is_replica() {
+            // A master's next master (its promoted replica) starts its
+            // stream with a SELECT; our own stream's db means nothing there.
+            l.stream_db = 0;
+        }
     }
     r.is_replica.store(true, Ordering::SeqCst);
     crate::keyspace::shard::REPLICA_NO_EXPIRE.store(true, Ordering::SeqCst);
@@ -276,10 +277,12 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         m.replid2 = "0".repeat(40);
         m.second_offset = -1;
         m.offset = off;
-        srv.repl.stream_db.store(0, Ordering::Relaxed);
         // Our own backlog restarts at the master's offset.
         m.backlog = None;
         keep_backlog(srv, &mut m);
+        drop(m);
+        // The master SELECTs before its first command after the point.
+        srv.repl.link.lock().stream_db = 0;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let id = rest.trim();
         let mut m = srv.repl.master.lock();
@@ -425,7 +428,7 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
     ));
     handle.is_master.store(true, Ordering::SeqCst);
     let mut client = Client::new(handle, true);
-    client.set_db(srv.repl.stream_db.load(Ordering::Relaxed));
+    client.db = srv.repl.link.lock().stream_db;
     let mut out = Vec::new();
     let mut inbuf = pending;
     let mut parser = resp::Parser::new();
@@ -453,9 +456,12 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                     };
                     let argv: Vec<&[u8]> = parser.args.iter().map(|r| &base[r.clone()]).collect();
                     let raw = &inbuf[pos..pos + req.consumed];
+                    let db_before = client.db;
                     let getack = argv.len() >= 2
                         && argv[0].eq_ignore_ascii_case(b"replconf")
                         && argv[1].eq_ignore_ascii_case(b"getack");
+                    // Offset and effects move together for a snapshot.
+                    let applying = srv.repl.apply.lock();
                     {
                         let mut m = srv.repl.master.lock();
                         // Promoted meanwhile (checked under the lock that
@@ -484,9 +490,12 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                         ctx.no_monitor = false;
                         crate::commands::dispatch(&mut ctx, &argv);
                         drop(ctx);
-                        srv.repl.stream_db.store(client.db, Ordering::Relaxed);
                         out.clear();
+                        if client.db != db_before {
+                            srv.repl.link.lock().stream_db = client.db;
+                        }
                     }
+                    drop(applying);
                     pos += req.consumed;
                 }
                 Err(e) => {

@@ -174,6 +174,9 @@ pub struct LinkInfo {
     pub last_io_ms: u64,
     pub sync_in_progress: bool,
     pub down_since_ms: u64,
+    /// The database the master's stream is in: kept across links, since
+    /// a partial resync continues the stream without a new SELECT.
+    pub stream_db: usize,
 }
 
 /// All replication state of the server.
@@ -188,10 +191,11 @@ pub struct Repl {
     /// Bumped by every REPLICAOF: a link thread of an older generation exits.
     pub generation: AtomicU64,
     pub link: Mutex<LinkInfo>,
-    /// The database our master's stream is in: kept across reconnections
-    /// and changes of master, since a partial resync continues the
-    /// stream without a SELECT (Redis keeps it in its cached master).
-    pub stream_db: AtomicUsize,
+    /// Held by the replica link while it applies one command of the
+    /// master's stream (offset and effects together), and taken by a
+    /// snapshot before its point: the offset it records (`save_info`)
+    /// matches the data it holds.
+    pub apply: Mutex<()>,
     /// Full and partial syncs served (INFO stats).
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
@@ -231,7 +235,7 @@ impl Default for Repl {
             is_replica: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             link: Mutex::new(LinkInfo::default()),
-            stream_db: AtomicUsize::new(0),
+            apply: Mutex::new(()),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
             sync_partial_err: AtomicU64::new(0),
@@ -243,6 +247,68 @@ impl Default for Repl {
             failover_state: AtomicU8::new(failover::NONE),
             failover: Mutex::new(failover::Failover::default()),
         }
+    }
+}
+
+/// Where the replication stream stood at a snapshot's point, saved in the
+/// RDB as AUX `repl-stream-db`, `repl-id` and `repl-offset` (Redis's
+/// `rdbSaveInfo`), so that a restarted replica continues with PSYNC and a
+/// restarted master accepts its replicas' PSYNCs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaveInfo {
+    pub stream_db: usize,
+    pub replid: String,
+    pub offset: u64,
+}
+
+/// Redis's `rdbPopulateSaveInfo`: a replica records its master's history
+/// (id, offset, the stream's database); a master with a backlog its own;
+/// a master that never fed replicas records nothing. Call it at the
+/// snapshot point, with every shard held and `Repl::apply` taken (unless
+/// on the link thread itself), so offset and data agree.
+pub fn save_info(srv: &Server) -> Option<SaveInfo> {
+    let r = &srv.repl;
+    let m = r.master.lock();
+    if r.is_replica.load(Ordering::SeqCst) {
+        let stream_db = r.link.lock().stream_db;
+        return Some(SaveInfo {
+            stream_db,
+            replid: m.replid.clone(),
+            offset: m.offset,
+        });
+    }
+    m.backlog.as_ref()?;
+    Some(SaveInfo {
+        stream_db: m.cur_db.unwrap_or(0),
+        replid: m.replid.clone(),
+        offset: m.offset,
+    })
+}
+
+/// Takes `Repl::apply` for a snapshot point, except on the replica link's
+/// own thread (a FLUSHALL from the master saving with save points), which
+/// already holds it for the command being applied.
+pub fn hold_apply(srv: &Server) -> Option<parking_lot::MutexGuard<'_, ()>> {
+    (!APPLYING_MASTER.with(|a| a.get())).then(|| srv.repl.apply.lock())
+}
+
+/// At startup, after the RDB loaded: restores the replication history it
+/// recorded (Redis's `loadDataFromDisk`). A replica (replicaof set) takes
+/// it as its master's history and will PSYNC from there; a master keeps it
+/// as its secondary id, so replicas of the server before the restart can
+/// continue.
+pub fn restore_save_info(srv: &Server, info: SaveInfo) {
+    let mut m = srv.repl.master.lock();
+    if !srv.config.get_str("replicaof").trim().is_empty() {
+        m.replid = info.replid;
+        m.offset = info.offset;
+        srv.repl.link.lock().stream_db = info.stream_db;
+    } else {
+        m.replid2 = info.replid;
+        m.second_offset = info.offset as i64 + 1;
+        m.offset = info.offset;
+        drop(m);
+        srv.repl.ensure_backlog(srv);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{Hello, Master, Replica, ReplicaState};
 use crate::server::{now_ms, Server, WorkerMsg};
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -81,7 +81,9 @@ enum Form {
 /// The writer behind the sync's `RdbSink`: sends the payload to the
 /// replica's worker. In the EOF form bytes go out in chunks once the
 /// snapshot point is reached (`live`); the `$<len>` form needs the whole
-/// payload first. `flush` (called once, by `RdbSink::finish`) sends the rest.
+/// payload first, so it goes to a temp file in `dir` (Redis sends its RDB
+/// file from disk in that form). `flush` (called once, by
+/// `RdbSink::finish`) sends the rest, or the file, paced.
 struct ToReplica {
     srv: Arc<Server>,
     client: u64,
@@ -90,6 +92,8 @@ struct ToReplica {
     mark: [u8; 40],
     live: Arc<AtomicBool>,
     buf: Vec<u8>,
+    /// The `$<len>` form's payload on disk: (path, file).
+    spool: Option<(String, std::io::BufWriter<std::fs::File>)>,
     /// Bytes sent to the worker and not yet in the client's output buffer.
     pending: Arc<AtomicUsize>,
 }
@@ -140,8 +144,47 @@ fn pace(srv: &Server, client: u64, pending: &AtomicUsize) {
     }
 }
 
+impl ToReplica {
+    /// Sends the spooled `$<len>` payload: the length, then the file in
+    /// chunks, waiting for the replica's socket like the EOF form does.
+    fn send_spool(&mut self) -> std::io::Result<()> {
+        let Some((path, w)) = self.spool.take() else {
+            return Ok(());
+        };
+        let sent = (|| {
+            let mut f = w.into_inner().map_err(|e| e.into_error())?;
+            let len = f.stream_position()?;
+            f.seek(std::io::SeekFrom::Start(0))?;
+            self.send(format!("${len}\r\n").into_bytes());
+            loop {
+                let mut chunk = vec![0u8; CHUNK];
+                let n = f.read(&mut chunk)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                chunk.truncate(n);
+                self.send(chunk);
+                pace(&self.srv, self.client, &self.pending);
+            }
+        })();
+        let _ = std::fs::remove_file(&path);
+        sent
+    }
+}
+
+impl Drop for ToReplica {
+    fn drop(&mut self) {
+        if let Some((path, _)) = self.spool.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 impl Write for ToReplica {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if let Some((_, w)) = self.spool.as_mut() {
+            return w.write_all(b).map(|_| b.len());
+        }
         self.buf.extend_from_slice(b);
         if self.form == Form::Eof && self.buf.len() >= CHUNK && self.live.load(Ordering::SeqCst) {
             let chunk = std::mem::take(&mut self.buf);
@@ -151,6 +194,9 @@ impl Write for ToReplica {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
+        if self.spool.is_some() {
+            return self.send_spool();
+        }
         let body = std::mem::take(&mut self.buf);
         match self.form {
             Form::Len => {
@@ -203,6 +249,20 @@ fn full_sync(
     mark.copy_from_slice(super::random_id().as_bytes());
     let live = Arc::new(AtomicBool::new(false));
     let pending = Arc::new(AtomicUsize::new(0));
+    // The `$<len>` form spools to disk when it can (else to memory).
+    let spool = (form == Form::Len)
+        .then(|| {
+            let path = format!("temp-sync-{}-{client}.rdb", std::process::id());
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .ok()?;
+            Some((path, std::io::BufWriter::with_capacity(256 * 1024, f)))
+        })
+        .flatten();
     let writer = ToReplica {
         srv: srv.clone(),
         client,
@@ -211,6 +271,7 @@ fn full_sync(
         mark,
         live: live.clone(),
         buf: Vec::new(),
+        spool,
         pending: pending.clone(),
     };
     let mut sink = crate::persist::RdbSink::new(&srv, Box::new(writer));
@@ -222,11 +283,13 @@ fn full_sync(
     let sink = Arc::new(sink);
     let s = &*srv;
     let delay = || s.config.get_num("rdb-key-save-delay");
+    // A replica serving its own replica: its stream pauses at the point.
+    let apply = std::cell::RefCell::new(None);
     crate::persist::snapshot::run_at(
         &s.keyspace,
         sink.clone(),
         &delay,
-        || {},
+        || *apply.borrow_mut() = Some(super::hold_apply(s)),
         || {
             // Every shard is held: no unit can reach the stream now, so
             // the replica's first stream byte is the first unit after the
@@ -249,6 +312,12 @@ fn full_sync(
             }
             live.store(true, Ordering::SeqCst);
             let offset = m.offset;
+            // The replica's first unit after the point selects its db.
+            sink.set_repl_info(Some(super::SaveInfo {
+                stream_db: 0,
+                replid: m.replid.clone(),
+                offset,
+            }));
             m.replicas.retain(|r| r.client != client);
             m.replicas.push(Replica {
                 client,
@@ -263,6 +332,8 @@ fn full_sync(
             s.repl
                 .replica_count
                 .store(m.replicas.len(), Ordering::Relaxed);
+            drop(m);
+            apply.borrow_mut().take();
         },
     );
     if let Err(e) = sink.finish(srv.config.get_bool("rdbchecksum")) {

@@ -43,6 +43,8 @@ pub struct ClientHandle {
     pub ssub: AtomicUsize,
     /// Parked by a blocking command (CLIENT UNBLOCK, INFO).
     pub blocked: AtomicBool,
+    /// Held back by CLIENT PAUSE (CLIENT LIST shows it as blocked).
+    pub postponed: AtomicBool,
     pub is_master: AtomicBool,
     /// A replica syncing from us (CLIENT LIST flag S, the `replica`
     /// class of client-output-buffer-limit, never client-evicted).
@@ -90,6 +92,7 @@ impl ClientHandle {
             killed: AtomicBool::new(false),
             watch_dirty: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            postponed: AtomicBool::new(false),
             sub: AtomicUsize::new(0),
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
@@ -131,7 +134,7 @@ impl ClientHandle {
             if self.no_touch.load(Ordering::Relaxed) {
                 f.push('T');
             }
-            if self.blocked.load(Ordering::Relaxed) {
+            if self.blocked.load(Ordering::Relaxed) || self.postponed.load(Ordering::Relaxed) {
                 f.push('b');
             }
             let t = self.track_flags.load(Ordering::Relaxed);

@@ -469,10 +469,13 @@ impl Activity {
 
 /// How a parked client's wait ends on its own worker.
 enum Wake {
-    /// Timeout (or CLIENT UNBLOCK ... TIMEOUT): the command's timeout reply.
+    /// Timeout: the command's timeout reply.
     Timeout,
-    /// CLIENT UNBLOCK ... ERROR.
-    Error,
+    /// CLIENT UNBLOCK ... TIMEOUT, whose caller already ended the wait
+    /// (`blocking::unblock_from`): the timeout reply.
+    UnblockedTimeout,
+    /// CLIENT UNBLOCK ... ERROR, likewise.
+    Unblocked,
 }
 
 impl Worker {
@@ -792,7 +795,14 @@ impl Worker {
                 WorkerMsg::Adopt(stream, peer) => self.adopt(TcpStream::from_std(stream), peer),
                 WorkerMsg::Unblock { client, error } => {
                     if let Some(&t) = self.by_client.get(&client) {
-                        self.wake(t, if error { Wake::Error } else { Wake::Timeout });
+                        self.wake(
+                            t,
+                            if error {
+                                Wake::Unblocked
+                            } else {
+                                Wake::UnblockedTimeout
+                            },
+                        );
                     }
                 }
             }
@@ -913,21 +923,30 @@ impl Worker {
         let Some(c) = self.conns.get_mut(token) else {
             return;
         };
-        let Some(st) = commands::blocking::unpark(srv, &mut c.client) else {
-            return; // a writer is serving it; its reply is on the way
+        let st = if matches!(how, Wake::Timeout) {
+            let Some(st) = commands::blocking::unpark(srv, &mut c.client) else {
+                return; // a writer is serving it; its reply is on the way
+            };
+            commands::blocking::count_call(srv, &st.waiter.argv[0], false);
+            st
+        } else {
+            // CLIENT UNBLOCK ended the wait (and counted it) already.
+            let Some(st) = commands::blocking::unregister(srv, &mut c.client) else {
+                return;
+            };
+            st
         };
         self.blocked.remove(&token);
-        commands::blocking::count_call(srv, &st.waiter.argv[0], matches!(how, Wake::Error));
         let mut r = resp::Reply::new(&mut c.outbuf, c.client.proto);
         match how {
-            Wake::Timeout => match st.on_timeout {
+            Wake::Timeout | Wake::UnblockedTimeout => match st.on_timeout {
                 commands::blocking::TimeoutReply::NullArray => r.null_array(),
                 commands::blocking::TimeoutReply::NullBulk => r.null(),
                 commands::blocking::TimeoutReply::Wait => {
                     r.int(srv.repl.wait_timed_out(c.client.id()) as i64)
                 }
             },
-            Wake::Error => r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+            Wake::Unblocked => r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
         }
         self.process(token);
     }
@@ -1462,7 +1481,10 @@ impl Worker {
         };
         let _ = self.poll.registry().deregister(&mut c.stream);
         let id = c.client.id();
-        commands::blocking::unpark(&self.srv, &mut c.client);
+        if commands::blocking::unpark(&self.srv, &mut c.client).is_none() {
+            // Claimed by CLIENT UNBLOCK or a writer: leave no waiter behind.
+            commands::blocking::unregister(&self.srv, &mut c.client);
+        }
         commands::pubsub::unsubscribe_all(&self.srv, &mut c.client);
         commands::tracking::disable(&self.srv, &mut c.client);
         self.blocked.remove(&token);
@@ -1651,7 +1673,7 @@ fn set_keepalive(stream: &TcpStream, secs: i64) {
 /// A client held by CLIENT PAUSE counts as blocked, as Redis's postponed
 /// clients do: INFO blocked_clients includes it and CLIENT LIST shows `b`.
 fn set_postponed(srv: &Server, client: &Client, on: bool) {
-    client.handle.blocked.store(on, Ordering::Relaxed);
+    client.handle.postponed.store(on, Ordering::Relaxed);
     if on {
         srv.waiters.blocked_clients.fetch_add(1, Ordering::SeqCst);
     } else {

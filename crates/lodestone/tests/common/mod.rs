@@ -101,8 +101,13 @@ impl Server {
     /// Like [`Server::start_in`], but returns as soon as the server
     /// answers, possibly while it still loads its dataset.
     pub fn start_in_loading(dir: PathBuf, args: &[&str]) -> Server {
+        // A `--port` among the arguments (a restart on the same port) wins.
+        let fixed = args
+            .windows(2)
+            .find(|w| w[0] == "--port")
+            .and_then(|w| w[1].parse::<u16>().ok());
         for _ in 0..5 {
-            let port = free_port();
+            let port = fixed.unwrap_or_else(free_port);
             let child = Command::new(env!("CARGO_BIN_EXE_lodestone"))
                 .args([
                     "--port",
