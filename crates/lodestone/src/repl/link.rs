@@ -34,11 +34,6 @@ pub fn replicate_from(srv: &Arc<Server>, host: &str, port: u16) {
         l.last_io_ms = 0;
         l.sync_in_progress = false;
         l.down_since_ms = now_ms();
-        if !r.is_replica() {
-            // A master's next master (its promoted replica) starts its
-            // stream with a SELECT; our own stream's db means nothing there.
-            l.stream_db = 0;
-        }
     }
     r.is_replica.store(true, Ordering::SeqCst);
     crate::keyspace::shard::REPLICA_NO_EXPIRE.store(true, Ordering::SeqCst);
