@@ -424,16 +424,20 @@ fn client_pause(ctx: &mut Ctx, argv: &[&[u8]]) {
         p.until_ms = p.until_ms.max(until);
         p.write_only = p.write_only && write_only;
     }
-    ctx.srv.pause_until.store(p.until_ms, Ordering::SeqCst);
-    crate::keyspace::shard::EXPIRY_PAUSED_UNTIL.store(p.until_ms, Ordering::SeqCst);
+    ctx.srv.store_pause(&p);
     drop(p);
     ctx.ok();
 }
 
 fn client_unpause(ctx: &mut Ctx, _argv: &[&[u8]]) {
-    *ctx.srv.pause.lock() = Default::default();
-    ctx.srv.pause_until.store(0, Ordering::SeqCst);
-    crate::keyspace::shard::EXPIRY_PAUSED_UNTIL.store(0, Ordering::SeqCst);
+    let mut p = ctx.srv.pause.lock();
+    // FAILOVER's pause is not the client's to lift.
+    *p = crate::server::Pause {
+        failover: p.failover,
+        ..Default::default()
+    };
+    ctx.srv.store_pause(&p);
+    drop(p);
     ctx.srv.broadcast(|| WorkerMsg::Unpause);
     ctx.ok();
 }

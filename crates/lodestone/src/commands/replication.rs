@@ -1,6 +1,6 @@
 //! Replication commands: SYNC, PSYNC, REPLCONF (master side), REPLICAOF /
-//! SLAVEOF (replica side), ROLE, WAIT and WAITAOF. The machinery lives in
-//! [`crate::repl`].
+//! SLAVEOF (replica side), ROLE, WAIT, WAITAOF and FAILOVER. The machinery
+//! lives in [`crate::repl`].
 
 use super::{blocking, err, Ctx, Registry};
 use crate::repl::{self, ReplicaState};
@@ -16,6 +16,7 @@ slaveof|server|3|1.0.0|no_async_loading,admin,noscript,stale|-|-|Sets a Redis se
 role|server|1|2.8.12|noscript,loading,stale,fast,sentinel|admin,dangerous|-|Returns the replication role.
 wait|generic|3|3.0.0|-|connection|-|Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.
 waitaof|generic|4|7.2.0|noscript|connection|-|Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.
+failover|server|-1|6.2.0|admin,noscript,stale|-|-|Starts a coordinated failover from a server to one of its replicas.
 ";
 
 /// Registers the family's rows and handlers.
@@ -29,14 +30,31 @@ pub fn register(r: &mut Registry) {
     r.handlers.push(("role", role));
     r.handlers.push(("wait", wait));
     r.handlers.push(("waitaof", waitaof));
+    r.handlers.push(("failover", failover));
 }
 
 /// SYNC and PSYNC replid offset: a partial resync from the backlog when
 /// possible, else a full sync (RDB, then the stream).
 fn sync(ctx: &mut Ctx, argv: &[&[u8]]) {
     let srv = ctx.srv;
-    if ctx.client.handle.is_master.load(Ordering::Relaxed) {
+    if ctx.client.handle.is_master.load(Ordering::Relaxed)
+        || ctx.client.handle.is_replica.load(Ordering::Relaxed)
+    {
         return;
+    }
+    // PSYNC replid offset FAILOVER: our master hands its role to us.
+    if argv.len() > 3
+        && argv[0].eq_ignore_ascii_case(b"psync")
+        && argv[3].eq_ignore_ascii_case(b"failover")
+    {
+        let from = format!("id={} addr={}", ctx.client.id(), ctx.client.handle.addr);
+        if let Err(e) = repl::failover::take_over(srv, argv[1], &from) {
+            return ctx.error(e);
+        }
+    }
+    // No replica syncs with a master that is handing its role over.
+    if repl::failover::active(srv) {
+        return ctx.error("NOMASTERLINK Can't SYNC while failing over");
     }
     if srv.repl.is_replica() && srv.repl.link.lock().state != "connected" {
         ctx.error("NOMASTERLINK Can't SYNC while not connected with my master");
@@ -130,6 +148,9 @@ fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) {
 /// REPLICAOF host port | NO ONE (SLAVEOF is the old name).
 fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) {
     let srv = ctx.srv;
+    if repl::failover::active(srv) {
+        return ctx.error("ERR REPLICAOF not allowed while failing over.");
+    }
     if argv[1].eq_ignore_ascii_case(b"no") && argv[2].eq_ignore_ascii_case(b"one") {
         if srv.repl.is_replica() {
             repl::link::stop(srv);
@@ -275,6 +296,59 @@ fn wait_for(
             r.int(n as i64);
         }
         Some(repl::WaitReply::NoAof) => ctx.error(repl::WAITAOF_NO_AOF),
+    }
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: hands the
+/// master role to a replica once it has caught up (see
+/// [`repl::failover`]); ABORT alone cancels one under way.
+fn failover(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let srv = ctx.srv;
+    if argv.len() == 2 && argv[1].eq_ignore_ascii_case(b"abort") {
+        if !repl::failover::active(srv) {
+            return ctx.error("ERR No failover in progress.");
+        }
+        repl::failover::abort(srv, "Failover manually aborted");
+        return ctx.ok();
+    }
+    let mut req = repl::failover::Request {
+        target: None,
+        timeout_ms: 0,
+        force: false,
+    };
+    let mut j = 1;
+    while j < argv.len() {
+        let a = argv[j];
+        if a.eq_ignore_ascii_case(b"timeout") && j + 1 < argv.len() && req.timeout_ms == 0 {
+            let Some(t) = strutil::parse_i64(argv[j + 1]) else {
+                return ctx.error(err::NOT_INT);
+            };
+            if t <= 0 {
+                return ctx.error("ERR FAILOVER timeout must be greater than 0");
+            }
+            req.timeout_ms = t as u64;
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"to") && j + 2 < argv.len() && req.target.is_none() {
+            let Some(port) = strutil::parse_i64(argv[j + 2]) else {
+                return ctx.error(err::NOT_INT);
+            };
+            let host = String::from_utf8_lossy(argv[j + 1]).into_owned();
+            req.target = Some((host, port));
+            j += 3;
+        } else if a.eq_ignore_ascii_case(b"force") && !req.force {
+            req.force = true;
+            j += 1;
+        } else {
+            return ctx.error(err::SYNTAX);
+        }
+    }
+    match repl::failover::start(srv, req) {
+        Ok(()) => {
+            ctx.ok();
+            // A replica may have acknowledged everything already.
+            repl::failover::update(srv);
+        }
+        Err(e) => ctx.error(e),
     }
 }
 

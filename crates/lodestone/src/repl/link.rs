@@ -46,17 +46,37 @@ pub fn replicate_from(srv: &Arc<Server>, host: &str, port: u16) {
         });
 }
 
-/// REPLICAOF NO ONE: we become a master; the data stays, the history
-/// continues under a new replid (the master's kept as replid2).
+/// REPLICAOF NO ONE (and PSYNC FAILOVER): we become a master; the data
+/// stays, the history continues under a new replid (the master's kept as
+/// replid2, up to our offset). Our replicas are disconnected to learn the
+/// new id; they resync partially, as in Redis.
 pub fn stop(srv: &Server) {
     let r = &srv.repl;
     r.generation.fetch_add(1, Ordering::SeqCst);
+    if !r.is_replica() {
+        return;
+    }
+    // The stream's sink first: no write accepted as a master escapes it.
+    r.ensure_backlog(srv);
     if r.is_replica.swap(false, Ordering::SeqCst) {
         crate::keyspace::shard::REPLICA_NO_EXPIRE.store(false, Ordering::SeqCst);
         r.master.lock().shift_replid();
         let mut l = r.link.lock();
         l.state = "connect";
         l.host.clear();
+        drop(l);
+        disconnect_replicas(srv);
+    }
+}
+
+/// A replica keeps a backlog of its master's stream, as Redis does, so
+/// that once promoted (REPLICAOF NO ONE, FAILOVER) the old master and
+/// the other replicas can continue partially.
+fn keep_backlog(srv: &Server, m: &mut super::Master) {
+    if m.backlog.is_none() {
+        m.backlog = Some(Default::default());
+        m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
+        m.cur_db = None;
     }
 }
 
@@ -184,17 +204,37 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         let m = srv.repl.master.lock();
         (m.replid.clone(), m.offset.max(srv.repl.offset()))
     };
-    let reply = command(
-        &mut rd,
-        &[
-            b"PSYNC",
-            replid.as_bytes(),
-            (offset + 1).to_string().as_bytes(),
-        ],
-    )?;
+    let next = (offset + 1).to_string();
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", replid.as_bytes(), next.as_bytes()];
+    // A master failing over asks its target to take over (FAILOVER).
+    let failover = super::failover::in_progress(srv);
+    if failover {
+        psync.push(b"FAILOVER");
+    }
+    let mut b = Vec::new();
+    encode_argv(&mut b, &psync);
+    if let Err(e) = rd.get_mut().write_all(&b) {
+        if failover && current(srv, gen) {
+            super::failover::abort(srv, "Write error to failover target");
+        }
+        return Err(e.to_string());
+    }
+    let reply = read_line(&mut rd);
     if !current(srv, gen) {
         return Ok(());
     }
+    if failover {
+        let ok =
+            matches!(&reply, Ok(r) if r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE"));
+        super::failover::psync_answered(srv, ok);
+        if !ok {
+            return Err(format!(
+                "failover target rejected PSYNC: {}",
+                reply.unwrap_or_else(|e| e)
+            ));
+        }
+    }
+    let reply = reply?;
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut w = rest.split_whitespace();
         let id = w.next().unwrap_or_default().to_string();
@@ -233,10 +273,8 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         m.second_offset = -1;
         m.set_offset(srv, off);
         // Our own backlog restarts at the master's offset.
-        if m.backlog.is_some() {
-            m.backlog = Some(Default::default());
-        }
-        m.cur_db = None;
+        m.backlog = None;
+        keep_backlog(srv, &mut m);
         drop(m);
         // The master SELECTs before its first command after the point.
         srv.repl.link.lock().stream_db = 0;
@@ -246,9 +284,14 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let id = rest.trim();
         let mut m = srv.repl.master.lock();
+        keep_backlog(srv, &mut m);
         if !id.is_empty() && id != m.replid {
             m.replid2 = std::mem::replace(&mut m.replid, id.to_string());
             m.second_offset = m.offset as i64 + 1;
+            drop(m);
+            // Our replicas must learn the new id (they continue through
+            // replid2), as Redis does after a failover.
+            disconnect_replicas(srv);
         }
         crate::persist::log(
             "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.",
@@ -425,6 +468,15 @@ fn stream_loop(srv: &Arc<Server>, gen: u64, rd: BufReader<TcpStream>) -> Res<()>
                         && argv[1].eq_ignore_ascii_case(b"getack");
                     // Offset and effects move together for a snapshot.
                     let applying = srv.repl.apply.lock();
+                    {
+                        // Promoted meanwhile (checked under the lock that
+                        // `stop` shifts the history under): what we have
+                        // not counted is not ours to apply.
+                        let _m = srv.repl.master.lock();
+                        if !current(srv, gen) {
+                            break;
+                        }
+                    }
                     if !getack && !argv.is_empty() {
                         let mut ctx = crate::commands::Ctx::new(srv, &mut client, &mut out);
                         ctx.no_monitor = false;

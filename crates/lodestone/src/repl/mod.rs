@@ -14,6 +14,7 @@
 //! loads the RDB, then applies the stream through `commands::dispatch`
 //! with a master client, acknowledging its offset every second.
 
+pub mod failover;
 pub mod link;
 pub mod sync;
 
@@ -21,7 +22,7 @@ use crate::commands::propagate::{encode_argv, encode_unit, Effect, Sink};
 use crate::server::{now_ms, Server, WorkerMsg};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The READONLY error a read-only replica gives writers.
@@ -202,6 +203,10 @@ impl Master {
     pub fn shift_replid(&mut self) {
         self.replid2 = std::mem::replace(&mut self.replid, random_id());
         self.second_offset = self.offset as i64 + 1;
+        // Our stream's next unit selects its db: what the proxied stream
+        // (or our own older stream) left selected is not known here
+        // (Redis's slaveseldb = -1 on promotion).
+        self.cur_db = None;
     }
 }
 
@@ -259,6 +264,10 @@ pub struct Repl {
     /// The replica class of client-output-buffer-limit (hard, soft,
     /// seconds), cached by `apply_config`.
     replica_limit: [AtomicU64; 3],
+    /// FAILOVER's state (`failover::NONE` ...), readable without a lock,
+    /// and its request (lock order: `failover` before `master`).
+    pub failover_state: AtomicU8,
+    pub failover: Mutex<failover::Failover>,
 }
 
 impl Default for Repl {
@@ -293,6 +302,8 @@ impl Default for Repl {
             min_max_lag: AtomicU64::new(10),
             good: AtomicUsize::new(0),
             replica_limit: Default::default(),
+            failover_state: AtomicU8::new(failover::NONE),
+            failover: Mutex::new(failover::Failover::default()),
         }
     }
 }
@@ -487,9 +498,13 @@ impl Repl {
 
     /// Feeds a command to replicas only, not the AOF (PUBLISH: Redis's
     /// PROPAGATE_REPL). It goes out at once, outside any MULTI/EXEC unit.
-    /// Returns whether the stream moved.
     pub fn propagate_only(&self, srv: &Server, db: usize, argv: &[&[u8]]) -> bool {
-        if !self.sink_installed.load(Ordering::Relaxed) || APPLYING_MASTER.with(|a| a.get()) {
+        // A replica's stream is its master's (a replica that was a master
+        // keeps the sink and a backlog).
+        if !self.sink_installed.load(Ordering::Relaxed)
+            || APPLYING_MASTER.with(|a| a.get())
+            || self.is_replica()
+        {
             return false;
         }
         let mut m = self.master.lock();
@@ -757,9 +772,12 @@ impl Repl {
         self.waiting_count.store(0, Ordering::Relaxed);
     }
 
-    /// Once per second-ish from worker 0: PING the replicas every
-    /// `repl-ping-replica-period` seconds, refresh the backlog size.
+    /// From worker 0's timer (`hz`): FAILOVER's progress, PING the
+    /// replicas every `repl-ping-replica-period` seconds (not while a
+    /// failover waits for their offsets to match ours), refresh the
+    /// backlog size.
     pub fn cron(&self, srv: &Server) {
+        failover::update(srv);
         if self.replica_count.load(Ordering::Relaxed) == 0 {
             self.good.store(0, Ordering::Relaxed);
             return;
@@ -774,6 +792,7 @@ impl Repl {
                 .iter()
                 .any(|r| matches!(r.state, ReplicaState::Online))
             && !self.is_replica()
+            && !failover::active(srv)
         {
             m.last_ping_ms = now;
             let mut ping = Vec::new();
@@ -849,7 +868,7 @@ pub fn info(srv: &Server) -> String {
             now.saturating_sub(rep.ack_ms) / 1000
         );
     }
-    line!("master_failover_state:no-failover");
+    line!("master_failover_state:{}", failover::state_name(srv));
     line!("master_replid:{}", m.replid);
     line!("master_replid2:{}", m.replid2);
     // Without a backlog the units counted lock-free are in `offset()`.

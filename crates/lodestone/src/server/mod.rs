@@ -87,11 +87,25 @@ fn is_current_worker(i: usize) -> bool {
     CURRENT_WORKER.with(|w| w.get()) == i
 }
 
-/// CLIENT PAUSE state: until when, and whether only writes are paused.
+/// CLIENT PAUSE state: until when, and whether only writes are paused;
+/// plus FAILOVER's write pause, which lasts until the failover ends and
+/// which CLIENT UNPAUSE leaves alone (Redis's pause purposes).
 #[derive(Default, Clone, Copy)]
 pub struct Pause {
     pub until_ms: u64,
     pub write_only: bool,
+    pub failover: bool,
+}
+
+impl Pause {
+    /// Until when some command may be held back (`Server::pause_until`).
+    pub fn until(&self) -> u64 {
+        if self.failover {
+            u64::MAX
+        } else {
+            self.until_ms
+        }
+    }
 }
 
 pub struct Server {
@@ -355,7 +369,27 @@ impl Server {
     /// Whether commands of this kind must wait because of CLIENT PAUSE.
     pub fn paused_for(&self, is_write: bool, now: u64) -> bool {
         let p = *self.pause.lock();
-        p.until_ms > now && (!p.write_only || is_write)
+        (p.until_ms > now && (!p.write_only || is_write)) || (p.failover && is_write)
+    }
+
+    /// Publishes a pause state: the lock-free `pause_until` every command
+    /// checks, and the hold on expiry and eviction (Redis pauses those
+    /// with writes, so the dataset and the stream stay still).
+    pub fn store_pause(&self, p: &Pause) {
+        self.pause_until.store(p.until(), Ordering::SeqCst);
+        crate::keyspace::shard::EXPIRY_PAUSED_UNTIL.store(p.until(), Ordering::SeqCst);
+    }
+
+    /// Starts or ends FAILOVER's write pause; ending it lets paused
+    /// clients run (unless CLIENT PAUSE still holds them).
+    pub fn set_failover_pause(&self, on: bool) {
+        let mut p = self.pause.lock();
+        p.failover = on;
+        self.store_pause(&p);
+        drop(p);
+        if !on {
+            self.broadcast(|| WorkerMsg::Unpause);
+        }
     }
 
     pub fn watch_add(&self, db: usize, key: &[u8], h: &Arc<ClientHandle>) {

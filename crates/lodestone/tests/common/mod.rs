@@ -183,6 +183,12 @@ impl Server {
         Raw { s }
     }
 
+    /// The server's process id (to stop and continue it, as the Redis
+    /// suite's pause_process does).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
