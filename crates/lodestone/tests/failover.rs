@@ -5,37 +5,9 @@
 
 mod common;
 
-use common::{info_field, info_i64, q, qerr, RealRedis, Server};
+use common::{attach, info_field, info_i64, q, qerr, wait_for, wait_synced, RealRedis, Server};
 use std::io::{BufRead, BufReader, Write};
-use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// Waits until `replica`'s link is up and its offset is `master`'s.
-fn wait_synced(master: &mut redis::Connection, replica: &mut redis::Connection) {
-    wait_for("link up", || {
-        info_field(replica, "replication", "master_link_status") == "up"
-    });
-    wait_for("offsets to match", || {
-        let m = info_field(master, "replication", "master_repl_offset");
-        let r = info_field(replica, "replication", "master_repl_offset");
-        !m.is_empty() && m == r
-    });
-}
-
-fn attach(replica: &mut redis::Connection, port: u16) {
-    let r: String = q(replica, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
-    assert_eq!(r, "OK");
-}
+use std::time::Duration;
 
 fn failover_state(c: &mut redis::Connection) -> String {
     info_field(c, "replication", "master_failover_state")

@@ -5,40 +5,11 @@
 
 mod common;
 
-use common::{q, qerr, RealRedis, Server};
+use common::{attach, q, qerr, wait_for, wait_synced, RealRedis, Server};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use common::info_field;
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// Waits until the replica's link is up and it has applied everything
-/// the master has streamed.
-fn wait_synced(master: &mut redis::Connection, replica: &mut redis::Connection) {
-    wait_for("link up", || {
-        info_field(replica, "replication", "master_link_status") == "up"
-    });
-    wait_for("offsets to match", || {
-        let m = info_field(master, "replication", "master_repl_offset");
-        let r = info_field(replica, "replication", "master_repl_offset");
-        !m.is_empty() && m == r
-    });
-}
-
-fn attach(replica: &mut redis::Connection, port: u16) {
-    let r: String = q(replica, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
-    assert_eq!(r, "OK");
-}
 
 /// A value of each type, in two databases, with and without TTLs.
 fn fill(c: &mut redis::Connection) {

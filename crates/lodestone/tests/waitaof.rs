@@ -6,19 +6,8 @@
 
 mod common;
 
-use common::{info_field, q, qerr, req, wait_blocked, Server};
+use common::{info_field, q, qerr, req, wait_blocked, wait_for, Server};
 use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
-}
 
 /// Waits until no AOF rewrite is running or scheduled.
 fn wait_rewrite_done(c: &mut redis::Connection) {

@@ -72,12 +72,16 @@ pub fn stop(srv: &Server) {
 /// A replica keeps a backlog of its master's stream, as Redis does, so
 /// that once promoted (REPLICAOF NO ONE, FAILOVER) the old master and
 /// the other replicas can continue partially.
+/// Call with the master lock held; the caller then calls
+/// `Repl::ensure_backlog` once the lock is dropped, which installs the
+/// stream's sink if needed.
 fn keep_backlog(srv: &Server, m: &mut super::Master) {
     if m.backlog.is_none() {
         m.backlog = Some(Default::default());
         m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
         m.cur_db = None;
     }
+    srv.repl.mark_backlog();
 }
 
 fn disconnect_replicas(srv: &Server) {
@@ -276,6 +280,7 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
         m.backlog = None;
         keep_backlog(srv, &mut m);
         drop(m);
+        srv.repl.ensure_backlog(srv);
         // The master SELECTs before its first command after the point.
         srv.repl.link.lock().stream_db = 0;
         // Our AOF must hold the new dataset: a new base (Redis's
@@ -292,7 +297,10 @@ fn session(srv: &Arc<Server>, gen: u64, host: &str, port: u16) -> Res<()> {
             // Our replicas must learn the new id (they continue through
             // replid2), as Redis does after a failover.
             disconnect_replicas(srv);
+        } else {
+            drop(m);
         }
+        srv.repl.ensure_backlog(srv);
         crate::persist::log(
             "MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.",
         );

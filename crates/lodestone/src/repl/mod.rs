@@ -450,6 +450,12 @@ impl Repl {
         }
     }
 
+    /// Records that the master state has a backlog (set under the master
+    /// lock by whoever created it): the sink then feeds it.
+    pub fn mark_backlog(&self) {
+        self.has_backlog.store(true, Ordering::Release);
+    }
+
     /// Subscribes the replication sink to the feed (once): with a backlog
     /// it encodes the stream, without one it counts units for WAITAOF
     /// while the AOF is on (Redis's master_repl_offset moves then too).

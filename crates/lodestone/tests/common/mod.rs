@@ -434,3 +434,34 @@ impl Drop for RealRedis {
         let _ = self.child.wait();
     }
 }
+
+/// Polls `f` every 20 ms until it holds; panics after 30 s naming `what`.
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Waits until the replica's link is up and it has applied everything
+/// the master has streamed (equal `master_repl_offset`).
+pub fn wait_synced(master: &mut redis::Connection, replica: &mut redis::Connection) {
+    wait_for("link up", || {
+        info_field(replica, "replication", "master_link_status") == "up"
+    });
+    wait_for("offsets to match", || {
+        let m = info_field(master, "replication", "master_repl_offset");
+        let r = info_field(replica, "replication", "master_repl_offset");
+        !m.is_empty() && m == r
+    });
+}
+
+/// REPLICAOF 127.0.0.1 `port`.
+pub fn attach(replica: &mut redis::Connection, port: u16) {
+    let r: String = q(replica, &["REPLICAOF", "127.0.0.1", &port.to_string()]);
+    assert_eq!(r, "OK");
+}
