@@ -1241,3 +1241,29 @@ fn client_pause_write_holds_writes_and_expiry() {
     assert_eq!(gone, None);
     assert_eq!(info_i64(&mut c, "stats", "expired_keys"), 1);
 }
+
+/// A client that sends a command and hangs up at once: the data and the
+/// FIN often arrive as one edge-triggered event, and the short read that
+/// drains the data must not hide the EOF (the connection would stay open
+/// forever, a blocked one counted in blocked_clients).
+#[test]
+fn clients_that_send_and_hang_up_are_closed() {
+    use common::{info_i64, wait_for};
+    use std::io::Write as _;
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    for i in 0..100 {
+        let mut t = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        let cmd = if i % 2 == 0 {
+            "SET k v\r\n".to_string()
+        } else {
+            format!("BLPOP nothing{i} 0\r\n")
+        };
+        t.write_all(cmd.as_bytes()).unwrap();
+        drop(t);
+    }
+    wait_for("the hung-up clients to be closed", || {
+        info_i64(&mut c, "clients", "connected_clients") == 1
+    });
+    assert_eq!(info_i64(&mut c, "clients", "blocked_clients"), 0);
+}

@@ -412,6 +412,10 @@ struct Worker {
     /// Events found by `others_waiting`'s zero-timeout poll, handled
     /// later in the same pass: (token, readable, writable).
     stash: Vec<(usize, bool, bool)>,
+    /// Connections whose peer hung up (EPOLLRDHUP) and whose EOF may not
+    /// have been read yet: their next read must not stop at a short read,
+    /// since edge-triggered epoll will not report the hang-up again.
+    hups: Vec<usize>,
     /// The buffer of that poll.
     peek: Events,
     /// Counts loop passes (and busy-script pump rounds): a connection
@@ -494,6 +498,7 @@ impl Worker {
             events_left: 0,
             again: Vec::new(),
             stash: Vec::new(),
+            hups: Vec::new(),
             peek: Events::with_capacity(256),
             pass_no: 0,
             srv,
@@ -588,6 +593,7 @@ impl Worker {
             for (i, ev) in events.iter().enumerate() {
                 self.events_left = n - i - 1;
                 let rd = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                self.note_hup(ev);
                 self.on_event(ev.token().0, rd, ev.is_writable());
             }
             self.events_left = 0;
@@ -633,6 +639,13 @@ impl Worker {
     }
 
     /// Handles one readiness event.
+    /// Remembers a connection's hang-up for its next read (see `hups`).
+    fn note_hup(&mut self, ev: &mio::event::Event) {
+        if ev.is_read_closed() || ev.is_error() {
+            self.hups.push(ev.token().0);
+        }
+    }
+
     fn on_event(&mut self, t: usize, readable: bool, writable: bool) {
         match Token(t) {
             WAKER => self.drain_mailbox(),
@@ -673,6 +686,9 @@ impl Worker {
         for ev in self.peek.iter() {
             let t = ev.token().0;
             let rd = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            if ev.is_read_closed() || ev.is_error() {
+                self.hups.push(t);
+            }
             if t == me && !ev.is_writable() {
                 // Its new input is read in its next turn.
                 mine |= rd;
@@ -1081,6 +1097,11 @@ impl Worker {
             return;
         }
         c.served_pass = self.pass_no;
+        let hup = !self.hups.is_empty() && {
+            let before = self.hups.len();
+            self.hups.retain(|&t| t != token);
+            self.hups.len() != before
+        };
         let mut eof = false;
         let mut got = 0;
         // Input left over from a pass cut short by the time quantum is
@@ -1113,8 +1134,9 @@ impl Worker {
                     unsafe { c.inbuf.set_len(len + n) };
                     got += n;
                     // A short read drained the socket: skip the read that
-                    // would only say EAGAIN (new data brings a new edge).
-                    if n < want {
+                    // would only say EAGAIN (new data brings a new edge),
+                    // unless the peer hung up: its EOF has no new edge.
+                    if n < want && !hup {
                         break;
                     }
                 }
@@ -1248,6 +1270,9 @@ impl Worker {
                 WAKER => self.drain_mailbox(),
                 Token(t) if t >= FIRST_LISTENER => self.accept(t - FIRST_LISTENER),
                 Token(t) => {
+                    if ev.is_read_closed() || ev.is_error() {
+                        self.hups.push(t);
+                    }
                     if !self.conns.contains(t) {
                         // The script's own connection: read it afterwards
                         // (edge-triggered events are not repeated).
@@ -1520,6 +1545,7 @@ impl Worker {
         commands::pubsub::unsubscribe_all(&self.srv, &mut c.client);
         commands::tracking::disable(&self.srv, &mut c.client);
         self.blocked.remove(&token);
+        self.hups.retain(|&t| t != token);
         if c.paused {
             set_postponed(&self.srv, &c.client, false);
         }
