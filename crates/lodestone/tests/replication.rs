@@ -649,3 +649,23 @@ fn replicas_over_their_output_limit_are_dropped() {
         common::info_i64(&mut m, "replication", "connected_slaves") == 0
     });
 }
+
+/// A master that becomes a replica ends every BLPOP-style wait with
+/// Redis's UNBLOCKED error and closes those clients (Redis's
+/// disconnectAllBlockedClients).
+#[test]
+fn blocked_clients_are_released_when_a_master_turns_replica() {
+    let other = Server::start(&[]);
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let mut w = s.raw();
+    w.send(b"BLPOP q 0\r\n");
+    common::wait_blocked(&mut c, 1);
+    attach(&mut c, other.port);
+    let got = w.read_to_close();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+    );
+    assert_eq!(common::blocked_clients(&mut c), 0);
+}

@@ -64,6 +64,18 @@ pub struct Waiters {
 }
 
 impl Waiters {
+    /// Every client parked on keys, once each.
+    pub fn all(&self) -> Vec<Arc<Waiter>> {
+        let m = self.map.lock();
+        let mut out: Vec<Arc<Waiter>> = Vec::new();
+        for w in m.values().flatten() {
+            if !out.iter().any(|o| o.handle.id == w.handle.id) {
+                out.push(w.clone());
+            }
+        }
+        out
+    }
+
     pub fn any(&self) -> bool {
         self.count.load(Ordering::SeqCst) > 0
     }
@@ -250,6 +262,25 @@ pub fn unblock_from(srv: &Server, h: &ClientHandle, error: bool) -> bool {
         }
     }
     true
+}
+
+/// A master that becomes a replica ends every wait on keys (BLPOP and
+/// the like) with Redis's error and closes those clients after it, as
+/// Redis's disconnectAllBlockedClients does (WAIT / WAITAOF waiters are
+/// `Repl::drop_waiters`).
+pub fn force_unblock_all(srv: &Server) {
+    if !srv.waiters.any() {
+        return;
+    }
+    for w in srv.waiters.all() {
+        if end_external(srv, &w.handle, &w.argv[0]) {
+            srv.waiters.remove(&w);
+            srv.send_to_worker(
+                w.handle.worker,
+                crate::server::WorkerMsg::ForceUnblocked(w.handle.id),
+            );
+        }
+    }
 }
 
 /// Ends a wait from another thread (WAIT / WAITAOF served by an ACK or

@@ -176,6 +176,7 @@ fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) {
     // Clients waiting for our replicas' acknowledgements never get them
     // now (Redis's disconnectAllBlockedClients).
     srv.repl.drop_waiters(srv);
+    blocking::force_unblock_all(srv);
     repl::link::replicate_from(&arc, &host, port);
     crate::persist::log(&format!(
         "REPLICAOF {host}:{port} enabled (user request from '{}')",

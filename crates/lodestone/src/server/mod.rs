@@ -37,6 +37,9 @@ pub enum WorkerMsg {
     SyncBytes(u64, Arc<[u8]>, Arc<AtomicUsize>),
     /// A writer served this parked client: its reply.
     Served(u64, Vec<u8>),
+    /// This server became a replica: a parked client gets Redis's
+    /// UNBLOCKED error and is closed (its wait already ended).
+    ForceUnblocked(u64),
     /// CLIENT UNBLOCK: end the parking with the timeout reply or an error.
     Unblock { client: u64, error: bool },
     /// CONFIG SET port / bind: listen on these sockets from now on (the

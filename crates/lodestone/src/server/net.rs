@@ -799,6 +799,17 @@ impl Worker {
                         self.served(t, reply);
                     }
                 }
+                WorkerMsg::ForceUnblocked(id) => {
+                    if let Some(&t) = self.by_client.get(&id) {
+                        if let Some(c) = self.conns.get_mut(t) {
+                            c.client.blocked = None;
+                            c.client.close_after_reply = true;
+                            c.outbuf.extend_from_slice(FORCE_UNBLOCKED);
+                        }
+                        self.blocked.remove(&t);
+                        self.flush(t);
+                    }
+                }
                 WorkerMsg::Track {
                     client,
                     redirected,
@@ -1727,6 +1738,10 @@ fn set_keepalive(stream: &TcpStream, secs: i64) {
         .with_retries(3);
     let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
 }
+
+/// Redis's reply to clients blocked when the server turns replica.
+const FORCE_UNBLOCKED: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
 
 /// A client held by CLIENT PAUSE counts as blocked, as Redis's postponed
 /// clients do: INFO blocked_clients includes it and CLIENT LIST shows `b`.
