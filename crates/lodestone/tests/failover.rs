@@ -343,6 +343,19 @@ fn a_target_that_refuses_psync_aborts_the_failover() {
     assert_eq!(q::<String>(&mut c1, &["GET", "after"]), "1");
 }
 
+/// FAILOVER TO `to_port` on `from`: waits for it to end, checks that the
+/// roles swapped and that the new replica caught up.
+fn hand_over(from: &mut redis::Connection, to: &mut redis::Connection, to_port: u16) {
+    let ok: String = q(from, &["FAILOVER", "TO", "127.0.0.1", &to_port.to_string()]);
+    assert_eq!(ok, "OK");
+    wait_for("the failover to end", || {
+        failover_state(from) == "no-failover"
+    });
+    assert_eq!(role(to), "master");
+    assert_eq!(role(from), "slave");
+    wait_synced(to, from);
+}
+
 #[test]
 fn failover_between_lodestone_and_redis_both_ways() {
     let dir = common::TempDir::new("failover-redis");
@@ -361,17 +374,7 @@ fn failover_between_lodestone_and_redis_both_ways() {
         info_field(&mut rc, "replication", "slave0").contains("state=online")
     });
     // Redis hands over to us: we take its history, it continues.
-    let ok: String = q(
-        &mut rc,
-        &["FAILOVER", "TO", "127.0.0.1", &lode.port.to_string()],
-    );
-    assert_eq!(ok, "OK");
-    wait_for("Redis's failover to end", || {
-        failover_state(&mut rc) == "no-failover"
-    });
-    assert_eq!(role(&mut lc), "master");
-    assert_eq!(role(&mut rc), "slave");
-    wait_synced(&mut lc, &mut rc);
+    hand_over(&mut rc, &mut lc, lode.port);
     assert_eq!(stat(&mut lc, "sync_partial_ok"), 1);
     assert_eq!(stat(&mut lc, "sync_full"), 0);
     let _: () = q(&mut lc, &["SET", "from-lodestone", "1"]);
@@ -379,17 +382,7 @@ fn failover_between_lodestone_and_redis_both_ways() {
     assert_eq!(q::<String>(&mut rc, &["GET", "from-lodestone"]), "1");
     // And back: we hand over to Redis and follow it partially.
     let redis_full = stat(&mut rc, "sync_full");
-    let ok: String = q(
-        &mut lc,
-        &["FAILOVER", "TO", "127.0.0.1", &redis.port.to_string()],
-    );
-    assert_eq!(ok, "OK");
-    wait_for("our failover to end", || {
-        failover_state(&mut lc) == "no-failover"
-    });
-    assert_eq!(role(&mut rc), "master");
-    assert_eq!(role(&mut lc), "slave");
-    wait_synced(&mut rc, &mut lc);
+    hand_over(&mut lc, &mut rc, redis.port);
     assert_eq!(
         info_field(&mut lc, "replication", "master_link_status"),
         "up"

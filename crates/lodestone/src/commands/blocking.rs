@@ -253,13 +253,10 @@ pub fn unblock_from(srv: &Server, h: &ClientHandle, error: bool) -> bool {
         return false;
     }
     srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
+    // The parked command is the client's last one.
     let last = h.last_cmd.load(Ordering::Relaxed);
     if let Some(cmd) = srv.commands.cmds.get(last) {
-        let counters = cmd.stats.local();
-        counters.calls.fetch_add(1, Ordering::Relaxed);
-        if error {
-            counters.failed.fetch_add(1, Ordering::Relaxed);
-        }
+        count_call(srv, cmd.name.as_bytes(), error);
     }
     true
 }
