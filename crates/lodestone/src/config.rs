@@ -168,6 +168,9 @@ pub static PARAMS: &[Param] = &[
     // Lodestone knob (not in Redis): how long a busy worker naps on a timer
     // before it waits for events, so clients' writes need not wake it (net.rs).
     hid("idle-nap-us", int(0, 1_000), "10"),
+    // Lodestone knob: how long a nap may last when the same connections keep
+    // coming back, in percent of their cycle (net.rs, `Activity::nap`).
+    hid("idle-nap-cycle-pct", int(0, 100), "25"),
     imm("databases", int(1, IM), "16"),
     p("hz", int(0, IM), "10"),
     p("dynamic-hz", B, "yes"),
@@ -657,6 +660,7 @@ pub struct Hot {
     pub busy_reply_threshold: Id,
     pub busy_poll_us: Id,
     pub idle_nap_us: Id,
+    pub idle_nap_cycle_pct: Id,
     pub min_replicas_to_write: Id,
     pub min_replicas_max_lag: Id,
 }
@@ -687,6 +691,7 @@ pub static HOT: std::sync::LazyLock<Hot> = std::sync::LazyLock::new(|| Hot {
     busy_reply_threshold: id("busy-reply-threshold"),
     busy_poll_us: id("busy-poll-us"),
     idle_nap_us: id("idle-nap-us"),
+    idle_nap_cycle_pct: id("idle-nap-cycle-pct"),
     min_replicas_to_write: id("min-replicas-to-write"),
     min_replicas_max_lag: id("min-replicas-max-lag"),
 });
