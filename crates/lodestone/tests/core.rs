@@ -1101,45 +1101,51 @@ fn busy_poll_keeps_replies_per_client() {
 }
 
 /// `idle-nap-us` (Lodestone's knob: a busy worker naps on a timer before it
-/// waits for events) is hidden, 10 by default and settable from 0 to 1000;
-/// with it off, at its default and at its longest, enough busy clients to
-/// make the worker nap all get their own replies, and a lone client too.
+/// waits for events) and `idle-nap-cycle-pct` (how far that nap may grow
+/// with the connections' cycle) are hidden, 10 and 25 by default, settable
+/// from 0 to 1000 and 0 to 100; with each off, at its default and at its
+/// longest, enough busy clients to make the worker nap all get their own
+/// replies, and a lone client too.
 #[test]
 fn idle_nap_keeps_replies_per_client() {
     let s = Server::start(&["--io-threads", "1"]);
     let mut admin = s.client();
     let all: Vec<String> = cmd("CONFIG").arg("GET").arg("*").query(&mut admin).unwrap();
-    assert!(!all.iter().any(|w| w == "idle-nap-us"));
-    let get = |c: &mut redis::Connection| -> Vec<String> {
-        cmd("CONFIG")
-            .arg("GET")
-            .arg("idle-nap-us")
-            .query(c)
-            .unwrap()
-    };
-    assert_eq!(get(&mut admin), ["idle-nap-us", "10"]);
-    for us in ["0", "1000", "10"] {
-        let _: () = cmd("CONFIG")
-            .arg("SET")
-            .arg("idle-nap-us")
-            .arg(us)
-            .query(&mut admin)
-            .unwrap();
-        assert_eq!(get(&mut admin), ["idle-nap-us", us]);
-        // More busy connections than the worker's threshold for napping.
-        each_client_reads_its_writes(&s, 24, 150, "nap");
-        for i in 0..50 {
-            let _: () = admin.set("nap:lone", i).unwrap();
-            assert_eq!(admin.get::<_, i64>("nap:lone").unwrap(), i);
+    let knobs = [
+        ("idle-nap-us", "10", ["0", "1000", "10"], ["-1", "1001"]),
+        (
+            "idle-nap-cycle-pct",
+            "25",
+            ["0", "100", "25"],
+            ["-1", "101"],
+        ),
+    ];
+    for (name, default, values, bad) in knobs {
+        assert!(!all.iter().any(|w| w == name));
+        let get = |c: &mut redis::Connection| -> Vec<String> {
+            cmd("CONFIG").arg("GET").arg(name).query(c).unwrap()
+        };
+        assert_eq!(get(&mut admin), [name, default]);
+        for v in values {
+            let _: () = cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(v)
+                .query(&mut admin)
+                .unwrap();
+            assert_eq!(get(&mut admin), [name, v]);
+            // More busy connections than the worker's threshold for napping.
+            each_client_reads_its_writes(&s, 24, 150, "nap");
+            for i in 0..50 {
+                let _: () = admin.set("nap:lone", i).unwrap();
+                assert_eq!(admin.get::<_, i64>("nap:lone").unwrap(), i);
+            }
         }
-    }
-    for bad in ["-1", "1001"] {
-        let e: redis::RedisResult<()> = cmd("CONFIG")
-            .arg("SET")
-            .arg("idle-nap-us")
-            .arg(bad)
-            .query(&mut admin);
-        assert!(e.is_err());
+        for b in bad {
+            let e: redis::RedisResult<()> =
+                cmd("CONFIG").arg("SET").arg(name).arg(b).query(&mut admin);
+            assert!(e.is_err());
+        }
     }
 }
 
