@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{attach, q, qerr, wait_for, wait_synced, RealRedis, Server};
+use common::{attach, info_i64, q, qerr, wait_for, wait_synced, RealRedis, Server};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -308,6 +308,34 @@ fn wait_counts_acknowledging_replicas() {
     assert_eq!(q::<String>(&mut m, &["GET", "k"]), "v");
     let _: () = q(&mut m, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
     let _: () = q(&mut m, &["SET", "k", "w"]);
+}
+
+/// A WAIT during CLIENT PAUSE WRITE does not move the replication offset:
+/// as in Redis, GETACK and the pings wait while replica traffic is paused
+/// (FAILOVER waits for the replicas to reach a fixed offset), and go out
+/// once the pause ends.
+#[test]
+fn a_pause_holds_back_getack_and_pings() {
+    let master = Server::start(&["--repl-ping-replica-period", "1"]);
+    let replica = Server::start(&[]);
+    let (mut m, mut r) = (master.client(), replica.client());
+    attach(&mut r, master.port);
+    wait_synced(&mut m, &mut r);
+    let _: () = q(&mut m, &["SET", "k", "v"]);
+    let offset = |m: &mut redis::Connection| info_i64(m, "replication", "master_repl_offset");
+    let _: () = q(&mut m, &["CLIENT", "PAUSE", "3000", "WRITE"]);
+    let before = offset(&mut m);
+    // Two replicas wanted, one there: the WAIT parks and times out.
+    let acked: i64 = q(&mut m, &["WAIT", "2", "200"]);
+    assert!(acked <= 1);
+    assert_eq!(offset(&mut m), before, "GETACK was sent during the pause");
+    // Longer than repl-ping-replica-period.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(offset(&mut m), before, "a PING was sent during the pause");
+    wait_for("GETACK and pings after the pause", || {
+        offset(&mut m) > before
+    });
+    wait_synced(&mut m, &mut r);
 }
 
 /// Reads one RESP array of bulk strings.

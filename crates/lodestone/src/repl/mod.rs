@@ -131,6 +131,9 @@ pub struct Master {
     pub replicas: Vec<Replica>,
     pub last_ping_ms: u64,
     waiting: Vec<Waiting>,
+    /// A WAIT or WAITAOF asked for acknowledgements while replica traffic
+    /// was paused: REPLCONF GETACK goes out when the pause ends.
+    getack_pending: bool,
 }
 
 impl Master {
@@ -283,6 +286,7 @@ impl Default for Repl {
                 cur_db: None,
                 replicas: Vec::new(),
                 last_ping_ms: 0,
+                getack_pending: false,
                 waiting: Vec::new(),
             }),
             offset_now: Default::default(),
@@ -716,13 +720,23 @@ impl Repl {
             want,
         });
         self.waiting_count.store(m.waiting.len(), Ordering::Relaxed);
-        // Ask for acknowledgements now rather than at the next second.
+        // Ask for acknowledgements now rather than at the next second;
+        // during a pause, once it ends (see `cron`).
+        if replica_traffic_paused(srv) {
+            m.getack_pending = true;
+        } else {
+            Self::send_getack(srv, &mut m);
+        }
+        None
+    }
+
+    /// Asks the replicas for their offsets (REPLCONF GETACK *).
+    fn send_getack(srv: &Server, m: &mut Master) {
         let mut getack = Vec::new();
         encode_argv(&mut getack, &[&b"REPLCONF"[..], b"GETACK", b"*"]);
         if m.backlog.is_some() && !m.replicas.is_empty() {
             m.feed(srv, &getack);
         }
-        None
     }
 
     fn remove_waiting(&self, m: &mut Master, client: u64) -> Option<WaitFor> {
@@ -779,9 +793,10 @@ impl Repl {
     }
 
     /// From worker 0's timer (`hz`): FAILOVER's progress, PING the
-    /// replicas every `repl-ping-replica-period` seconds (not while a
-    /// failover waits for their offsets to match ours), refresh the
-    /// backlog size.
+    /// replicas every `repl-ping-replica-period` seconds and send a GETACK
+    /// held back by a pause (neither while clients are paused: it would
+    /// move the offset a failover waits for the replicas to match), refresh
+    /// the backlog size.
     pub fn cron(&self, srv: &Server) {
         failover::update(srv);
         if self.replica_count.load(Ordering::Relaxed) == 0 {
@@ -793,7 +808,13 @@ impl Repl {
         let mut m = self.master.lock();
         self.refresh_good(&m);
         m.backlog_size = srv.config.get_num("repl-backlog-size").max(16 * 1024) as usize;
+        let paused = replica_traffic_paused(srv);
+        if m.getack_pending && !paused {
+            m.getack_pending = false;
+            Self::send_getack(srv, &mut m);
+        }
         if now.saturating_sub(m.last_ping_ms) >= period
+            && !paused
             && m.replicas
                 .iter()
                 .any(|r| matches!(r.state, ReplicaState::Online))
@@ -806,6 +827,13 @@ impl Repl {
             m.feed(srv, &ping);
         }
     }
+}
+
+/// Whether CLIENT PAUSE (WRITE or ALL) or FAILOVER holds the master's own
+/// traffic to its replicas (pings, GETACK), as Redis's PAUSE_ACTION_REPLICA
+/// does: that traffic moves the replication offset.
+fn replica_traffic_paused(srv: &Server) -> bool {
+    srv.pause_until.load(Ordering::SeqCst) > now_ms()
 }
 
 /// The `# Replication` section of INFO.
