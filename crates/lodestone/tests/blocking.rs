@@ -252,6 +252,13 @@ fn blocking_commands_are_counted_when_the_wait_ends() {
             calls(&mut c, "blpop"),
             format!("cmdstat_blpop:calls=1,rejected_calls=0,failed_calls={failed}")
         );
+        // The error reply counts in errorstats, as any error does.
+        assert_eq!(
+            common::info_i64(&mut c, "stats", "total_error_replies"),
+            failed
+        );
+        let unblocked = common::info_field(&mut c, "errorstats", "errorstat_UNBLOCKED");
+        assert_eq!(unblocked, if failed == 1 { "count=1" } else { "" });
         let _ = read_line(&mut w);
     }
 }

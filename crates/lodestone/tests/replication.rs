@@ -696,4 +696,14 @@ fn blocked_clients_are_released_when_a_master_turns_replica() {
         "-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
     );
     assert_eq!(common::blocked_clients(&mut c), 0);
+    // The ended call counts as failed, and its error in errorstats.
+    let stats: String = q(&mut c, &["INFO", "commandstats"]);
+    assert!(
+        stats.contains("cmdstat_blpop:calls=1,") && stats.contains("failed_calls=1"),
+        "{stats}"
+    );
+    assert_eq!(
+        common::info_field(&mut c, "errorstats", "errorstat_UNBLOCKED"),
+        "count=1"
+    );
 }

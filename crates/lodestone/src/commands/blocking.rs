@@ -270,7 +270,7 @@ pub fn force_unblock_all(srv: &Server) {
         return;
     }
     for w in srv.waiters.all() {
-        if end_external(srv, &w.handle, &w.argv[0]) {
+        if end_external(srv, &w.handle, &w.argv[0], Some(FORCE_UNBLOCKED)) {
             srv.waiters.remove(&w);
             srv.send_to_worker(
                 w.handle.worker,
@@ -280,15 +280,24 @@ pub fn force_unblock_all(srv: &Server) {
     }
 }
 
+/// The error a wait ends with when its master turns replica (Redis's
+/// disconnectAllBlockedClients).
+pub const FORCE_UNBLOCKED: &[u8] =
+    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
+
 /// Ends a wait from another thread (WAIT / WAITAOF served by an ACK or
-/// an fsync; `name` is the command, counted now): true if this caller won
-/// it; the caller then sends the reply with `WorkerMsg::Served`.
-pub fn end_external(srv: &Server, h: &ClientHandle, name: &[u8]) -> bool {
+/// an fsync, or any wait ended with `error`; `name` is the command,
+/// counted now, as failed with the error in errorstats when there is
+/// one): true if this caller won it; the caller then sends the reply.
+pub fn end_external(srv: &Server, h: &ClientHandle, name: &[u8], error: Option<&[u8]>) -> bool {
     if !claim(h) {
         return false;
     }
     srv.waiters.blocked_clients.fetch_sub(1, Ordering::SeqCst);
-    count_call(srv, name, false);
+    count_call(srv, name, error.is_some());
+    if let Some(e) = error {
+        srv.stats.error(e);
+    }
     true
 }
 

@@ -674,7 +674,7 @@ impl Repl {
                 } else {
                     b"wait"
                 };
-                if crate::commands::blocking::end_external(srv, &w.handle, name) {
+                if crate::commands::blocking::end_external(srv, &w.handle, name, None) {
                     let reply = reply.encode();
                     srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
                 }
@@ -784,9 +784,12 @@ impl Repl {
             } else {
                 b"wait"
             };
-            if crate::commands::blocking::end_external(srv, &w.handle, name) {
-                let reply = b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n".to_vec();
-                srv.send_to_worker(w.handle.worker, WorkerMsg::Served(w.handle.id, reply));
+            let error = crate::commands::blocking::FORCE_UNBLOCKED;
+            if crate::commands::blocking::end_external(srv, &w.handle, name, Some(error)) {
+                srv.send_to_worker(
+                    w.handle.worker,
+                    WorkerMsg::Served(w.handle.id, error.to_vec()),
+                );
             }
         }
         self.waiting_count.store(0, Ordering::Relaxed);

@@ -835,7 +835,8 @@ impl Worker {
                         if let Some(c) = self.conns.get_mut(t) {
                             c.client.blocked = None;
                             c.client.close_after_reply = true;
-                            c.outbuf.extend_from_slice(FORCE_UNBLOCKED);
+                            c.outbuf
+                                .extend_from_slice(commands::blocking::FORCE_UNBLOCKED);
                         }
                         self.blocked.remove(&t);
                         self.flush(t);
@@ -1017,7 +1018,11 @@ impl Worker {
                 commands::blocking::TimeoutReply::NullBulk => r.null(),
                 commands::blocking::TimeoutReply::Wait => {}
             },
-            Wake::Unblocked => r.error("UNBLOCKED client unblocked via CLIENT UNBLOCK"),
+            Wake::Unblocked => {
+                const MSG: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+                srv.stats.error(MSG.as_bytes());
+                r.error(MSG)
+            }
         }
         self.process(token);
     }
@@ -1770,10 +1775,6 @@ fn set_keepalive(stream: &TcpStream, secs: i64) {
         .with_retries(3);
     let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&ka);
 }
-
-/// Redis's reply to clients blocked when the server turns replica.
-const FORCE_UNBLOCKED: &[u8] =
-    b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n";
 
 /// A client held by CLIENT PAUSE counts as blocked, as Redis's postponed
 /// clients do: INFO blocked_clients includes it and CLIENT LIST shows `b`.
