@@ -66,6 +66,15 @@ pub enum Invalidation {
 }
 
 impl Invalidation {
+    /// About how many bytes the message takes once encoded (for
+    /// `memory::TRACKING_IN_TRANSIT`).
+    pub fn wire_len(&self) -> u64 {
+        match self {
+            Invalidation::Keys(keys) => 40 + keys.iter().map(|k| k.len() as u64 + 16).sum::<u64>(),
+            Invalidation::All | Invalidation::RedirBroken(_) => 64,
+        }
+    }
+
     /// Encodes the message for its receiver: a RESP3 push, a Pub/Sub
     /// message on [`CHANNEL`] for a subscribed RESP2 redirect target, or
     /// nothing (RESP2 has no way to tell the client itself).
@@ -460,14 +469,19 @@ fn route(
     };
     match cur {
         Some(c) if c.id == to.0 => msg.encode(c.out, c.proto, c.subscribed, redirected),
-        _ => out.push((
-            to.1,
-            WorkerMsg::Track {
-                client: to.0,
-                redirected,
-                msg,
-            },
-        )),
+        _ => {
+            let bytes = msg.wire_len();
+            crate::server::memory::TRACKING_IN_TRANSIT.fetch_add(bytes, Ordering::Relaxed);
+            out.push((
+                to.1,
+                WorkerMsg::Track {
+                    client: to.0,
+                    redirected,
+                    msg,
+                    bytes,
+                },
+            ))
+        }
     }
 }
 

@@ -34,6 +34,12 @@ static RETIRED: AtomicI64 = AtomicI64::new(0);
 /// (replica output buffers and AOF buffers). Replication and AOF add and
 /// subtract here; nothing else does.
 pub static NOT_COUNTED: AtomicU64 = AtomicU64::new(0);
+/// Client-side caching invalidations queued for clients of other workers
+/// and not yet written to their sockets (estimated bytes). Not counted for
+/// eviction: Redis writes them out before it reads the next command, but
+/// here the next command on the evicting worker can check memory while the
+/// receiving worker still holds them, and evict again for them.
+pub static TRACKING_IN_TRANSIT: AtomicU64 = AtomicU64::new(0);
 /// used_memory when the server finished starting (INFO used_memory_startup).
 pub static STARTUP: AtomicU64 = AtomicU64::new(0);
 /// Highest used_memory seen (INFO used_memory_peak), sampled on the timer
@@ -139,7 +145,9 @@ pub fn thread_freed() -> u64 {
 
 /// used_memory minus what Redis does not count for eviction.
 pub fn used_for_eviction() -> u64 {
-    used().saturating_sub(NOT_COUNTED.load(Ordering::Relaxed))
+    used().saturating_sub(
+        NOT_COUNTED.load(Ordering::Relaxed) + TRACKING_IN_TRANSIT.load(Ordering::Relaxed),
+    )
 }
 
 /// Records a new peak if `used` is one; returns the peak.

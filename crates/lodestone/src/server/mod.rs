@@ -54,6 +54,9 @@ pub enum WorkerMsg {
         client: u64,
         redirected: bool,
         msg: Arc<crate::commands::tracking::Invalidation>,
+        /// Its share of `memory::TRACKING_IN_TRANSIT`, given back once the
+        /// receiving worker has flushed its output.
+        bytes: u64,
     },
 }
 

@@ -423,6 +423,8 @@ struct Worker {
     pass_no: u64,
     /// How many connections sent input lately.
     activity: Activity,
+    /// Bytes of `WorkerMsg::Track` received since the last flush.
+    tracking_in_transit: u64,
     /// Unix time for this pass's monotonic readings (read once a pass).
     unix: UnixClock,
 }
@@ -541,6 +543,7 @@ impl Worker {
             more_input: Vec::new(),
             to_flush: Vec::new(),
             activity: Activity::default(),
+            tracking_in_transit: 0,
             unix: UnixClock::now(),
         }
     }
@@ -846,7 +849,9 @@ impl Worker {
                     client,
                     redirected,
                     msg,
+                    bytes,
                 } => {
+                    self.tracking_in_transit += bytes;
                     if let Some(&t) = self.by_client.get(&client) {
                         if let Some(c) = self.conns.get_mut(t) {
                             let sub = c.client.subs.is_subscribed();
@@ -922,6 +927,7 @@ impl Worker {
     /// out of the table (its busy script is pumping events) stays queued.
     fn flush_queued(&mut self) {
         if self.to_flush.is_empty() {
+            self.end_tracking_transit();
             return;
         }
         let mut queued = std::mem::take(&mut self.to_flush);
@@ -941,6 +947,17 @@ impl Worker {
         // closed a connection may deliver to others) goes after.
         queued.append(&mut self.to_flush);
         self.to_flush = queued;
+        self.end_tracking_transit();
+    }
+
+    /// Gives back the invalidations this worker received to
+    /// `memory::TRACKING_IN_TRANSIT`: they are written out now (or wait in
+    /// an output buffer, counted as such).
+    fn end_tracking_transit(&mut self) {
+        if self.tracking_in_transit > 0 {
+            let n = std::mem::take(&mut self.tracking_in_transit);
+            super::memory::TRACKING_IN_TRANSIT.fetch_sub(n, Ordering::Relaxed);
+        }
     }
 
     fn next_block_deadline(&self) -> Option<Instant> {
