@@ -197,14 +197,7 @@ fn failover_to_a_named_replica_then_to_any() {
         })
     };
     std::thread::sleep(Duration::from_millis(100));
-    let ok: String = q(
-        &mut c0,
-        &["FAILOVER", "TO", "127.0.0.1", &n1.port.to_string()],
-    );
-    assert_eq!(ok, "OK");
-    wait_for("the failover to end", || {
-        failover_state(&mut c0) == "no-failover"
-    });
+    fail_over_to(&mut c0, n1.port);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     load.join().unwrap();
     assert_eq!(role(&mut c0), "slave");
@@ -343,14 +336,19 @@ fn a_target_that_refuses_psync_aborts_the_failover() {
     assert_eq!(q::<String>(&mut c1, &["GET", "after"]), "1");
 }
 
-/// FAILOVER TO `to_port` on `from`: waits for it to end, checks that the
-/// roles swapped and that the new replica caught up.
-fn hand_over(from: &mut redis::Connection, to: &mut redis::Connection, to_port: u16) {
-    let ok: String = q(from, &["FAILOVER", "TO", "127.0.0.1", &to_port.to_string()]);
+/// FAILOVER TO the replica on `port`, then waits for it to end.
+fn fail_over_to(from: &mut redis::Connection, port: u16) {
+    let ok: String = q(from, &["FAILOVER", "TO", "127.0.0.1", &port.to_string()]);
     assert_eq!(ok, "OK");
     wait_for("the failover to end", || {
         failover_state(from) == "no-failover"
     });
+}
+
+/// FAILOVER TO `to_port` on `from`: waits for it to end, checks that the
+/// roles swapped and that the new replica caught up.
+fn hand_over(from: &mut redis::Connection, to: &mut redis::Connection, to_port: u16) {
+    fail_over_to(from, to_port);
     assert_eq!(role(to), "master");
     assert_eq!(role(from), "slave");
     wait_synced(to, from);
@@ -416,14 +414,7 @@ fn the_stream_db_survives_reconnections_and_promotions() {
     let _: () = q(&mut c1, &["SELECT", "5"]);
     assert_eq!(q::<String>(&mut c1, &["GET", "b"]), "2");
     // The promoted replica's stream starts with a SELECT for its follower.
-    let ok: String = q(
-        &mut c0,
-        &["FAILOVER", "TO", "127.0.0.1", &n1.port.to_string()],
-    );
-    assert_eq!(ok, "OK");
-    wait_for("the failover to end", || {
-        failover_state(&mut c0) == "no-failover"
-    });
+    fail_over_to(&mut c0, n1.port);
     assert_eq!(role(&mut c1), "master");
     let _: () = q(&mut c1, &["SET", "c", "3"]);
     wait_synced(&mut c1, &mut c0);

@@ -480,9 +480,10 @@ impl Activity {
     ///
     /// That is a closed loop (each client sends its next request when its
     /// reply arrives). When the client is the bottleneck, the requests a
-    /// nap of a quarter of the cycle holds back would have waited for the
-    /// client anyway; a fast client loses at most that share of its rate.
-    /// In return a pass serves about a quarter of the connections at once:
+    /// nap of `pct` of the cycle (25% by default) holds back would have
+    /// waited for the client anyway; a fast client loses at most that share
+    /// of its rate. In return a pass serves about that share of the
+    /// connections at once:
     /// fewer waits and wake-ups per request, for the worker and for the
     /// clients. Connections that come back more slowly than the window
     /// (many clients, each sending now and then) get only `base`: a longer
